@@ -4,12 +4,30 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backward,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
 from ._kernels import _openmp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backward",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
     "show_config",
 ]
 
