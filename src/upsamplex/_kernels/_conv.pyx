@@ -37,32 +37,23 @@ cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return q
 
 
-# Outputs o in [range_lo, range_hi) have their source index
-# o*stride - padding + tap*dilation inside [0, n_src). Two functions returning values
-# (not out-pointers) so that prange sees plain assignments and makes the results private.
-cdef inline Py_ssize_t range_lo(Py_ssize_t tap, Py_ssize_t stride, Py_ssize_t padding,
-                                Py_ssize_t dilation) noexcept nogil:
+# Outputs o in [range_lo, range_hi) along ``axis`` have their source index
+# o*stride - padding + tap*dilation inside [0, src). They return values rather than
+# filling out-pointers so prange sees plain assignments and keeps the results private.
+cdef inline Py_ssize_t range_lo(const Geometry* g, int axis, Py_ssize_t tap) noexcept nogil:
     # 0 <= o*stride + offset  <=>  o >= ceil(-offset / stride)
-    cdef Py_ssize_t first = -floor_div(tap * dilation - padding, stride)
+    cdef Py_ssize_t first = -floor_div(tap * g.dilation[axis] - g.padding[axis], g.stride[axis])
     return first if first > 0 else 0
 
 
-cdef inline Py_ssize_t range_hi(Py_ssize_t tap, Py_ssize_t stride, Py_ssize_t padding,
-                                Py_ssize_t dilation, Py_ssize_t n_src,
-                                Py_ssize_t n_out) noexcept nogil:
-    # o*stride + offset <= n_src - 1  <=>  o <= floor((n_src - 1 - offset) / stride)
-    cdef Py_ssize_t last = floor_div(n_src - 1 - tap * dilation + padding, stride) + 1
-    cdef Py_ssize_t first = range_lo(tap, stride, padding, dilation)
-    if last > n_out:
-        last = n_out
+cdef inline Py_ssize_t range_hi(const Geometry* g, int axis, Py_ssize_t tap) noexcept nogil:
+    # o*stride + offset <= src - 1  <=>  o <= floor((src - 1 - offset) / stride)
+    cdef Py_ssize_t offset = tap * g.dilation[axis] - g.padding[axis]
+    cdef Py_ssize_t last = floor_div(g.src[axis] - 1 - offset, g.stride[axis]) + 1
+    cdef Py_ssize_t first = range_lo(g, axis, tap)
+    if last > g.out[axis]:
+        last = g.out[axis]
     return last if last > first else first
-
-
-def valid_range_py(Py_ssize_t tap, Py_ssize_t stride, Py_ssize_t padding,
-                   Py_ssize_t dilation, Py_ssize_t n_src, Py_ssize_t n_out):
-    """``(range_lo, range_hi)`` so tests can table-test the formula."""
-    return (range_lo(tap, stride, padding, dilation),
-            range_hi(tap, stride, padding, dilation, n_src, n_out))
 
 
 cdef Geometry make_geometry(kernel, stride, padding, dilation, src, out) except *:
@@ -76,6 +67,14 @@ cdef Geometry make_geometry(kernel, stride, padding, dilation, src, out) except 
         g.src[a] = src[a]
         g.out[a] = out[a]
     return g
+
+
+def valid_range_py(Py_ssize_t tap, Py_ssize_t stride, Py_ssize_t padding,
+                   Py_ssize_t dilation, Py_ssize_t n_src, Py_ssize_t n_out):
+    """``(range_lo, range_hi)`` along one axis, so tests can table-test the formula."""
+    cdef Geometry g = make_geometry((1, 1, 1), (1, 1, stride), (0, 0, padding),
+                                    (1, 1, dilation), (1, 1, n_src), (1, 1, n_out))
+    return range_lo(&g, 2, tap), range_hi(&g, 2, tap)
 
 
 def im2col(const floating[:, :, :, :, ::1] src, floating[:, :, ::1] cols,
@@ -96,17 +95,14 @@ def im2col(const floating[:, :, :, :, ::1] src, floating[:, :, ::1] cols,
             c = plane % n_channels
             row = c * n_taps
             for kd in range(g.kernel[0]):
-                lo_d = range_lo(kd, g.stride[0], g.padding[0], g.dilation[0])
-                hi_d = range_hi(kd, g.stride[0], g.padding[0], g.dilation[0], g.src[0],
-                                    OD)
+                lo_d = range_lo(&g, 0, kd)
+                hi_d = range_hi(&g, 0, kd)
                 for kh in range(g.kernel[1]):
-                    lo_h = range_lo(kh, g.stride[1], g.padding[1], g.dilation[1])
-                    hi_h = range_hi(kh, g.stride[1], g.padding[1], g.dilation[1], g.src[1],
-                                        OH)
+                    lo_h = range_lo(&g, 1, kh)
+                    hi_h = range_hi(&g, 1, kh)
                     for kw in range(g.kernel[2]):
-                        lo_w = range_lo(kw, g.stride[2], g.padding[2], g.dilation[2])
-                        hi_w = range_hi(kw, g.stride[2], g.padding[2], g.dilation[2], g.src[2],
-                                            OW)
+                        lo_w = range_lo(&g, 2, kw)
+                        hi_w = range_hi(&g, 2, kw)
                         off_w = kw * g.dilation[2] - g.padding[2]
                         for od in range(OD):
                             jd = od * g.stride[0] - g.padding[0] + kd * g.dilation[0]
@@ -156,17 +152,14 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, :, ::1] dst,
             # Scatter within the plane: this thread owns every element of it.
             row = c * n_taps
             for kd in range(g.kernel[0]):
-                lo_d = range_lo(kd, g.stride[0], g.padding[0], g.dilation[0])
-                hi_d = range_hi(kd, g.stride[0], g.padding[0], g.dilation[0], g.src[0],
-                                    g.out[0])
+                lo_d = range_lo(&g, 0, kd)
+                hi_d = range_hi(&g, 0, kd)
                 for kh in range(g.kernel[1]):
-                    lo_h = range_lo(kh, g.stride[1], g.padding[1], g.dilation[1])
-                    hi_h = range_hi(kh, g.stride[1], g.padding[1], g.dilation[1], g.src[1],
-                                        OH)
+                    lo_h = range_lo(&g, 1, kh)
+                    hi_h = range_hi(&g, 1, kh)
                     for kw in range(g.kernel[2]):
-                        lo_w = range_lo(kw, g.stride[2], g.padding[2], g.dilation[2])
-                        hi_w = range_hi(kw, g.stride[2], g.padding[2], g.dilation[2], g.src[2],
-                                            OW)
+                        lo_w = range_lo(&g, 2, kw)
+                        hi_w = range_hi(&g, 2, kw)
                         off_w = kw * g.dilation[2] - g.padding[2]
                         for od in range(lo_d, hi_d):
                             jd = od * g.stride[0] - g.padding[0] + kd * g.dilation[0]
