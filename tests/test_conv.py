@@ -28,25 +28,23 @@ def assert_close(ours, ref, dtype):
     assert err <= TOL[dtype] * scale, f"max error {err:.3g} vs scale {scale:.3g}"
 
 
-def torch_transpose(x, w, b, gy, nd, **kw):
-    """Forward and autograd gradients of torch's conv_transpose."""
+def torch_reference(function, x, w, b, gy, **kw):
+    """Forward of a torch function and, given ``gy``, its autograd gradients."""
     xt, wt = (torch.tensor(a, requires_grad=True) for a in (x, w))
     bt = None if b is None else torch.tensor(b, requires_grad=True)
-    y = TORCH_CONV_T[nd](xt, wt, bt, **kw)
+    y = function(xt, wt, bt, **kw)
     if gy is None:
         return y, None
     y.backward(torch.tensor(gy))
     return y, (xt.grad, wt.grad, None if bt is None else bt.grad)
+
+
+def torch_transpose(x, w, b, gy, nd, **kw):
+    return torch_reference(TORCH_CONV_T[nd], x, w, b, gy, **kw)
 
 
 def torch_conv(x, w, b, gy, nd, **kw):
-    xt, wt = (torch.tensor(a, requires_grad=True) for a in (x, w))
-    bt = None if b is None else torch.tensor(b, requires_grad=True)
-    y = TORCH_CONV[nd](xt, wt, bt, **kw)
-    if gy is None:
-        return y, None
-    y.backward(torch.tensor(gy))
-    return y, (xt.grad, wt.grad, None if bt is None else bt.grad)
+    return torch_reference(TORCH_CONV[nd], x, w, b, gy, **kw)
 
 
 # (stride, padding, output_padding, dilation, groups, kernel): output_padding is used by

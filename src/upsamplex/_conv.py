@@ -448,12 +448,10 @@ def _as_x(arr5, problem):
 # --------------------------------------------------------------------------- public API
 
 _PARAMS = {
-    "x_conv": """x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
+    "x": """x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
         Input, float32 or float64. Unbatched input gives an unbatched output.""",
     "w_conv": """weight : array_like, shape (C_out, C_in / groups, *kernel_size)
         Filters, same dtype as ``x``.""",
-    "x_tr": """x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
-        Input, float32 or float64. Unbatched input gives an unbatched output.""",
     "w_tr": """weight : array_like, shape (C_in, C_out / groups, *kernel_size)
         Filters in torch's ConvTranspose layout, same dtype as ``x``.""",
     "bias": """bias : array_like, shape (C_out,), optional
@@ -492,9 +490,55 @@ _PARAMS = {
 }
 
 
+_SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+_FORWARD_SECTIONS = """Parameters
+    ----------
+    {x}
+    {w}
+    {bias}
+    {geometry}{same}
+    {middle}
+    {out}
+    {threads}
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, {out_axes}) or (C_out, {out_axes})
+        Per axis ``{size}``.
+
+    {raises}"""
+
+
 def _fill_doc(func):
     func.__doc__ = func.__doc__.format(**_PARAMS)
     return func
+
+
+def _forward_doc(nd, transposed):
+    """Fill a forward function's ``{sections}`` from the shared parameter text."""
+    if transposed:
+        fields = dict(
+            w=_PARAMS["w_tr"],
+            same="",
+            middle="\n    ".join(_PARAMS[k] for k in ("output_padding", "groups", "dilation")),
+            size="(I - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1",
+        )
+    else:
+        fields = dict(
+            w=_PARAMS["w_conv"],
+            same="\n        May also be ``'valid'`` (no padding) or ``'same'`` (stride 1 only).",
+            middle="\n    ".join(_PARAMS[k] for k in ("dilation", "groups")),
+            size="(I + 2*padding - dilation*(k - 1) - 1) // stride + 1",
+        )
+    out_axes = ", ".join(f"{axis}_out" for axis in _SPATIAL[nd])
+    sections = _FORWARD_SECTIONS.format(out_axes=out_axes, **fields, **_PARAMS)
+
+    def decorate(func):
+        func.__doc__ = func.__doc__.replace("{sections}", sections)
+        return func
+
+    return decorate
 
 
 def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_threads):
@@ -525,29 +569,12 @@ def _conv_transpose_nd(
     return _deliver(buffer, out)
 
 
-@_fill_doc
+@_forward_doc(1, transposed=False)
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
            num_threads=None):
     """1-D convolution (cross-correlation), equal to ``torch.nn.functional.conv1d``.
 
-    Parameters
-    ----------
-    {x_conv}
-    {w_conv}
-    {bias}
-    {geometry}
-        May also be ``'valid'`` (no padding) or ``'same'`` (stride 1 only).
-    {dilation}
-    {groups}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, L_out) or (C_out, L_out)
-        ``L_out = (L + 2*padding - dilation*(k - 1) - 1) // stride + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -560,29 +587,12 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
     return _conv_nd(1, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
 
 
-@_fill_doc
+@_forward_doc(2, transposed=False)
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
            num_threads=None):
     """2-D convolution (cross-correlation), equal to ``torch.nn.functional.conv2d``.
 
-    Parameters
-    ----------
-    {x_conv}
-    {w_conv}
-    {bias}
-    {geometry}
-        May also be ``'valid'`` (no padding) or ``'same'`` (stride 1 only).
-    {dilation}
-    {groups}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
-        Per axis ``(I + 2*padding - dilation*(k - 1) - 1) // stride + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -597,29 +607,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
     return _conv_nd(2, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
 
 
-@_fill_doc
+@_forward_doc(3, transposed=False)
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
            num_threads=None):
     """3-D convolution (cross-correlation), equal to ``torch.nn.functional.conv3d``.
 
-    Parameters
-    ----------
-    {x_conv}
-    {w_conv}
-    {bias}
-    {geometry}
-        May also be ``'valid'`` (no padding) or ``'same'`` (stride 1 only).
-    {dilation}
-    {groups}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, D_out, H_out, W_out) or (C_out, D_out, H_out, W_out)
-        Per axis ``(I + 2*padding - dilation*(k - 1) - 1) // stride + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -632,29 +625,12 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
     return _conv_nd(3, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
 
 
-@_fill_doc
+@_forward_doc(1, transposed=True)
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, out=None, num_threads=None):
     """1-D transposed convolution, equal to ``torch.nn.functional.conv_transpose1d``.
 
-    Parameters
-    ----------
-    {x_tr}
-    {w_tr}
-    {bias}
-    {geometry}
-    {output_padding}
-    {groups}
-    {dilation}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, L_out) or (C_out, L_out)
-        ``L_out = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -669,29 +645,12 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     )
 
 
-@_fill_doc
+@_forward_doc(2, transposed=True)
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, out=None, num_threads=None):
     """2-D transposed convolution, equal to ``torch.nn.functional.conv_transpose2d``.
 
-    Parameters
-    ----------
-    {x_tr}
-    {w_tr}
-    {bias}
-    {geometry}
-    {output_padding}
-    {groups}
-    {dilation}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
-        Per axis ``(I - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -707,29 +666,12 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     )
 
 
-@_fill_doc
+@_forward_doc(3, transposed=True)
 def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, out=None, num_threads=None):
     """3-D transposed convolution, equal to ``torch.nn.functional.conv_transpose3d``.
 
-    Parameters
-    ----------
-    {x_tr}
-    {w_tr}
-    {bias}
-    {geometry}
-    {output_padding}
-    {groups}
-    {dilation}
-    {out}
-    {threads}
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, D_out, H_out, W_out) or (C_out, D_out, H_out, W_out)
-        Per axis ``(I - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``.
-
-    {raises}
+    {sections}
 
     Examples
     --------
@@ -771,7 +713,7 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
     ----------
     grad_output : array_like
         Gradient of the loss with respect to the convolution's output.
-    {x_conv}
+    {x}
     {w_conv}
     {geometry}
     {dilation}
@@ -825,7 +767,7 @@ def conv_transpose_backward(grad_output, x, weight, *, stride=1, padding=0, outp
     ----------
     grad_output : array_like
         Gradient of the loss with respect to the transposed convolution's output.
-    {x_tr}
+    {x}
     {w_tr}
     {geometry}
     {output_padding}

@@ -9,8 +9,8 @@ callers add leading singleton axes with kernel 1, stride 1, padding 0):
 ``col2im`` is its exact adjoint: it sums every column entry back onto the source
 position it came from. The GEMMs around them run in NumPy (BLAS, GIL released).
 Both kernels run one ``prange`` over (sample, channel) planes, so every output
-element is written by exactly one thread: results are bit-identical for any
-thread count and no atomics are needed.
+element is written by exactly one thread, in an order fixed by the plane alone:
+results are bit-identical for any thread count and no atomics are needed.
 """
 
 from cython.parallel cimport prange
