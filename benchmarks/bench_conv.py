@@ -9,14 +9,9 @@ is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are fa
 """
 
 import argparse
+import os
 import statistics
 import time
-
-import numpy as np
-import torch
-
-import upsamplex as ux
-from upsamplex._kernels import _openmp
 
 # name, transposed, x shape, out channels, kernel, stride, padding
 CASES = [
@@ -28,7 +23,7 @@ CASES = [
 ]
 
 
-def make_ops(transposed, x_shape, c_out, k, stride, padding, threads):
+def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads):
     rng = np.random.default_rng(0)
     nd = len(x_shape) - 2
     c_in = x_shape[1]
@@ -79,18 +74,27 @@ def interleaved(ours, theirs, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batch")
-    parser.add_argument("--threads", type=int, default=_openmp.max_threads())
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
+    # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
+    # the GEMMs on our side use the same number of threads as torch.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    import numpy as np
+    import torch
+
+    import upsamplex as ux
+    from upsamplex._kernels import _openmp
+
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} (torch and upsamplex), float32, repeats={repeats}, "
+    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, repeats={repeats}, "
           f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:
         if args.quick:
             x_shape = (max(1, x_shape[0] // 4),) + x_shape[1:]
-        ops = make_ops(transposed, x_shape, c_out, k, stride, padding, args.threads)
+        ops = make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads)
         for label, (ours, theirs) in zip(("forward", "backward"), ops):
             t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
             print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} "
