@@ -113,6 +113,18 @@ static void ux_u8_walk_pixels(const uint8_t *src, ptrdiff_t step, ptrdiff_t widt
         const ptrdiff_t first = idx[o * k], n = cnt[o];
         const int16_t *wt = w + o * k;
         __m128i acc = vbias;
+        if (n == 2 && first + 1 < last_wide) {
+            /* The common two-tap case (bilinear up): straight-line code. */
+            uint32_t v0, v1, pair;
+            memcpy(&v0, src + first * step, 4);
+            memcpy(&v1, src + (first + 1) * step, 4);
+            memcpy(&pair, wt, 4);
+            __m128i both = _mm_unpacklo_epi8(
+                _mm_unpacklo_epi8(_mm_cvtsi32_si128((int32_t)v0), _mm_cvtsi32_si128((int32_t)v1)),
+                zero);
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(both, _mm_set1_epi32((int32_t)pair)));
+            goto store;
+        }
         for (j = 0; j < n; j += 2) {
             __m128i p0 = ux_load_pixel(src + (first + j) * step, samples,
                                        first + j < last_wide);
@@ -127,6 +139,7 @@ static void ux_u8_walk_pixels(const uint8_t *src, ptrdiff_t step, ptrdiff_t widt
             __m128i both = _mm_unpacklo_epi8(_mm_unpacklo_epi8(p0, p1), zero);
             acc = _mm_add_epi32(acc, _mm_madd_epi16(both, _mm_set1_epi32((int32_t)pair)));
         }
+    store:
         acc = _mm_sra_epi32(acc, shift);
         acc = _mm_packus_epi16(_mm_packs_epi32(acc, zero), zero);
         uint32_t v = (uint32_t)_mm_cvtsi128_si32(acc);
