@@ -514,7 +514,7 @@ def resample(x, y, tables, sizes_in, walks, bint channels_last, int num_threads)
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
-cdef int _run_float(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
+cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
                     Py_ssize_t* xs, Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
                     Axis* axes, bint channels_last, int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
@@ -561,7 +561,7 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, int walk_w,
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
-cdef int _run_hfirst(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
+cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
                      Py_ssize_t* ys, Axis* axes, Py_ssize_t block, const Py_ssize_t* lo,
                      const Py_ssize_t* hi, Py_ssize_t rows_max, bint channels_last,
                      int num_threads) except? -2:
@@ -606,7 +606,7 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads):
                              num_threads)
 
 
-cdef void _run_nearest(pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
+cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
                        Py_ssize_t* xs, Py_ssize_t* ys, const Py_ssize_t[::1] src_d,
                        const Py_ssize_t[::1] src_h, const Py_ssize_t[::1] off_w,
                        bint copy_w, bint channels_last, int num_threads) noexcept:
