@@ -1,0 +1,28 @@
+"""Shared fixtures for the interpolate test suite.
+
+torch is the test-only oracle; ``_reference`` (next to this file) holds the
+pure-NumPy float64 reference and the torch oracle helpers.
+"""
+
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+# --import-mode=importlib does not put the tests folder on sys.path; the helper
+# module next to this file is imported by name.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+settings.register_profile("default", deadline=None, max_examples=60, print_blob=True)
+settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("UPSAMPLEX_HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test id, so each case is reproducible on its own."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
