@@ -273,6 +273,13 @@ def torch_interpolate(x, **kwargs):
                                     kwargs.get("scale_factor"),
                                     kwargs.get("recompute_scale_factor"))
         return np.ascontiguousarray(gather_axes(x, idx))
+    if x.dtype == np.uint8 and x.ndim == 4 and x.shape[1] > 1:
+        out = output_size(x.shape[2:], kwargs.get("size"), kwargs.get("scale_factor"))
+        if out == (1, 1):
+            # torch 2.13 trips an INTERNAL ASSERT (UpSampleKernelAVXAntialias.h:269) for
+            # uint8 bilinear/bicubic to 1x1 with C=3 contiguous: resample channel by channel.
+            return np.concatenate([torch_direct(np.ascontiguousarray(x[:, c:c + 1]), **kwargs)
+                                   for c in range(x.shape[1])], axis=1)
     if kwargs.get("antialias") and x.dtype != np.uint8 and x.ndim == 4:
         out = output_size(x.shape[2:], kwargs.get("size"), kwargs.get("scale_factor"))
         if out[1] == 1 and out[0] > 1:
@@ -349,3 +356,52 @@ def make_input(rng, shape, dtype, mode=None):
         lo, hi = (30, 221) if mode in ("bicubic", "lanczos") else (0, 256)
         return rng.integers(lo, hi, size=shape, dtype=np.uint8)
     return rng.standard_normal(shape).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------
+# the configuration space shared by the forward and backward tests
+# --------------------------------------------------------------------------------------
+
+# (mode, antialias, number of spatial dims)
+MODE_SPECS = [
+    ("nearest", False, 1), ("nearest", False, 2), ("nearest", False, 3),
+    ("nearest-exact", False, 1), ("nearest-exact", False, 2), ("nearest-exact", False, 3),
+    ("linear", False, 1), ("bilinear", False, 2), ("bicubic", False, 2), ("trilinear", False, 3),
+    ("area", False, 1), ("area", False, 2), ("area", False, 3),
+    ("bilinear", True, 2), ("bicubic", True, 2), ("lanczos", True, 2),
+]
+UINT8_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos")
+
+
+def spec_id(spec):
+    mode, antialias, nd = spec
+    return f"{mode}{'-aa' if antialias and mode != 'lanczos' else ''}-{nd}d"
+
+
+def align_corners_options(mode, antialias=False):
+    if mode == "lanczos":
+        return [None, False]
+    if mode in LINEAR_MODES:
+        return [None, False, True]
+    return [None]
+
+
+def mode_kwargs(spec, align_corners=None):
+    mode, antialias, _ = spec
+    kw = {"mode": mode}
+    if antialias:
+        kw["antialias"] = True
+    if align_corners is not None:
+        kw["align_corners"] = align_corners
+    return kw
+
+
+def spec_with_align_corners():
+    """(spec, align_corners) pairs with readable ids, for pytest.mark.parametrize."""
+    import pytest
+
+    return [
+        pytest.param(spec, ac, id=f"{spec_id(spec)}-ac{ac}")
+        for spec in MODE_SPECS
+        for ac in align_corners_options(spec[0], spec[1])
+    ]

@@ -16,9 +16,9 @@ from hypothesis import settings
 # module next to this file is imported by name.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-settings.register_profile("default", deadline=None, max_examples=60, print_blob=True)
+settings.register_profile("upsamplex", deadline=None, max_examples=60, print_blob=True)
 settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True)
-settings.load_profile(os.environ.get("UPSAMPLEX_HYPOTHESIS_PROFILE", "default"))
+settings.load_profile(os.environ.get("UPSAMPLEX_HYPOTHESIS_PROFILE", "upsamplex"))
 
 
 @pytest.fixture
