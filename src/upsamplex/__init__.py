@@ -4,12 +4,17 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from ._interpolate import interpolate, interpolate_backward
 from ._kernels import _openmp
+from ._upsample import Upsample
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "interpolate",
+    "interpolate_backward",
+    "Upsample",
     "show_config",
 ]
 
