@@ -308,20 +308,21 @@ def torch_backward_is_adjoint(input_shape, size=None, scale_factor=None, mode="n
     """False in the three configurations where torch's backward is not its forward's adjoint.
 
     All three need an explicit scale_factor with recompute off (TORCH_SEMANTICS §2.1):
-    nearest with O in {I, 2I} but s not in {1, 2}; bicubic with O == I but s != 1;
-    antialias with an unchanged axis but s != 1.
+    nearest with O in {I, 2I} but s not in {1, 2} on some axis; bicubic with O == I on
+    every axis (torch's backward then copies) but s != 1 on some; antialias with an
+    unchanged axis but s != 1 on it. Found by experiment: bicubic's copy is all-or-nothing.
     """
     if scale_factor is None or recompute_scale_factor:
         return True
     in_spatial = tuple(input_shape[2:])
     out = output_size(in_spatial, size, scale_factor)
-    for I, O, s in zip(in_spatial, out, _per_axis(scale_factor, len(in_spatial))):
-        s = float(s)
+    scales = [float(s) for s in _per_axis(scale_factor, len(in_spatial))]
+    if mode == "bicubic" and not antialias and out == in_spatial and any(s != 1 for s in scales):
+        return False
+    for I, O, s in zip(in_spatial, out, scales):
         if mode == "nearest" and O in (I, 2 * I) and s not in (1.0, 2.0):
             return False
         if (antialias or mode == "lanczos") and O == I and s != 1.0:
-            return False
-        if mode == "bicubic" and not antialias and O == I and s != 1.0:
             return False
     return True
 
