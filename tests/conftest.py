@@ -8,9 +8,15 @@ import os
 import sys
 import zlib
 
-import numpy as np
-import pytest
-from hypothesis import settings
+# The suite makes thousands of calls on tiny arrays, where starting an OpenMP team costs far
+# more than the work (x10-x20 on a loaded 2-core machine). Threading is exercised on purpose
+# by the num_threads tests, which pass num_threads=2 explicitly. Set before any OpenMP
+# runtime (upsamplex's or torch's) is loaded; an explicit OMP_NUM_THREADS wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # --import-mode=importlib does not put the tests folder on sys.path; the helper
 # module next to this file is imported by name.
