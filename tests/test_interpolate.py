@@ -659,3 +659,50 @@ def test_large_images(spec, align_corners, dtype, layout, rng):
     mode_kw = ref.mode_kwargs(spec, align_corners)
     for s in (0.37, 1.7, 2.0, (3.1, 0.5, 1.3)[:nd]):
         _check(x, mode_kw, f"s={s}", scale_factor=s)
+
+
+# ------------------------------------------------------------------------------------
+# inputs upsamplex must accept without writing to them
+# ------------------------------------------------------------------------------------
+
+READ_ONLY_XFAIL = pytest.mark.xfail(
+    strict=True, reason="BUGS.md #5: kernels take writable memoryviews; read-only input raises "
+    "'buffer source array is read-only'")
+
+
+def _input_kinds(x):
+    ro = x.copy()
+    ro.flags.writeable = False
+    unaligned = np.empty(x.nbytes + 1, np.uint8)[1:].view(x.dtype).reshape(x.shape)
+    unaligned[...] = x
+    return {
+        "read_only": ro,
+        "broadcast": np.broadcast_to(x[:, :1], x.shape),  # zero stride, read-only
+        "unaligned": unaligned,
+    }
+
+
+@pytest.mark.parametrize("kind", [pytest.param("read_only", marks=READ_ONLY_XFAIL),
+                                  pytest.param("broadcast", marks=READ_ONLY_XFAIL), "unaligned"])
+@pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
+def test_special_inputs(spec, kind, rng):
+    nd = spec[2]
+    x = ref.make_input(rng, (2, 3) + IN_SPATIAL[nd], np.float32)
+    xin = _input_kinds(x)[kind]
+    before = xin.copy()
+    kw = {**ref.mode_kwargs(spec), "size": SIZES[nd][0]}
+    got = ux.interpolate(xin, **kw)
+    np.testing.assert_array_equal(got, ux.interpolate(np.ascontiguousarray(xin), **kw))
+    np.testing.assert_array_equal(xin, before)
+
+
+@pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
+def test_input_is_not_modified(spec, rng):
+    nd = spec[2]
+    for dtype in ([np.float32, np.float64] + ([np.uint8] if spec[0] in ref.UINT8_MODES else [])):
+        x = ref.make_input(rng, (2, 3) + IN_SPATIAL[nd], dtype, spec[0])
+        x_cl = np.moveaxis(np.moveaxis(x, 1, -1).copy(), -1, 1)
+        for xin in (x, x_cl, x[..., ::-1]):
+            before = xin.copy()
+            ux.interpolate(xin, **ref.mode_kwargs(spec), scale_factor=1.7)
+            np.testing.assert_array_equal(xin, before)

@@ -250,3 +250,19 @@ def test_hypothesis_matches_torch_autograd(config, dtype):
     g = np.random.default_rng(seed).standard_normal(shape[:2] + out).astype(dtype)
     ref.assert_matches(ux.interpolate_backward(g, shape, **kw), ref.torch_grad(g, shape, **kw),
                        kw["mode"], str(kw))
+
+
+@pytest.mark.xfail(strict=True, reason="BUGS.md #5: read-only grad_output raises "
+                   "'buffer source array is read-only'")
+@pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
+def test_read_only_grad_output(spec, rng):
+    nd = spec[2]
+    shape = (2, 3) + IN_SPATIAL[nd]
+    kw = {**ref.mode_kwargs(spec), "scale_factor": 2.0}
+    g = rng.standard_normal((2, 3) + tuple(2 * i for i in IN_SPATIAL[nd]))
+    expected = ux.interpolate_backward(g, shape, **kw)
+    g.flags.writeable = False
+    np.testing.assert_array_equal(ux.interpolate_backward(g, shape, **kw), expected)
+    ones = np.broadcast_to(np.float64(1.0), g.shape)
+    np.testing.assert_array_equal(ux.interpolate_backward(ones, shape, **kw),
+                                  ux.interpolate_backward(np.ones(g.shape), shape, **kw))
