@@ -176,20 +176,8 @@ def test_strided_inputs(spec, align_corners, dtype, rng):
                     got, ux.interpolate(np.ascontiguousarray(x), size=size, **mode_kw), err_msg=name)
 
 
-def _channels_last_params():
-    params = []
-    for spec in ref.MODE_SPECS:
-        for dtype in (np.float32, np.float64, np.uint8):
-            marks = ()
-            if spec[2] == 2 and spec[0] not in ref.NEAREST_MODES and dtype != np.uint8:
-                marks = pytest.mark.xfail(strict=True, reason="BUGS.md #3: 2-D upsampling sums "
-                                          "in another order for channels-last input (1 ulp)")
-            params.append(pytest.param(spec, dtype, marks=marks,
-                                       id=f"{ref.spec_id(spec)}-{np.dtype(dtype).name}"))
-    return params
-
-
-@pytest.mark.parametrize("spec, dtype", _channels_last_params())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
 def test_channels_last_in_channels_last_out(spec, dtype, rng):
     mode, antialias, nd = spec
     if dtype == np.uint8 and mode not in ref.UINT8_MODES:
