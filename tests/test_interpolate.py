@@ -653,11 +653,6 @@ def test_large_images(spec, align_corners, dtype, layout, rng):
 # inputs upsamplex must accept without writing to them
 # ------------------------------------------------------------------------------------
 
-READ_ONLY_XFAIL = pytest.mark.xfail(
-    strict=True, reason="BUGS.md #5: kernels take writable memoryviews; read-only input raises "
-    "'buffer source array is read-only'")
-
-
 def _input_kinds(x):
     ro = x.copy()
     ro.flags.writeable = False
@@ -670,8 +665,7 @@ def _input_kinds(x):
     }
 
 
-@pytest.mark.parametrize("kind", [pytest.param("read_only", marks=READ_ONLY_XFAIL),
-                                  pytest.param("broadcast", marks=READ_ONLY_XFAIL), "unaligned"])
+@pytest.mark.parametrize("kind", ["read_only", "broadcast", "unaligned"])
 @pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
 def test_special_inputs(spec, kind, rng):
     nd = spec[2]

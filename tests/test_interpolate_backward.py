@@ -252,8 +252,6 @@ def test_hypothesis_matches_torch_autograd(config, dtype):
                        kw["mode"], str(kw))
 
 
-@pytest.mark.xfail(strict=True, reason="BUGS.md #5: read-only grad_output raises "
-                   "'buffer source array is read-only'")
 @pytest.mark.parametrize("spec", ref.MODE_SPECS, ids=ref.spec_id)
 def test_read_only_grad_output(spec, rng):
     nd = spec[2]
