@@ -334,17 +334,17 @@ def format_rows(rows):
 
 
 def summary(rows, threads):
+    def geo(sel, peer, ours="ux"):
+        return h.geomean([r[peer] / r[ours] for r in sel if r.get(peer)])
+
     lines = []
     for n in threads:
         sel = [r for r in rows if r["thr"] == n]
-        parts = [f"{n} thread{'s' if n > 1 else ''}: geomean speedup vs torch same layout "
-                 f"{h.geomean([r['torch same'] / r['ux'] for r in sel if r['torch same']]):.2f}×",
-                 f"vs torch best layout "
-                 f"{h.geomean([r['torch best'] / r['ux'] for r in sel if r['torch best']]):.2f}×",
-                 f"(out=: {h.geomean([r['torch best'] / r['ux out'] for r in sel if r['torch best']]):.2f}×)",
-                 f"vs OpenCV "
-                 f"{h.geomean([r['OpenCV'] / r['ux'] for r in sel if r.get('OpenCV')]):.2f}×"]
-        lines.append(", ".join(parts))
+        lines.append(
+            f"{n} thread{'s' if n > 1 else ''}: geomean speedup vs torch same layout "
+            f"{geo(sel, 'torch same'):.2f}×, vs torch best layout {geo(sel, 'torch best'):.2f}× "
+            f"(with out=: {geo(sel, 'torch best', 'ux out'):.2f}×), "
+            f"vs OpenCV {geo(sel, 'OpenCV'):.2f}×")
     return lines
 
 
