@@ -73,14 +73,15 @@ class CopyBandwidth:
         self.src = np.ones(nbytes // 4, dtype=np.float32)
         self.dst = np.empty_like(self.src)
         self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        edges = np.linspace(0, self.src.size, threads + 1).astype(np.int64)
+        self._bounds = list(zip(edges[:-1], edges[1:]))
 
     def _copy(self, dst):
         if self._pool is None:
             np.copyto(dst, self.src)
             return dst
-        chunks = np.array_split(np.arange(self.src.size), self.threads)
-        bounds = [(c[0], c[-1] + 1) for c in chunks]
-        list(self._pool.map(lambda b: np.copyto(dst[b[0]:b[1]], self.src[b[0]:b[1]]), bounds))
+        list(self._pool.map(lambda b: np.copyto(dst[b[0]:b[1]], self.src[b[0]:b[1]]),
+                            self._bounds))
         return dst
 
     def fns(self):
