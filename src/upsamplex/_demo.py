@@ -136,14 +136,17 @@ def save_grid(path, grid, labels):
     return True
 
 
-def _median_ms(fn, repeats):
-    fn()  # warm-up: tables, page cache
-    times = []
+def _median_ms(fns, repeats):
+    """Median ms of each callable, run interleaved (A B A B ...) after one warm-up."""
+    times = [[] for _ in fns]
+    for fn in fns:
+        fn()  # warm-up: tables, thread pools
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) * 1e3 for ts in times]
 
 
 def time_modes(shape, repeats):
@@ -157,13 +160,11 @@ def time_modes(shape, repeats):
     t = None if torch is None else torch.from_numpy(x)
     results = []
     for label, mode, aa in MODES:
-        ours = _median_ms(lambda: interpolate(x, scale_factor=2, mode=mode, antialias=aa),
-                          repeats)
-        theirs = None
+        fns = [lambda: interpolate(x, scale_factor=2, mode=mode, antialias=aa)]
         if t is not None and mode != "lanczos":  # torch has no lanczos
-            theirs = _median_ms(lambda: F.interpolate(t, scale_factor=2, mode=mode,
-                                                      antialias=aa), repeats)
-        results.append((label, ours, theirs))
+            fns.append(lambda: F.interpolate(t, scale_factor=2, mode=mode, antialias=aa))
+        ours, *theirs = _median_ms(fns, repeats)
+        results.append((label, ours, theirs[0] if theirs else None))
     return results, torch is not None
 
 
@@ -198,7 +199,7 @@ def main(argv=None):
     print(f"wrote {args.out}: {grid.shape[1]}x{grid.shape[0]}, columns: input, "
           f"{', '.join(label for label, _, _ in MODES)}{note}")
     shape = (2, 3, 128, 128) if args.quick else (8, 3, 512, 512)
-    results, has_torch = time_modes(shape, repeats=2 if args.quick else 5)
+    results, has_torch = time_modes(shape, repeats=2 if args.quick else 3)
     print(format_timings(results, shape, has_torch))
     sys.stdout.flush()
     return 0
