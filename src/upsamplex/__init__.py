@@ -4,6 +4,16 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backward,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
 from ._interpolate import interpolate, interpolate_backward
 from ._kernels import _openmp
 from ._upsample import Upsample
@@ -15,6 +25,14 @@ __all__ = [
     "interpolate",
     "interpolate_backward",
     "Upsample",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backward",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
     "show_config",
 ]
 
