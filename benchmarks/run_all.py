@@ -5,7 +5,7 @@
 A benchmark module joins the combined table by defining
 ``summary_rows(argv) -> list of dict`` with keys ``workload``, ``layout``, ``thr``,
 ``ours`` and ``torch`` (seconds; ``torch`` may be None). One without it is run as
-a script and its own output is echoed instead.
+a script (with ``--quick`` if given, no other flag) and its own output shown.
 """
 
 import argparse
@@ -47,9 +47,11 @@ def main(argv=None):
                      for r in module.summary_rows(bench_argv + ["--no-memory"])]
             versions.update(getattr(module, "versions", dict)())
         else:
-            print(f"== {bench} (no summary_rows; its own output) ==")
-            extra = ["--markdown"] if args.markdown else []
-            subprocess.run([sys.executable, path, *bench_argv, *extra], check=False)
+            # Its flags are its own business: pass only --quick, which every bench takes.
+            print(f"== {bench} (no summary_rows; its own output) ==", flush=True)
+            quick = ["--quick"] if args.quick else []
+            subprocess.run([sys.executable, path, *quick], check=False)
+            print()
     if rows:
         print(("**Machine:** " if args.markdown else "Machine: ") + h.machine_line(versions))
         print()
