@@ -161,7 +161,7 @@ def time_modes(shape, repeats):
     results = []
     for label, mode, aa in MODES:
         fns = [lambda: interpolate(x, scale_factor=2, mode=mode, antialias=aa)]
-        if t is not None and mode != "lanczos":  # torch has no lanczos
+        if t is not None:
             fns.append(lambda: F.interpolate(t, scale_factor=2, mode=mode, antialias=aa))
         ours, *theirs = _median_ms(fns, repeats)
         results.append((label, ours, theirs[0] if theirs else None))
