@@ -185,17 +185,39 @@ def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
 
 
 def _walk_code(idx, w, cnt, size_in):
+    """How the kernels walk this axis: a code, or (code, lo, hi) for periodic x2."""
     codes = _tables.WALK_CODES
     size_out, k = idx.shape
     if k == 1 and np.all(cnt == 1) and np.all(w == 1):
         if size_out == size_in and np.array_equal(idx[:, 0], np.arange(size_out)):
             return codes["copy"]
         return codes["gather"]
-    if k == 2 and np.all(cnt == 2):
-        return codes["tap2"]
-    if k == 4 and np.all(cnt == 4):
-        return codes["tap4"]
+    if k in (2, 4) and np.all(cnt == k):
+        code = codes["tap2" if k == 2 else "tap4"]
+        lo, hi = _periodic_x2(idx, w, size_in)
+        return (code, lo, hi) if hi > lo else code
     return codes["generic"]
+
+
+def _periodic_x2(idx, w, size_in):
+    """Range [lo, hi) of i where outputs 2i, 2i+1 repeat rows 2lo, 2lo+1 shifted by i - lo.
+
+    Exact comparison: the fast loop must use the very weights the table holds.
+    """
+    size_out, k = idx.shape
+    lo = k // 2  # far enough from the border that no tap is clamped
+    hi = size_in - lo
+    if size_out != 2 * size_in or hi - lo < 2:
+        return 0, 0
+    o = np.arange(2 * lo, 2 * hi)
+    parity = o % 2
+    shift = o // 2 - lo
+    ref_idx = idx[2 * lo + parity] + shift[:, None]
+    ref_w = w[2 * lo + parity]
+    contiguous = np.all(np.diff(idx[2 * lo:2 * lo + 2], axis=1) == 1)
+    if contiguous and np.array_equal(idx[o], ref_idx) and np.array_equal(w[o], ref_w):
+        return lo, hi
+    return 0, 0
 
 
 _UNIT_AXIS = object()

@@ -33,36 +33,36 @@ ctypedef fused pixel:
 # Float kernels
 # ---------------------------------------------------------------------------
 
-cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
-                       Py_ssize_t out_step, const Axis* a) noexcept nogil:
-    # Last-axis pass over one row. ``step`` is the distance between samples
-    # of ``row`` and ``out_step`` between outputs; both are 1 for planar data.
-    cdef Py_ssize_t o, j, n, size_out = a.size_out, k = a.k
+cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
+                            Py_ssize_t out_step, const Axis* a, Py_ssize_t o_begin,
+                            Py_ssize_t o_end) noexcept nogil:
+    # Outputs o_begin..o_end-1 of a last-axis pass, straight from the table.
+    cdef Py_ssize_t o, j, n, k = a.k
     cdef const Py_ssize_t* idx = a.idx
     cdef const floating* w = <const floating*>a.w
     cdef const Py_ssize_t* cnt = a.cnt
     cdef floating acc
     if a.walk == WALK_COPY:
         if step == 1 and out_step == 1:
-            memcpy(out, row, size_out * sizeof(floating))
+            memcpy(out + o_begin, row + o_begin, (o_end - o_begin) * sizeof(floating))
         else:
-            for o in range(size_out):
+            for o in range(o_begin, o_end):
                 out[o * out_step] = row[o * step]
     elif a.walk == WALK_GATHER:
-        for o in range(size_out):
+        for o in range(o_begin, o_end):
             out[o * out_step] = row[idx[o] * step]
     elif a.walk == WALK_TAP2:
-        for o in range(size_out):
+        for o in range(o_begin, o_end):
             out[o * out_step] = (w[2 * o] * row[idx[2 * o] * step]
                                  + w[2 * o + 1] * row[idx[2 * o + 1] * step])
     elif a.walk == WALK_TAP4:
-        for o in range(size_out):
+        for o in range(o_begin, o_end):
             out[o * out_step] = (w[4 * o] * row[idx[4 * o] * step]
                                  + w[4 * o + 1] * row[idx[4 * o + 1] * step]
                                  + w[4 * o + 2] * row[idx[4 * o + 2] * step]
                                  + w[4 * o + 3] * row[idx[4 * o + 3] * step])
     else:
-        for o in range(size_out):
+        for o in range(o_begin, o_end):
             n = cnt[o]
             if n == 0:
                 out[o * out_step] = 0
@@ -71,6 +71,50 @@ cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
             for j in range(1, n):
                 acc = acc + w[o * k + j] * row[idx[o * k + j] * step]
             out[o * out_step] = acc
+
+
+cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
+                       Py_ssize_t out_step, const Axis* a) noexcept nogil:
+    # Last-axis pass over one row. ``step`` is the distance between samples
+    # of ``row`` and ``out_step`` between outputs; both are 1 for planar data.
+    cdef Py_ssize_t i, lo = a.up2_lo, hi = a.up2_hi, k = a.k
+    cdef const floating* w = <const floating*>a.w
+    cdef const floating* r
+    cdef floating e0, e1, e2, e3, d0, d1, d2, d3
+    cdef Py_ssize_t se, so
+    if hi <= lo or step != 1 or out_step != 1:
+        _walk_taps(row, step, out, out_step, a, 0, a.size_out)
+        return
+    # Integer x2: constant weights per output parity, so the loop has no
+    # table look-ups and vectorises; same products, same order as the table.
+    _walk_taps(row, 1, out, 1, a, 0, 2 * lo)
+    # Reference rows 2lo (even) and 2lo+1 (odd); row 2i reads from i + se.
+    se = a.idx[2 * lo * k] - lo
+    so = a.idx[(2 * lo + 1) * k] - lo
+    w = w + 2 * lo * k - 2 * k
+    if k == 2:
+        e0 = w[2 * k]
+        e1 = w[2 * k + 1]
+        d0 = w[3 * k]
+        d1 = w[3 * k + 1]
+        for i in range(lo, hi):
+            out[2 * i] = e0 * row[i + se] + e1 * row[i + se + 1]
+            out[2 * i + 1] = d0 * row[i + so] + d1 * row[i + so + 1]
+    else:
+        e0 = w[2 * k]
+        e1 = w[2 * k + 1]
+        e2 = w[2 * k + 2]
+        e3 = w[2 * k + 3]
+        d0 = w[3 * k]
+        d1 = w[3 * k + 1]
+        d2 = w[3 * k + 2]
+        d3 = w[3 * k + 3]
+        for i in range(lo, hi):
+            r = row + i + se
+            out[2 * i] = e0 * r[0] + e1 * r[1] + e2 * r[2] + e3 * r[3]
+            r = row + i + so
+            out[2 * i + 1] = d0 * r[0] + d1 * r[1] + d2 * r[2] + d3 * r[3]
+    _walk_taps(row, 1, out, 1, a, 2 * hi, a.size_out)
 
 
 cdef inline bint _combine_rows(const floating* base, const Py_ssize_t* xs,
@@ -251,7 +295,7 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
     cdef const floating* wtab = <const floating*>a.w
     cdef const floating* src
     cdef floating* pix
-    cdef floating wt
+    cdef floating wt, p0, p1, p2
     for o in range(a.size_out):
         pix = out + o * out_step
         cnt = a.cnt[o]
@@ -263,6 +307,21 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
             memcpy(pix, src, n_chan * sizeof(floating))
             continue
         wt = wtab[o * k]
+        if n_chan == 3:
+            # RGB: keep the three sums in registers.
+            p0 = wt * src[0]
+            p1 = wt * src[1]
+            p2 = wt * src[2]
+            for j in range(1, cnt):
+                wt = wtab[o * k + j]
+                src = row + a.idx[o * k + j] * step
+                p0 = p0 + wt * src[0]
+                p1 = p1 + wt * src[1]
+                p2 = p2 + wt * src[2]
+            pix[0] = p0
+            pix[1] = p1
+            pix[2] = p2
+            continue
         for c in range(n_chan):
             pix[c] = wt * src[c]
         for j in range(1, cnt):
@@ -387,6 +446,9 @@ cdef inline bint _combine_rows_cl(const floating* base, const Py_ssize_t* xs,
     cdef bint first = True
     if nd == 0 or nh == 0:
         return False
+    if sw == n_chan:
+        # Dense pixels: the row is one flat run of width * C values.
+        return _combine_rows(base, xs, ad, ah, od, oh, width * n_chan, 1, tmp)
     for a in range(nd):
         for b in range(nh):
             wv = w_d[a] * w_h[b]
@@ -473,7 +535,7 @@ cdef void _nearest_channels_last(const pixel* x, const Py_ssize_t* xs, pixel* y,
 # Entry points (GIL held here only to unpack arguments)
 # ---------------------------------------------------------------------------
 
-cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, int walk,
+cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, walk,
                      list keep) except *:
     idx, w, cnt = table
     cdef const Py_ssize_t[:, ::1] idx_v = idx
@@ -486,7 +548,11 @@ cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, int walk,
     a.idx = &idx_v[0, 0]
     a.cnt = &cnt_v[0]
     a.w = <const void*>&w_bytes[0]
-    a.walk = walk
+    # ``walk`` is a walk code or (code, up2_lo, up2_hi).
+    if isinstance(walk, tuple):
+        a.walk, a.up2_lo, a.up2_hi = walk
+    else:
+        a.walk, a.up2_lo, a.up2_hi = walk, 0, 0
 
 
 def _element_strides(arr):
@@ -540,7 +606,7 @@ cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     return status
 
 
-def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, int walk_w,
+def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
                     Py_ssize_t block, block_lo, block_hi, bint channels_last, int num_threads):
     """2-D resampling, W pass first, of 5-D views whose D axis is 1 -> 1."""
     cdef Axis axes[2]

@@ -34,6 +34,10 @@ ctypedef struct Axis:
     const void* w
     const Py_ssize_t* cnt
     int walk
+    # Integer x2 upsampling: for lo <= i < hi, outputs 2i and 2i+1 use the
+    # taps of rows 2lo and 2lo+1 shifted by i - lo (the table is periodic).
+    Py_ssize_t up2_lo
+    Py_ssize_t up2_hi
 
 ctypedef fused floating:
     float
