@@ -4,12 +4,15 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from . import nn, optim
 from ._kernels import _openmp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "nn",
+    "optim",
     "show_config",
 ]
 
