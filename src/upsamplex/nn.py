@@ -955,9 +955,6 @@ class _Loss(Module):
         count = diff.size if self.reduction == "mean" else 1
         return self._grad(diff, grad, count)
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class MSELoss(_Loss):
     """Mean squared error, ``(input - target) ** 2`` reduced by ``reduction``.
