@@ -1,0 +1,146 @@
+"""Argument normalisation shared by the public functions.
+
+Every check raises ``TypeError`` (wrong kind of thing) or ``ValueError`` (right
+kind, wrong value) with a message naming the argument, what it got and what it
+expected. Kernels only ever see validated arguments.
+"""
+
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from ._kernels import _openmp
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def as_array(value, name="input"):
+    """Return ``value`` as an ndarray without copying an ndarray."""
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numpy array, got {_type_name(value)}")
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not array-like"
+        raise TypeError(f"{name} must be a numpy array, got {_type_name(value)}") from exc
+
+
+def check_num_threads(num_threads):
+    """``None`` -> the OpenMP default (honours OMP_NUM_THREADS); else a positive int."""
+    if num_threads is None:
+        return _openmp.max_threads()
+    if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
+        num_threads, (numbers.Integral, np.integer)
+    ):
+        raise TypeError(
+            f"num_threads must be a positive integer or None, got {_type_name(num_threads)}"
+        )
+    num_threads = int(num_threads)
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
+    return num_threads
+
+
+def as_int(value, name):
+    """An integer argument (Python or NumPy int, not bool, not float)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must contain integers, got bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must contain integers, got {_type_name(value)} {value!r}"
+        ) from None
+
+
+def as_float(value, name):
+    """A real-number argument (int or float, Python or NumPy, not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(
+            f"{name} must be a number or a tuple of numbers, got {_type_name(value)} {value!r}"
+        )
+    if isinstance(value, (complex, np.complexfloating)):
+        raise TypeError(f"{name} must be real, got {value!r}")
+    return float(value)
+
+
+def as_tuple(value, n, name):
+    """Expand a scalar to ``n`` entries, or check a sequence has ``n`` entries."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return (value.item(),) * n
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"{name} must have {n} entr{'y' if n == 1 else 'ies'} "
+                f"(one per spatial dimension), got {len(value)}: {tuple(value)!r}"
+            )
+        return tuple(value)
+    return (value,) * n
+
+
+def check_out(out, shape, dtype):
+    """Validate a caller-provided output array (exact shape and dtype, writable)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {_type_name(out)}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writable array")
+    return out
+
+
+def allocate(shape, dtype, order_axes=None):
+    """``np.empty`` with a clear error for outputs too large to allocate.
+
+    ``order_axes`` optionally gives the memory order (slowest first) of the
+    logical axes, e.g. ``(0, 2, 3, 1)`` for channels-last.
+    """
+    dtype = np.dtype(dtype)
+    n_items = math.prod(shape)
+    n_bytes = n_items * dtype.itemsize
+    if n_items > np.iinfo(np.intp).max // max(dtype.itemsize, 1):
+        raise ValueError(
+            f"output of shape {tuple(shape)} ({dtype}) is too large to allocate "
+            f"({_human_bytes(n_bytes)})"
+        )
+    try:
+        if order_axes is None:
+            return np.empty(shape, dtype=dtype)
+        physical = np.empty([shape[a] for a in order_axes], dtype=dtype)
+        return physical.transpose(np.argsort(order_axes))
+    except MemoryError:
+        raise ValueError(
+            f"output of shape {tuple(shape)} ({dtype}) is too large to allocate "
+            f"({_human_bytes(n_bytes)})"
+        ) from None
+
+
+def _human_bytes(n):
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} EiB"
+
+
+def is_channels_last(arr):
+    """True when channels are the fastest axis of a (N, C, *spatial) array with C > 1."""
+    if arr.ndim < 3 or arr.shape[1] <= 1:
+        return False
+    item = arr.itemsize
+    if arr.strides[1] != item:
+        return False
+    return all(abs(arr.strides[d]) >= item * arr.shape[1] or arr.shape[d] == 1
+               for d in range(2, arr.ndim))

@@ -1,0 +1,107 @@
+# Per-axis tap tables shared by the resampling kernels.
+#
+# A table maps each output index o of one axis to cnt[o] (<= k) source taps:
+# idx[o*k + j] and weights w[o*k + j], j < cnt[o]. Every mode is one table per
+# axis (nearest: 1 tap, linear: 2, cubic: 4 clamped taps, area and antialias: a
+# window), so one separable kernel serves all of them, and the adjoint is the
+# same kernel run with the transposed tables.
+
+from libc.math cimport floor, fma, fmaf, sin, M_PI
+
+cdef enum:
+    NEAREST = 0
+    NEAREST_EXACT = 1
+    LINEAR = 2
+    CUBIC = 3
+    AREA = 4
+    AA_LINEAR = 5
+    AA_CUBIC = 6
+    AA_LANCZOS = 7
+
+# How the kernels walk an axis: chosen once per call from the table's content.
+cdef enum:
+    WALK_GENERIC = 0   # variable tap counts
+    WALK_COPY = 1      # identity: o -> o with weight 1
+    WALK_GATHER = 2    # one tap of weight 1 (nearest)
+    WALK_TAP2 = 3      # exactly two taps everywhere (linear)
+    WALK_TAP4 = 4      # exactly four taps everywhere (cubic)
+
+ctypedef struct Axis:
+    Py_ssize_t size_in
+    Py_ssize_t size_out
+    Py_ssize_t k
+    const Py_ssize_t* idx
+    const void* w
+    const Py_ssize_t* cnt
+    int walk
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline floating cubic_near(floating x, floating a) noexcept nogil:
+    # Keys' cubic convolution for |x| <= 1.
+    return ((a + 2) * x - (a + 3)) * x * x + 1
+
+
+cdef inline floating cubic_far(floating x, floating a) noexcept nogil:
+    # Keys' cubic convolution for 1 < |x| < 2.
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+cdef inline Py_ssize_t nearest_src(floating r, Py_ssize_t o, Py_ssize_t size_in) noexcept nogil:
+    # torch: floor of the product rounded to the opmath type (OpenCV INTER_NEAREST).
+    cdef floating prod = (<floating>o) * r
+    cdef Py_ssize_t s = <Py_ssize_t>floor(prod)
+    return s if s < size_in - 1 else size_in - 1
+
+
+cdef inline Py_ssize_t nearest_exact_src(floating r, Py_ssize_t o, Py_ssize_t size_in) noexcept nogil:
+    # torch's generic path: real = fma(r, o + 0.5, -0.5) clamped at 0, then
+    # floor(real + 0.5) in the opmath type (the AVX2 build fuses the first step).
+    cdef floating real
+    if floating is float:
+        real = fmaf(r, <float>o + 0.5, -0.5)
+    else:
+        real = fma(r, <double>o + 0.5, -0.5)
+    if real < 0:
+        real = 0
+    cdef floating shifted = real + <floating>0.5
+    cdef Py_ssize_t s = <Py_ssize_t>floor(shifted)
+    return s if s < size_in - 1 else size_in - 1
+
+
+cdef inline floating area_source(floating r, Py_ssize_t o, bint align_corners,
+                                 bint cubic) noexcept nogil:
+    # torch's area_pixel_compute_source_index: half-pixel centres, clamped at 0
+    # except for cubic, which reads past the border through clamped taps.
+    cdef floating real
+    if align_corners:
+        return r * <floating>o
+    real = r * (<floating>o + <floating>0.5) - <floating>0.5
+    if not cubic and real < 0:
+        return 0
+    return real
+
+
+cdef inline floating aa_filter(int mode, floating x) noexcept nogil:
+    # Antialias filters (PIL's), in the table's precision as torch evaluates
+    # them: triangle, Keys cubic with a = -0.5, Lanczos-3.
+    cdef floating px
+    if x < 0:
+        x = -x
+    if mode == AA_LINEAR:
+        return 1 - x if x < 1 else 0
+    if mode == AA_CUBIC:
+        if x < 1:
+            return cubic_near(x, <floating>-0.5)
+        if x < 2:
+            return cubic_far(x, <floating>-0.5)
+        return 0
+    if x >= 3:
+        return 0
+    if x == 0:
+        return 1
+    px = x * <floating>M_PI
+    return (sin(px) / px) * (sin(px / 3) / (px / 3))
