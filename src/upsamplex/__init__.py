@@ -4,10 +4,10 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from . import nn, optim  # their layers look the functional ops up at call time
 from ._interpolate import interpolate, interpolate_backward
 from ._kernels import _openmp
 from ._upsample import Upsample
-from . import nn, optim  # noqa: E402  (after the functional ops the layers call)
 
 __version__ = "0.1.0"
 

@@ -538,8 +538,8 @@ class Upsample(Module):
     >>> up = nn.Upsample(scale_factor=2, mode="bilinear")
     >>> up
     Upsample(scale_factor=2.0, mode='bilinear')
-    >>> y = up(np.ones((1, 1, 2, 2)))   # doctest: +SKIP
-    >>> up.backward(np.ones_like(y))     # doctest: +SKIP
+    >>> y = up(np.ones((1, 1, 2, 2)))
+    >>> up.backward(np.ones_like(y))
     array([[[[4., 4.],
              [4., 4.]]]])
     """
