@@ -52,6 +52,19 @@ def test_png_writer_without_pillow(tmp_path, monkeypatch):
     np.testing.assert_array_equal(read_png_gray(tmp_path / "g.png"), gray)
 
 
+def test_model_input_gradient_matches_finite_differences(ops):
+    model = demo.SuperResolution(channels=2, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).uniform(size=(1, 1, 4, 4))
+    direction = np.random.default_rng(2).standard_normal(x.shape)
+    weights = np.random.default_rng(3).standard_normal((1, 1, 8, 8))
+    model(x)
+    analytic = np.sum(model.backward(weights) * direction)
+    eps = 1e-6
+    numeric = (np.sum(model(x + eps * direction) * weights)
+               - np.sum(model(x - eps * direction) * weights)) / (2 * eps)
+    assert abs(analytic - numeric) < 1e-6 * max(1.0, abs(numeric))
+
+
 def test_short_training_run_lowers_loss(ops, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain progress line must work
     result = demo.train(steps=40, batch_size=8, seed=1, n_test=8, progress=True)

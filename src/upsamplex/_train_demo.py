@@ -55,10 +55,14 @@ def downscale(hr):
     return interpolate(hr, size=(hr.shape[-2] // 2, hr.shape[-1] // 2), mode="area")
 
 
+_BICUBIC = dict(scale_factor=2, mode="bicubic", align_corners=False)
+
+
 def bicubic(lr):
+    """The x2 bicubic baseline (torch's ``align_corners=False`` convention)."""
     from . import interpolate
 
-    return interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
+    return interpolate(lr, **_BICUBIC)
 
 
 class SuperResolution(nn.Module):
@@ -76,11 +80,16 @@ class SuperResolution(nn.Module):
         )
 
     def forward(self, lr):
-        return bicubic(lr) + self.body(lr)
+        out = bicubic(lr) + self.body(lr)
+        self._cache = {"in_shape": lr.shape, "out_shape": out.shape}
+        return out
 
     def backward(self, grad_output):
-        # bicubic(lr) has no parameters and lr is data, so only the body needs the gradient
-        return self.body.backward(grad_output)
+        from . import interpolate_backward
+
+        cache, grad = self._check_backward(grad_output)
+        # d(bicubic(x) + body(x))/dx: both branches; only the body has parameters
+        return self.body.backward(grad) + interpolate_backward(grad, cache["in_shape"], **_BICUBIC)
 
 
 def psnr(prediction, target):
