@@ -660,19 +660,14 @@ class _ConvNd(Module):
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        # torch: kaiming_uniform_(a=sqrt(5)) == U(+-1/sqrt(fan_in)), fan_in = w.shape[1] * prod(k)
-        # for both conv and conv-transpose; the bias uses the same bound.
-        fan_in = shape[1] * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in)
-        generator = _make_rng(rng)
-        self.weight = Parameter(generator.uniform(-bound, bound, size=shape).astype(dtype))
-        if bias:
-            self.bias = Parameter(generator.uniform(-bound, bound, self.out_channels).astype(dtype))
-        else:
-            self.bias = None
+        self.weight = Parameter(np.zeros(shape, dtype))
+        self.bias = Parameter(np.zeros(self.out_channels, dtype)) if bias else None
+        self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
         """Redraw weight and bias from torch's default distribution."""
+        # torch: kaiming_uniform_(a=sqrt(5)) == U(+-1/sqrt(fan_in)), fan_in = w.shape[1] * prod(k)
+        # for both conv and conv-transpose; the bias uses the same bound.
         fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in)
         generator = _make_rng(rng)
