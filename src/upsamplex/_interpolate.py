@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validation as v
-from ._kernels import _resample
+from ._kernels import _resample, _resample_uint8, _tables
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area",
          "lanczos")
@@ -31,7 +31,7 @@ class Plan(NamedTuple):
     in_sizes: tuple
     out_sizes: tuple
     scales: tuple  # the user's scale per axis when it reaches the kernel, else None
-    table_mode: str  # key of _resample.MODE_CODES
+    table_mode: str  # key of _tables.MODE_CODES
     align_corners: bool
 
 
@@ -159,7 +159,7 @@ def _freeze(*arrays):
 @functools.lru_cache(maxsize=512)
 def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Forward tap table of one axis, with the walk the kernels use for it."""
-    idx, w, cnt = _resample.build_table(table_mode, size_in, size_out, scale, align_corners,
+    idx, w, cnt = _tables.build_table(table_mode, size_in, size_out, scale, align_corners,
                                         np.dtype(dtype_str))
     return _freeze(idx, w, cnt) + (_walk_code(idx, w, cnt, size_in),)
 
@@ -168,7 +168,7 @@ def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
 def axis_table_adjoint(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Transposed table of one axis: input index <- the outputs that read it."""
     idx, w, cnt, _ = axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str)
-    idx_t, w_t, cnt_t = _resample.transpose_table(idx, w, cnt, size_in)
+    idx_t, w_t, cnt_t = _tables.transpose_table(idx, w, cnt, size_in)
     return _freeze(idx_t, w_t, cnt_t) + (_walk_code(idx_t, w_t, cnt_t, size_out),)
 
 
@@ -177,15 +177,15 @@ def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     """Fixed-point table of one axis: contiguous windows with int16 weights."""
     idx, w, cnt, walk = axis_table(table_mode, size_in, size_out, scale, align_corners, "f8")
     # Transposing twice merges repeated border taps into contiguous windows.
-    idx_t, w_t, cnt_t = _resample.transpose_table(idx, w, cnt, size_in)
-    idx_w, w_w, cnt_w = _resample.transpose_table(idx_t, w_t, cnt_t, size_out)
-    q, precision = _resample.quantize_table(w_w, cnt_w)
-    skip = walk == _resample.WALK_CODES["copy"]
+    idx_t, w_t, cnt_t = _tables.transpose_table(idx, w, cnt, size_in)
+    idx_w, w_w, cnt_w = _tables.transpose_table(idx_t, w_t, cnt_t, size_out)
+    q, precision = _tables.quantize_table(w_w, cnt_w)
+    skip = walk == _tables.WALK_CODES["copy"]
     return _freeze(idx_w, q, cnt_w) + (precision, skip)
 
 
 def _walk_code(idx, w, cnt, size_in):
-    codes = _resample.WALK_CODES
+    codes = _tables.WALK_CODES
     size_out, k = idx.shape
     if k == 1 and np.all(cnt == 1) and np.all(w == 1):
         if size_out == size_in and np.array_equal(idx[:, 0], np.arange(size_out)):
@@ -246,11 +246,55 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
     if nearest:
         _resample.nearest(x, target, tables[0][0][:, 0].copy(), tables[1][0][:, 0].copy(),
                           tables[2][0][:, 0].copy(), channels_last, num_threads)
+    elif not channels_last and _prefer_hfirst(tables, sizes_in):
+        th, tw = tables[1], tables[2]
+        block = _block_size(th[0].shape[0], x.shape[0] * x.shape[1], num_threads)
+        lo, hi = _block_ranges(th[0], th[2], block)
+        _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[2], tw[3], block, lo, hi,
+                                  num_threads)
     else:
         _resample.resample(x, target, [t[:3] for t in tables], sizes_in,
                            [t[3] for t in tables], channels_last, num_threads)
     if target is not y:
         np.copyto(y, target)
+
+
+def _block_size(n_rows, n_planes, num_threads):
+    """Output rows per job: big enough to share the W pass, small enough that
+    every thread gets several jobs."""
+    want_jobs = 4 * num_threads
+    per_plane = max(1, -(-want_jobs // max(n_planes, 1)))
+    return int(min(64, max(4, -(-n_rows // per_plane))))
+
+
+def _block_ranges(idx, cnt, block):
+    """Input rows [lo, hi) each block of output rows reads (rows without taps skipped)."""
+    n_rows = idx.shape[0]
+    has = cnt > 0
+    first = np.where(has, idx[:, 0], np.iinfo(np.intp).max)
+    last = np.where(has, idx[np.arange(n_rows), np.maximum(cnt - 1, 0)] + 1, 0)
+    starts = np.arange(0, n_rows, block)
+    lo = np.minimum.reduceat(first, starts)
+    hi = np.maximum.reduceat(last, starts)
+    lo = np.where(hi > 0, lo, 0)
+    return np.ascontiguousarray(lo, dtype=np.intp), np.ascontiguousarray(hi, dtype=np.intp)
+
+
+_GATHER_COST = 3.0  # a table-driven gather costs about 3 contiguous multiply-adds
+
+
+def _prefer_hfirst(tables, sizes_in):
+    """W pass first (per input row) vs H first (per output row), by estimated cost."""
+    td, th, tw = tables
+    if td[0].shape[0] != 1 or sizes_in[0] != 1:
+        return False
+    size_ih, size_iw = sizes_in[1], sizes_in[2]
+    size_oh, size_ow = th[0].shape[0], tw[0].shape[0]
+    taps_h = float(th[2].mean())
+    w_cost = 0.3 if tw[3] == _tables.WALK_CODES["copy"] else _GATHER_COST * float(tw[2].mean())
+    v_first = size_oh * (size_iw * taps_h + size_ow * w_cost)
+    h_first = size_ih * size_ow * w_cost + size_oh * size_ow * taps_h
+    return h_first < v_first
 
 
 def _forward(x, y, plan, num_threads):
@@ -263,8 +307,10 @@ def _forward(x, y, plan, num_threads):
         tw = axis_table_uint8(plan.table_mode, plan.in_sizes[1], plan.out_sizes[1],
                               plan.scales[1], plan.align_corners)
         xin = x if _compatible_strides(x) else np.ascontiguousarray(x)
-        _resample.resample_uint8(xin, y, th[:4], tw[:4], th[4], tw[4],
-                                 channels_last and xin is x, num_threads)
+        block = _block_size(y.shape[2], y.shape[0] * (1 if channels_last else y.shape[1]),
+                            num_threads)
+        _resample_uint8.resample_uint8(xin, y, th[:4], tw[:4], th[4], tw[4],
+                                       channels_last and xin is x, block, num_threads)
         return
     # uint8 nearest computes its indices in float32, as torch does.
     dtype_str = "f4" if x.dtype == np.uint8 else x.dtype.str

@@ -1,21 +1,8 @@
 import numpy as np
 from numpy.typing import NDArray
 
-MODE_CODES: dict[str, int]
-WALK_CODES: dict[str, int]
-
 Table = tuple[NDArray[np.intp], NDArray[np.floating], NDArray[np.intp]]
 
-def build_table(
-    mode: str, size_in: int, size_out: int, scale: float | None, align_corners: bool,
-    dtype: np.dtype
-) -> Table: ...
-def transpose_table(
-    idx: NDArray[np.intp], weights: NDArray[np.floating], count: NDArray[np.intp], size_in: int
-) -> Table: ...
-def quantize_table(
-    weights: NDArray[np.float64], count: NDArray[np.intp]
-) -> tuple[NDArray[np.int16], int]: ...
 def resample(
     x: np.ndarray, y: np.ndarray, tables: list[Table], sizes_in: list[int], walks: list[int],
     channels_last: bool, num_threads: int
@@ -24,7 +11,7 @@ def nearest(
     x: np.ndarray, y: np.ndarray, src_d: NDArray[np.intp], src_h: NDArray[np.intp],
     src_w: NDArray[np.intp], channels_last: bool, num_threads: int
 ) -> None: ...
-def resample_uint8(
-    x: np.ndarray, y: np.ndarray, table_h: tuple, table_w: tuple, skip_h: bool, skip_w: bool,
-    channels_last: bool, num_threads: int
+def resample_hfirst(
+    x: np.ndarray, y: np.ndarray, table_h: Table, table_w: Table, size_iw: int, walk_w: int,
+    block: int, block_lo: NDArray[np.intp], block_hi: NDArray[np.intp], num_threads: int
 ) -> None: ...

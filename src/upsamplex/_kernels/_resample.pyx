@@ -1,321 +1,32 @@
-"""Separable resampling kernels: per-axis tap tables, forward and adjoint.
+"""Float resampling kernels: walk per-axis tap tables, forward and adjoint.
 
-Python (``upsamplex._interpolate``) validates and plans; this module builds the
-per-axis tables and runs the kernels. Every kernel runs in one ``nogil`` block,
-parallel over output rows, each output element written by exactly one thread,
-so results do not depend on the thread count.
+Python (``upsamplex._interpolate``) validates, plans and builds the tables
+(``_tables``); these kernels run in one ``nogil`` block each, parallel over
+output rows, every output element written by exactly one thread, so results do
+not depend on the thread count. The adjoint is the same kernel fed the
+transposed tables.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport ceil, floor
-from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.stdint cimport uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 import numpy as np
 
 from ._tables cimport (
-    AA_CUBIC,
-    AA_LANCZOS,
-    AA_LINEAR,
-    AREA,
-    CUBIC,
-    LINEAR,
-    NEAREST,
-    NEAREST_EXACT,
     WALK_COPY,
     WALK_GATHER,
-    WALK_GENERIC,
     WALK_TAP2,
     WALK_TAP4,
     Axis,
-    aa_filter,
-    area_source,
-    cubic_far,
-    cubic_near,
     floating,
-    nearest_exact_src,
-    nearest_src,
 )
 
 ctypedef fused pixel:
     uint8_t
     float
     double
-
-MODE_CODES = {
-    "nearest": NEAREST,
-    "nearest-exact": NEAREST_EXACT,
-    "linear": LINEAR,
-    "cubic": CUBIC,
-    "area": AREA,
-    "aa-linear": AA_LINEAR,
-    "aa-cubic": AA_CUBIC,
-    "aa-lanczos": AA_LANCZOS,
-}
-WALK_CODES = {
-    "generic": WALK_GENERIC,
-    "copy": WALK_COPY,
-    "gather": WALK_GATHER,
-    "tap2": WALK_TAP2,
-    "tap4": WALK_TAP4,
-}
-
-
-# ---------------------------------------------------------------------------
-# Tables
-# ---------------------------------------------------------------------------
-
-cdef floating _ratio(floating[:, ::1] w, Py_ssize_t size_in, Py_ssize_t size_out,
-                     bint align_corners, double scale) noexcept:
-    # torch's area_pixel_compute_scale, evaluated in the table's precision.
-    # (``w`` only selects the precision.)
-    if align_corners:
-        if size_out > 1:
-            return <floating>(size_in - 1) / <floating>(size_out - 1)
-        return 0
-    if scale > 0:
-        return <floating>(1.0 / scale)
-    return <floating>size_in / <floating>size_out
-
-
-cdef void _identity(Py_ssize_t[:, ::1] idx, floating[:, ::1] w, Py_ssize_t[::1] cnt) noexcept:
-    cdef Py_ssize_t o
-    for o in range(cnt.shape[0]):
-        idx[o, 0] = o
-        w[o, 0] = 1
-        cnt[o] = 1
-
-
-cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double scale,
-                      bint align_corners, double support,
-                      Py_ssize_t[:, ::1] idx, floating[:, ::1] w,
-                      Py_ssize_t[::1] cnt) noexcept:
-    cdef floating r = _ratio(w, size_in, size_out, align_corners, scale)
-    cdef floating real, lam, t, total, center, fsupport, finv, arg
-    cdef floating coeffs[4]
-    cdef Py_ssize_t o, j, i0, tap, lo, hi, k = idx.shape[1], n
-
-    if mode == NEAREST:
-        for o in range(size_out):
-            idx[o, 0] = nearest_src(r, o, size_in)
-            w[o, 0] = 1
-            cnt[o] = 1
-    elif mode == NEAREST_EXACT:
-        for o in range(size_out):
-            idx[o, 0] = nearest_exact_src(r, o, size_in)
-            w[o, 0] = 1
-            cnt[o] = 1
-    elif mode == LINEAR:
-        for o in range(size_out):
-            real = area_source(r, o, align_corners, False)
-            i0 = <Py_ssize_t>floor(real)
-            if i0 > size_in - 1:
-                i0 = size_in - 1
-            lam = real - <floating>i0
-            lam = 0 if lam < 0 else (1 if lam > 1 else lam)
-            # torch's second tap repeats the last sample at the border.
-            idx[o, 0] = i0
-            w[o, 0] = 1 - lam
-            idx[o, 1] = i0 + 1 if i0 < size_in - 1 else i0
-            w[o, 1] = lam
-            cnt[o] = 2
-    elif mode == CUBIC:
-        for o in range(size_out):
-            real = area_source(r, o, align_corners, True)
-            i0 = <Py_ssize_t>floor(real)
-            if i0 > size_in - 1:
-                i0 = size_in - 1
-            t = real - <floating>i0
-            t = 0 if t < 0 else (1 if t > 1 else t)
-            coeffs[0] = cubic_far(t + 1, <floating>-0.75)
-            coeffs[1] = cubic_near(t, <floating>-0.75)
-            coeffs[2] = cubic_near(1 - t, <floating>-0.75)
-            coeffs[3] = cubic_far(2 - t, <floating>-0.75)
-            # Clamped taps replicate the border, as torch does; they stay in
-            # torch's order so full four-tap rows sum exactly as torch sums.
-            for j in range(4):
-                tap = i0 - 1 + j
-                tap = 0 if tap < 0 else (size_in - 1 if tap > size_in - 1 else tap)
-                idx[o, j] = tap
-                w[o, j] = coeffs[j]
-            cnt[o] = 4
-    elif mode == AREA:
-        for o in range(size_out):
-            lo = (o * size_in) // size_out
-            hi = ((o + 1) * size_in + size_out - 1) // size_out
-            n = hi - lo
-            for j in range(n):
-                idx[o, j] = lo + j
-                w[o, j] = (<floating>1) / <floating>n
-            cnt[o] = n
-    else:
-        # Antialias (PIL's scheme): the filter is stretched by the scale when
-        # downsampling; taps are clipped to the input and renormalised.
-        fsupport = <floating>support
-        finv = 1 / r if r >= 1 else 1
-        for o in range(size_out):
-            # torch rounds the centre to the table precision before using it.
-            center = <floating>(r * (o + 0.5))
-            lo = <Py_ssize_t>(center - fsupport + 0.5)
-            if lo < 0:
-                lo = 0
-            hi = <Py_ssize_t>(center + fsupport + 0.5)
-            if hi > size_in:
-                hi = size_in
-            n = hi - lo
-            n = 0 if n < 0 else (k if n > k else n)
-            total = 0
-            for j in range(n):
-                arg = <floating>(((<floating>(lo + j)) - center + 0.5) * finv)
-                w[o, j] = aa_filter(mode, arg)
-                idx[o, j] = lo + j
-                total = total + w[o, j]
-            if total != 0:
-                for j in range(n):
-                    w[o, j] = w[o, j] / total
-            if n == 0:
-                # Unreachable for valid sizes; keep the table well formed.
-                idx[o, 0] = lo if lo < size_in else size_in - 1
-                w[o, 0] = 0
-                n = 1
-            cnt[o] = n
-
-
-def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
-                bint align_corners, dtype):
-    """Build the tap table of one axis.
-
-    Parameters
-    ----------
-    mode : str
-        A key of ``MODE_CODES``.
-    size_in, size_out : int
-        Axis lengths, both >= 1.
-    scale : float or None
-        The user's scale factor when it reaches the kernel, else None.
-    align_corners : bool
-    dtype : numpy dtype
-        float32 or float64: the precision torch computes this table in.
-
-    Returns
-    -------
-    idx : ndarray of intp, shape (size_out, k)
-    weights : ndarray of dtype, shape (size_out, k)
-    count : ndarray of intp, shape (size_out,)
-    """
-    cdef int code = MODE_CODES[mode]
-    cdef double s = -1.0 if scale is None else float(scale)
-    cdef Py_ssize_t k, o, lo, hi
-    cdef double r, support = 0.0
-    dtype = np.dtype(dtype)
-    identity = (size_in == size_out and code in (LINEAR, AA_LINEAR, AA_CUBIC, AA_LANCZOS))
-    if identity:
-        # torch: linear and antialiased axes of unchanged length are copied,
-        # whatever the scale factor says.
-        k = 1
-    elif code in (NEAREST, NEAREST_EXACT):
-        k = 1
-    elif code == LINEAR:
-        k = 2
-    elif code == CUBIC:
-        k = 4
-    elif code == AREA:
-        k = 1
-        for o in range(size_out):
-            lo = (o * size_in) // size_out
-            hi = ((o + 1) * size_in + size_out - 1) // size_out
-            k = max(k, hi - lo)
-    else:
-        half = {AA_LINEAR: 1.0, AA_CUBIC: 2.0, AA_LANCZOS: 3.0}[code]
-        if dtype == np.float32:
-            r = _ratio[float](np.empty((1, 1), np.float32), size_in, size_out,
-                              align_corners, s)
-            support = <float>(half * r) if r >= 1 else <float>half
-        else:
-            r = _ratio[double](np.empty((1, 1), np.float64), size_in, size_out,
-                               align_corners, s)
-            support = half * r if r >= 1 else half
-        k = <Py_ssize_t>ceil(support) * 2 + 1
-    idx = np.zeros((size_out, k), dtype=np.intp)
-    weights = np.zeros((size_out, k), dtype=dtype)
-    count = np.zeros(size_out, dtype=np.intp)
-    if dtype == np.float32:
-        if identity:
-            _identity[float](idx, weights, count)
-        else:
-            _fill_table[float](code, size_in, size_out, s, align_corners, support,
-                               idx, weights, count)
-    elif dtype == np.float64:
-        if identity:
-            _identity[double](idx, weights, count)
-        else:
-            _fill_table[double](code, size_in, size_out, s, align_corners, support,
-                                idx, weights, count)
-    else:
-        raise TypeError(f"table dtype must be float32 or float64, got {dtype}")
-    return idx, weights, count
-
-
-cdef void _transpose_fill(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
-                          const Py_ssize_t[::1] count, Py_ssize_t[:, ::1] idx_t,
-                          floating[:, ::1] w_t, Py_ssize_t[::1] cnt_t) noexcept:
-    cdef Py_ssize_t o, j, i
-    for o in range(idx.shape[0]):
-        for j in range(count[o]):
-            i = idx[o, j]
-            if j > 0 and i == idx[o, j - 1]:
-                w_t[i, cnt_t[i] - 1] = w_t[i, cnt_t[i] - 1] + w[o, j]
-                continue
-            idx_t[i, cnt_t[i]] = o
-            w_t[i, cnt_t[i]] = w[o, j]
-            cnt_t[i] += 1
-
-
-def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1] count,
-                    Py_ssize_t size_in):
-    """Transpose one axis' table: for each input index, the outputs that read it.
-
-    Repeated taps of one output (clamped borders) are merged by adding their
-    weights. Outputs come in increasing order, so the adjoint kernel gathers
-    instead of scattering.
-    """
-    cdef Py_ssize_t o, j
-    cdef Py_ssize_t[::1] n_refs = np.zeros(size_in, dtype=np.intp)
-    for o in range(idx.shape[0]):
-        for j in range(count[o]):
-            if j == 0 or idx[o, j] != idx[o, j - 1]:
-                n_refs[idx[o, j]] += 1
-    kt = max(1, int(np.max(n_refs))) if size_in else 1
-    idx_t = np.zeros((size_in, kt), dtype=np.intp)
-    w_t = np.zeros((size_in, kt), dtype=weights.dtype)
-    cnt_t = np.zeros(size_in, dtype=np.intp)
-    if weights.dtype == np.float32:
-        _transpose_fill[float](idx, weights, count, idx_t, w_t, cnt_t)
-    else:
-        _transpose_fill[double](idx, weights, count, idx_t, w_t, cnt_t)
-    return idx_t, w_t, cnt_t
-
-
-def quantize_table(weights, count):
-    """Fixed-point weights for uint8 (Pillow-SIMD's int16 scheme, as torch).
-
-    Returns ``(weights_int16, precision)``: weights scaled by 2**precision,
-    precision the largest < 22 keeping the biggest weight (doubled) in int16.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    mask = np.arange(w.shape[1])[None, :] < np.asarray(count)[:, None]
-    w_max = float(w[mask].max()) if mask.any() else 0.0
-    precision = 0
-    while precision < 22:
-        if int(0.5 + w_max * (1 << (precision + 1))) >= (1 << 15):
-            break
-        precision += 1
-    scaled = w * (1 << precision)
-    q = np.where(scaled < 0, scaled - 0.5, scaled + 0.5).astype(np.int64)
-    q = np.clip(q, -(1 << 15), (1 << 15) - 1).astype(np.int16)
-    q[~mask] = 0
-    return q, precision
 
 
 # ---------------------------------------------------------------------------
@@ -455,6 +166,79 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
                 continue
             _walk(row, step, yrow, 1, aw)
         free(tmp)
+    return -1 if failed else 0
+
+
+cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_t first,
+                             Py_ssize_t n, const Py_ssize_t* idx, const floating* w,
+                             floating* out) noexcept nogil:
+    # out = sum_j w[j] * rows[(idx[j] - first) * row_len + :], contiguous rows.
+    cdef Py_ssize_t i, j
+    cdef floating w0, w1
+    cdef const floating* r0
+    cdef const floating* r1
+    if n == 0:
+        memset(out, 0, row_len * sizeof(floating))
+        return
+    r0 = rows + (idx[0] - first) * row_len
+    w0 = w[0]
+    if n == 1:
+        if w0 == 1:
+            memcpy(out, r0, row_len * sizeof(floating))
+        else:
+            for i in range(row_len):
+                out[i] = w0 * r0[i]
+        return
+    r1 = rows + (idx[1] - first) * row_len
+    w1 = w[1]
+    for i in range(row_len):
+        out[i] = w0 * r0[i] + w1 * r1[i]
+    for j in range(2, n):
+        r0 = rows + (idx[j] - first) * row_len
+        w0 = w[j]
+        for i in range(row_len):
+            out[i] = out[i] + w0 * r0[i]
+
+
+cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floating* y,
+                                 const Py_ssize_t* ys, Py_ssize_t n_batch,
+                                 Py_ssize_t n_chan, const Axis* ah, const Axis* aw,
+                                 Py_ssize_t block, const Py_ssize_t* block_lo,
+                                 const Py_ssize_t* block_hi, Py_ssize_t rows_max,
+                                 int num_threads) noexcept nogil:
+    # 2-D planar, W pass first: each job (plane, block of output rows) resamples
+    # the input rows its block reads once into a private buffer, then blends
+    # them per output row with contiguous, vectorisable loops. Cheaper than
+    # the vertical-first kernel when upsampling along H.
+    cdef Py_ssize_t size_oh = ah.size_out, size_ow = aw.size_out
+    cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
+    cdef Py_ssize_t job, p, b, n, c, oh, oh0, oh1, lo, hi, ih
+    cdef floating* buf
+    cdef const floating* base
+    cdef const floating* wtab = <const floating*>ah.w
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    with parallel(num_threads=num_threads):
+        buf = <floating*>malloc((rows_max * size_ow + 1) * sizeof(floating))
+        for job in prange(n_batch * n_chan * n_blocks, schedule='static'):
+            if buf == NULL:
+                failed_ptr[0] = 1
+                continue
+            p = job // n_blocks
+            b = job % n_blocks
+            n = p // n_chan
+            c = p % n_chan
+            base = x + n * xs[0] + c * xs[1]
+            oh0 = b * block
+            oh1 = oh0 + block if oh0 + block < size_oh else size_oh
+            lo = block_lo[b]
+            hi = block_hi[b]
+            for ih in range(lo, hi):
+                _walk(base + ih * xs[3], xs[4], buf + (ih - lo) * size_ow, 1, aw)
+            for oh in range(oh0, oh1):
+                _blend_rows(buf, size_ow, lo, ah.cnt[oh], ah.idx + oh * ah.k,
+                            wtab + oh * ah.k, y + n * ys[0] + c * ys[1] + oh * ys[3])
+        free(buf)
     return -1 if failed else 0
 
 
@@ -615,104 +399,6 @@ cdef void _nearest_channels_last(const pixel* x, const Py_ssize_t* xs, pixel* y,
 
 
 # ---------------------------------------------------------------------------
-# uint8: separable fixed point, W pass then H pass with a uint8 intermediate
-# ---------------------------------------------------------------------------
-
-cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
-    v = v >> precision
-    return 0 if v < 0 else (255 if v > 255 else <uint8_t>v)
-
-
-cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
-                           const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
-                           bint channels_last,
-                           Py_ssize_t size_ih, Py_ssize_t size_oh, Py_ssize_t size_ow,
-                           const Py_ssize_t* idx_h, const int16_t* w_h,
-                           const Py_ssize_t* cnt_h, Py_ssize_t k_h, int prec_h, bint skip_h,
-                           const Py_ssize_t* idx_w, const int16_t* w_w,
-                           const Py_ssize_t* cnt_w, Py_ssize_t k_w, int prec_w, bint skip_w,
-                           Py_ssize_t block, Py_ssize_t rows_max, int num_threads,
-                           int* failed) noexcept nogil:
-    # Jobs are (plane, block of output rows). A job runs the W pass over the
-    # input rows its block reads into a private uint8 buffer (torch rounds the
-    # intermediate to uint8 too), then the H pass. Strides are (N, C, H, W).
-    # Planar: a plane is one (n, c) and a pixel one sample; channels-last: a
-    # plane is one n and a pixel holds the C samples.
-    cdef Py_ssize_t per_plane = 1 if channels_last else n_chan
-    cdef Py_ssize_t samples = n_chan if channels_last else 1
-    cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
-    cdef Py_ssize_t row_len = size_ow * samples
-    cdef Py_ssize_t job, p, b, oh0, oh1, lo, hi, ih, o, j, s, oh, cnt, first
-    cdef Py_ssize_t sw = xs[3], xss = xs[1], yss = ys[1], yw = ys[3]
-    cdef uint8_t* buf
-    cdef const uint8_t* xbase
-    cdef const uint8_t* src
-    cdef const uint8_t* pix
-    cdef const int16_t* wt
-    cdef uint8_t* dst
-    cdef uint8_t* ybase
-    cdef uint8_t* yrow
-    cdef int32_t acc
-    cdef int32_t bias_w = (1 << (prec_w - 1)) if prec_w > 0 else 0
-    cdef int32_t bias_h = (1 << (prec_h - 1)) if prec_h > 0 else 0
-    with parallel(num_threads=num_threads):
-        buf = <uint8_t*>malloc(rows_max * row_len + 1)
-        for job in prange(n_batch * per_plane * n_blocks, schedule='static'):
-            if buf == NULL:
-                failed[0] = 1
-                continue
-            p = job // n_blocks
-            b = job % n_blocks
-            xbase = x + (p // per_plane) * xs[0] + (p % per_plane) * xs[1]
-            ybase = y + (p // per_plane) * ys[0] + (p % per_plane) * ys[1]
-            oh0 = b * block
-            oh1 = oh0 + block if oh0 + block < size_oh else size_oh
-            lo = idx_h[oh0 * k_h]
-            hi = idx_h[(oh1 - 1) * k_h + cnt_h[oh1 - 1] - 1] + 1
-            if hi - lo > rows_max:
-                failed[0] = 2
-                continue
-            # W pass: input rows lo..hi-1 -> buf.
-            for ih in range(lo, hi):
-                src = xbase + ih * xs[2]
-                dst = buf + (ih - lo) * row_len
-                if skip_w:
-                    for o in range(size_ow):
-                        for s in range(samples):
-                            dst[o * samples + s] = src[o * sw + s * xss]
-                    continue
-                for o in range(size_ow):
-                    cnt = cnt_w[o]
-                    wt = w_w + o * k_w
-                    pix = src + idx_w[o * k_w] * sw
-                    for s in range(samples):
-                        acc = bias_w
-                        for j in range(cnt):
-                            acc = acc + <int32_t>wt[j] * <int32_t>pix[j * sw + s * xss]
-                        dst[o * samples + s] = _clip8(acc, prec_w)
-            # H pass: buf -> output rows oh0..oh1-1.
-            for oh in range(oh0, oh1):
-                yrow = ybase + oh * ys[2]
-                cnt = cnt_h[oh]
-                first = idx_h[oh * k_h] - lo
-                wt = w_h + oh * k_h
-                if skip_h:
-                    src = buf + first * row_len
-                    for o in range(size_ow):
-                        for s in range(samples):
-                            yrow[o * yw + s * yss] = src[o * samples + s]
-                    continue
-                for o in range(size_ow):
-                    for s in range(samples):
-                        acc = bias_h
-                        for j in range(cnt):
-                            acc = acc + <int32_t>wt[j] * <int32_t>buf[
-                                (first + j) * row_len + o * samples + s]
-                        yrow[o * yw + s * yss] = _clip8(acc, prec_h)
-        free(buf)
-
-
-# ---------------------------------------------------------------------------
 # Entry points (GIL held here only to unpack arguments)
 # ---------------------------------------------------------------------------
 
@@ -783,6 +469,49 @@ cdef int _run_float(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     return status
 
 
+def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, int walk_w,
+                    Py_ssize_t block, block_lo, block_hi, int num_threads):
+    """Planar 2-D resampling (W pass first) of 5-D views whose D axis is 1 -> 1."""
+    cdef Axis axes[2]
+    cdef list keep = []
+    cdef Py_ssize_t xs[5]
+    cdef Py_ssize_t ys[4]
+    cdef Py_ssize_t i
+    cdef const Py_ssize_t[::1] lo_v = block_lo
+    cdef const Py_ssize_t[::1] hi_v = block_hi
+    cdef Py_ssize_t rows_max = max(1, int(np.max(np.asarray(block_hi) - np.asarray(block_lo))))
+    cdef int status
+    _fill_axis(&axes[0], table_h, 0, 0, keep)
+    _fill_axis(&axes[1], table_w, size_iw, walk_w, keep)
+    xstr = _element_strides(x)
+    ystr = _element_strides(y)
+    for i in range(5):
+        xs[i] = xstr[i]
+    for i in range(4):
+        ys[i] = ystr[i]
+    if x.dtype == np.float32:
+        status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
+                                    num_threads)
+    else:
+        status = _run_hfirst[double](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
+                                     num_threads)
+    if status != 0:
+        raise MemoryError("could not allocate a row buffer for the resampling kernel")
+
+
+cdef int _run_hfirst(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
+                     Py_ssize_t* ys, Axis* axes, Py_ssize_t block, const Py_ssize_t* lo,
+                     const Py_ssize_t* hi, Py_ssize_t rows_max, int num_threads) except? -2:
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0, 0]
+    cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
+    cdef int status
+    with nogil:
+        status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
+                                         block, lo, hi, rows_max, num_threads)
+    return status
+
+
 def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads):
     """Nearest gather of 5-D views ``x`` -> ``y`` given source indices per axis."""
     cdef Py_ssize_t xs[5]
@@ -826,44 +555,3 @@ cdef void _run_nearest(pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
             _nearest_planar(xp, xs, yp, ys, n_batch, n_chan, &src_d[0], &src_h[0],
                             &off_w[0], src_d.shape[0], src_h.shape[0], off_w.shape[0],
                             copy_w, num_threads)
-
-
-def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
-                   bint skip_h, bint skip_w, bint channels_last, int num_threads):
-    """uint8 fixed-point resampling of 4-D views ``x`` -> ``y`` (N, C, H, W).
-
-    ``table_h``/``table_w`` are ``(idx, int16 weights, count, precision)`` in
-    window form (contiguous taps starting at ``idx[o, 0]``).
-    """
-    cdef const Py_ssize_t[:, ::1] idx_h = table_h[0]
-    cdef const int16_t[:, ::1] w_h = table_h[1]
-    cdef const Py_ssize_t[::1] cnt_h = table_h[2]
-    cdef const Py_ssize_t[:, ::1] idx_w = table_w[0]
-    cdef const int16_t[:, ::1] w_w = table_w[1]
-    cdef const Py_ssize_t[::1] cnt_w = table_w[2]
-    cdef int prec_h = table_h[3], prec_w = table_w[3]
-    cdef Py_ssize_t xs[4]
-    cdef Py_ssize_t ys[4]
-    cdef Py_ssize_t i, block = 16, rows_max
-    cdef int failed = 0
-    xstr = _element_strides(np.asarray(x))
-    ystr = _element_strides(np.asarray(y))
-    for i in range(4):
-        xs[i] = xstr[i]
-        ys[i] = ystr[i]
-    # The most input rows one block of output rows reads.
-    first = np.asarray(idx_h)[:, 0]
-    last = first + np.asarray(cnt_h) - 1
-    starts = np.arange(0, y.shape[2], block)
-    ends = np.minimum(starts + block, y.shape[2]) - 1
-    rows_max = int(np.max(last[ends] - first[starts] + 1))
-    with nogil:
-        _uint8_separable(&x[0, 0, 0, 0], xs, &y[0, 0, 0, 0], ys, x.shape[0], x.shape[1],
-                         channels_last, x.shape[2], y.shape[2], y.shape[3],
-                         &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
-                         &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
-                         block, rows_max, num_threads, &failed)
-    if failed == 1:
-        raise MemoryError("could not allocate a row buffer for the uint8 kernel")
-    if failed:
-        raise AssertionError("uint8 kernel: tap window larger than its buffer")

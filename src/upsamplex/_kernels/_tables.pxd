@@ -51,23 +51,25 @@ cdef inline floating cubic_far(floating x, floating a) noexcept nogil:
 
 
 cdef inline Py_ssize_t nearest_src(floating r, Py_ssize_t o, Py_ssize_t size_in) noexcept nogil:
-    # torch: floor of the product rounded to the opmath type (OpenCV INTER_NEAREST).
-    cdef floating prod = (<floating>o) * r
+    # torch: floor of the product rounded to float32 (OpenCV INTER_NEAREST);
+    # float64 input computes the product in double, then rounds it to float32.
+    cdef float prod = <float>((<floating>o) * r)
     cdef Py_ssize_t s = <Py_ssize_t>floor(prod)
     return s if s < size_in - 1 else size_in - 1
 
 
 cdef inline Py_ssize_t nearest_exact_src(floating r, Py_ssize_t o, Py_ssize_t size_in) noexcept nogil:
-    # torch's generic path: real = fma(r, o + 0.5, -0.5) clamped at 0, then
-    # floor(real + 0.5) in the opmath type (the AVX2 build fuses the first step).
-    cdef floating real
+    # torch's generic path: real = r * (o + 0.5) - 0.5 with one rounding to
+    # float32 (the AVX2 build fuses it), clamped at 0, then floor(real + 0.5)
+    # in float32.
+    cdef float real
     if floating is float:
         real = fmaf(r, <float>o + 0.5, -0.5)
     else:
-        real = fma(r, <double>o + 0.5, -0.5)
+        real = <float>fma(r, <double>o + 0.5, -0.5)
     if real < 0:
         real = 0
-    cdef floating shifted = real + <floating>0.5
+    cdef float shifted = real + <float>0.5
     cdef Py_ssize_t s = <Py_ssize_t>floor(shifted)
     return s if s < size_in - 1 else size_in - 1
 
@@ -75,11 +77,15 @@ cdef inline Py_ssize_t nearest_exact_src(floating r, Py_ssize_t o, Py_ssize_t si
 cdef inline floating area_source(floating r, Py_ssize_t o, bint align_corners,
                                  bint cubic) noexcept nogil:
     # torch's area_pixel_compute_source_index: half-pixel centres, clamped at 0
-    # except for cubic, which reads past the border through clamped taps.
+    # except for cubic, which reads past the border through clamped taps. The
+    # AVX2 build fuses r * (o + 0.5) - 0.5 into one rounding; so do we.
     cdef floating real
     if align_corners:
         return r * <floating>o
-    real = r * (<floating>o + <floating>0.5) - <floating>0.5
+    if floating is float:
+        real = fmaf(r, <float>o + 0.5, -0.5)
+    else:
+        real = fma(r, <double>o + 0.5, -0.5)
     if not cubic and real < 0:
         return 0
     return real

@@ -1,0 +1,265 @@
+"""uint8 resampling: separable int16 fixed point, W pass then H pass.
+
+torch (like Pillow-SIMD) resizes uint8 images in two 1-D passes with int16
+weights scaled by 2**precision, rounding and clamping the intermediate image to
+uint8; matching that order keeps results within ±1 of torch. Jobs are (plane,
+block of output rows): each runs the W pass over the input rows its block reads
+into a private buffer, then the H pass, so each output row is written by one
+thread and no full-size intermediate is ever allocated.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int16_t, int32_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+
+cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
+    v = v >> precision
+    return 0 if v < 0 else (255 if v > 255 else <uint8_t>v)
+
+
+cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss, uint8_t* dst,
+                         Py_ssize_t samples, Py_ssize_t size_ow, const Py_ssize_t* idx,
+                         const int16_t* w, const Py_ssize_t* cnt, Py_ssize_t k,
+                         int precision) noexcept nogil:
+    # One input row -> one row of the intermediate (size_ow pixels of
+    # ``samples`` values each, contiguous). Specialised for 1, 3 and 4 samples
+    # per pixel so the per-pixel accumulators live in registers.
+    cdef Py_ssize_t o, j, s, n
+    cdef const uint8_t* pix
+    cdef const uint8_t* q
+    cdef const int16_t* wt
+    cdef int32_t bias = (1 << (precision - 1)) if precision > 0 else 0
+    cdef int32_t a0, a1, a2, a3, wj
+    if samples == 1:
+        for o in range(size_ow):
+            pix = src + idx[o * k] * sw
+            wt = w + o * k
+            if cnt[o] == 2:
+                dst[o] = _clip8(bias + <int32_t>wt[0] * <int32_t>pix[0]
+                                + <int32_t>wt[1] * <int32_t>pix[sw], precision)
+                continue
+            a0 = bias
+            for j in range(cnt[o]):
+                a0 = a0 + <int32_t>wt[j] * <int32_t>pix[j * sw]
+            dst[o] = _clip8(a0, precision)
+    elif samples == 3 and ss == 1:
+        for o in range(size_ow):
+            pix = src + idx[o * k] * sw
+            wt = w + o * k
+            if cnt[o] == 2:
+                # The common two-tap case (bilinear up), without a loop.
+                wj = wt[1]
+                q = pix + sw
+                a0 = wt[0]
+                dst[3 * o] = _clip8(bias + a0 * <int32_t>pix[0] + wj * <int32_t>q[0], precision)
+                dst[3 * o + 1] = _clip8(bias + a0 * <int32_t>pix[1] + wj * <int32_t>q[1],
+                                        precision)
+                dst[3 * o + 2] = _clip8(bias + a0 * <int32_t>pix[2] + wj * <int32_t>q[2],
+                                        precision)
+                continue
+            a0 = bias
+            a1 = bias
+            a2 = bias
+            for j in range(cnt[o]):
+                wj = wt[j]
+                q = pix + j * sw
+                a0 = a0 + wj * <int32_t>q[0]
+                a1 = a1 + wj * <int32_t>q[1]
+                a2 = a2 + wj * <int32_t>q[2]
+            dst[3 * o] = _clip8(a0, precision)
+            dst[3 * o + 1] = _clip8(a1, precision)
+            dst[3 * o + 2] = _clip8(a2, precision)
+    elif samples == 4 and ss == 1:
+        for o in range(size_ow):
+            pix = src + idx[o * k] * sw
+            wt = w + o * k
+            a0 = bias
+            a1 = bias
+            a2 = bias
+            a3 = bias
+            for j in range(cnt[o]):
+                wj = wt[j]
+                q = pix + j * sw
+                a0 = a0 + wj * <int32_t>q[0]
+                a1 = a1 + wj * <int32_t>q[1]
+                a2 = a2 + wj * <int32_t>q[2]
+                a3 = a3 + wj * <int32_t>q[3]
+            dst[4 * o] = _clip8(a0, precision)
+            dst[4 * o + 1] = _clip8(a1, precision)
+            dst[4 * o + 2] = _clip8(a2, precision)
+            dst[4 * o + 3] = _clip8(a3, precision)
+    else:
+        for o in range(size_ow):
+            pix = src + idx[o * k] * sw
+            wt = w + o * k
+            n = cnt[o]
+            for s in range(samples):
+                a0 = bias
+                for j in range(n):
+                    a0 = a0 + <int32_t>wt[j] * <int32_t>pix[j * sw + s * ss]
+                dst[o * samples + s] = _clip8(a0, precision)
+
+
+cdef inline void _h_pass(const uint8_t* rows, Py_ssize_t row_len, Py_ssize_t n,
+                         const int16_t* wt, int precision, uint8_t* out,
+                         int32_t* acc) noexcept nogil:
+    # out[i] = clip(sum_j wt[j] * rows[j * row_len + i]): contiguous rows, so
+    # the loops over i vectorise.
+    cdef Py_ssize_t i, j
+    cdef int32_t bias = (1 << (precision - 1)) if precision > 0 else 0
+    cdef int32_t w0, w1
+    cdef const uint8_t* r0
+    cdef const uint8_t* r1
+    if n == 2:
+        w0 = wt[0]
+        w1 = wt[1]
+        r0 = rows
+        r1 = rows + row_len
+        for i in range(row_len):
+            out[i] = _clip8(bias + w0 * <int32_t>r0[i] + w1 * <int32_t>r1[i], precision)
+        return
+    for i in range(row_len):
+        acc[i] = bias
+    for j in range(n):
+        w0 = wt[j]
+        r0 = rows + j * row_len
+        for i in range(row_len):
+            acc[i] = acc[i] + w0 * <int32_t>r0[i]
+    for i in range(row_len):
+        out[i] = _clip8(acc[i], precision)
+
+
+cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
+                           const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
+                           bint channels_last, Py_ssize_t size_oh, Py_ssize_t size_ow,
+                           const Py_ssize_t* idx_h, const int16_t* w_h,
+                           const Py_ssize_t* cnt_h, Py_ssize_t k_h, int prec_h, bint skip_h,
+                           const Py_ssize_t* idx_w, const int16_t* w_w,
+                           const Py_ssize_t* cnt_w, Py_ssize_t k_w, int prec_w, bint skip_w,
+                           Py_ssize_t block, Py_ssize_t rows_max, int num_threads,
+                           int* failed) noexcept nogil:
+    # Strides are (N, C, H, W). Planar: a plane is one (n, c) and a pixel one
+    # sample; channels-last: a plane is one n and a pixel holds C samples.
+    cdef Py_ssize_t per_plane = 1 if channels_last else n_chan
+    cdef Py_ssize_t samples = n_chan if channels_last else 1
+    cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
+    cdef Py_ssize_t row_len = size_ow * samples
+    cdef Py_ssize_t job, p, b, oh0, oh1, lo, hi, ih, o, s, oh, first
+    cdef Py_ssize_t sw = xs[3], yw = ys[3]
+    cdef Py_ssize_t xss = xs[1] if channels_last else 0
+    cdef Py_ssize_t yss = ys[1] if channels_last else 0
+    cdef bint out_contiguous = (yw == samples and (samples == 1 or yss == 1))
+    cdef uint8_t* buf
+    cdef uint8_t* line
+    cdef int32_t* acc
+    cdef const uint8_t* xbase
+    cdef const uint8_t* src
+    cdef uint8_t* dst
+    cdef uint8_t* ybase
+    cdef uint8_t* yrow
+    with parallel(num_threads=num_threads):
+        buf = <uint8_t*>malloc(rows_max * row_len + 1)
+        line = <uint8_t*>malloc(row_len + 1)
+        acc = <int32_t*>malloc((row_len + 1) * sizeof(int32_t))
+        for job in prange(n_batch * per_plane * n_blocks, schedule='static'):
+            if buf == NULL or line == NULL or acc == NULL:
+                failed[0] = 1
+                continue
+            p = job // n_blocks
+            b = job % n_blocks
+            xbase = x + (p // per_plane) * xs[0] + (p % per_plane) * xs[1]
+            ybase = y + (p // per_plane) * ys[0] + (p % per_plane) * ys[1]
+            oh0 = b * block
+            oh1 = oh0 + block if oh0 + block < size_oh else size_oh
+            lo = idx_h[oh0 * k_h]
+            hi = idx_h[(oh1 - 1) * k_h + cnt_h[oh1 - 1] - 1] + 1
+            if hi - lo > rows_max:
+                failed[0] = 2
+                continue
+            for ih in range(lo, hi):
+                src = xbase + ih * xs[2]
+                dst = buf + (ih - lo) * row_len
+                if skip_w:
+                    for o in range(size_ow):
+                        for s in range(samples):
+                            dst[o * samples + s] = src[o * sw + s * xss]
+                else:
+                    _w_pass(src, sw, xss, dst, samples, size_ow, idx_w, w_w, cnt_w, k_w,
+                            prec_w)
+            for oh in range(oh0, oh1):
+                yrow = ybase + oh * ys[2]
+                first = idx_h[oh * k_h] - lo
+                if skip_h:
+                    src = buf + first * row_len
+                elif out_contiguous:
+                    _h_pass(buf + first * row_len, row_len, cnt_h[oh], w_h + oh * k_h,
+                            prec_h, yrow, acc)
+                    continue
+                else:
+                    _h_pass(buf + first * row_len, row_len, cnt_h[oh], w_h + oh * k_h,
+                            prec_h, line, acc)
+                    src = line
+                for o in range(size_ow):
+                    for s in range(samples):
+                        yrow[o * yw + s * yss] = src[o * samples + s]
+        free(buf)
+        free(line)
+        free(acc)
+
+
+def _element_strides(arr):
+    item = arr.itemsize
+    return [s // item for s in arr.strides]
+
+
+def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
+                   bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block,
+                   int num_threads):
+    """uint8 fixed-point resampling of 4-D views ``x`` -> ``y`` (N, C, H, W).
+
+    ``table_h``/``table_w`` are ``(idx, int16 weights, count, precision)`` in
+    window form: contiguous taps starting at ``idx[o, 0]``.
+    """
+    cdef const Py_ssize_t[:, ::1] idx_h = table_h[0]
+    cdef const int16_t[:, ::1] w_h = table_h[1]
+    cdef const Py_ssize_t[::1] cnt_h = table_h[2]
+    cdef const Py_ssize_t[:, ::1] idx_w = table_w[0]
+    cdef const int16_t[:, ::1] w_w = table_w[1]
+    cdef const Py_ssize_t[::1] cnt_w = table_w[2]
+    cdef int prec_h = table_h[3], prec_w = table_w[3]
+    cdef Py_ssize_t xs[4]
+    cdef Py_ssize_t ys[4]
+    cdef Py_ssize_t i, rows_max
+    cdef int failed = 0
+    xstr = _element_strides(np.asarray(x))
+    ystr = _element_strides(np.asarray(y))
+    for i in range(4):
+        xs[i] = xstr[i]
+        ys[i] = ystr[i]
+    rows_max = block_rows(np.asarray(idx_h)[:, 0], np.asarray(cnt_h), block)
+    with nogil:
+        _uint8_separable(&x[0, 0, 0, 0], xs, &y[0, 0, 0, 0], ys, x.shape[0], x.shape[1],
+                         channels_last, y.shape[2], y.shape[3],
+                         &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
+                         &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
+                         block, rows_max, num_threads, &failed)
+    if failed == 1:
+        raise MemoryError("could not allocate a row buffer for the uint8 kernel")
+    if failed:
+        raise AssertionError("uint8 kernel: tap window larger than its buffer")
+
+
+def block_rows(first, count, Py_ssize_t block):
+    """Most input rows one block of ``block`` consecutive output rows reads.
+
+    ``first``/``count``: each output row's first tap and tap count (taps are
+    contiguous and rows monotone, as every table here is).
+    """
+    first = np.asarray(first)
+    last = first + np.maximum(np.asarray(count), 1) - 1
+    starts = np.arange(0, first.shape[0], block)
+    ends = np.minimum(starts + block, first.shape[0]) - 1
+    return max(1, int(np.max(last[ends] - first[starts] + 1)))

@@ -1,0 +1,18 @@
+import numpy as np
+from numpy.typing import NDArray
+
+MODE_CODES: dict[str, int]
+WALK_CODES: dict[str, int]
+
+Table = tuple[NDArray[np.intp], NDArray[np.floating], NDArray[np.intp]]
+
+def build_table(
+    mode: str, size_in: int, size_out: int, scale: float | None, align_corners: bool,
+    dtype: np.dtype
+) -> Table: ...
+def transpose_table(
+    idx: NDArray[np.intp], weights: NDArray[np.floating], count: NDArray[np.intp], size_in: int
+) -> Table: ...
+def quantize_table(
+    weights: NDArray[np.float64], count: NDArray[np.intp]
+) -> tuple[NDArray[np.int16], int]: ...

@@ -1,0 +1,309 @@
+"""Per-axis tap tables: build them per mode, transpose them, quantize them.
+
+One table per spatial axis describes a whole resampling mode (see
+``_tables.pxd``); the kernels in ``_resample`` and ``_resample_uint8`` only
+walk tables, so forward, adjoint and uint8 share one definition of each mode.
+Tables are built from global output indices, so any window of an output can be
+computed from the matching slice of the table.
+"""
+
+from libc.math cimport ceil, floor
+
+import numpy as np
+
+from ._tables cimport (
+    AA_CUBIC,
+    AA_LANCZOS,
+    AA_LINEAR,
+    AREA,
+    CUBIC,
+    LINEAR,
+    NEAREST,
+    NEAREST_EXACT,
+    WALK_COPY,
+    WALK_GATHER,
+    WALK_GENERIC,
+    WALK_TAP2,
+    WALK_TAP4,
+    aa_filter,
+    area_source,
+    cubic_far,
+    cubic_near,
+    floating,
+    nearest_exact_src,
+    nearest_src,
+)
+
+MODE_CODES = {
+    "nearest": NEAREST,
+    "nearest-exact": NEAREST_EXACT,
+    "linear": LINEAR,
+    "cubic": CUBIC,
+    "area": AREA,
+    "aa-linear": AA_LINEAR,
+    "aa-cubic": AA_CUBIC,
+    "aa-lanczos": AA_LANCZOS,
+}
+WALK_CODES = {
+    "generic": WALK_GENERIC,
+    "copy": WALK_COPY,
+    "gather": WALK_GATHER,
+    "tap2": WALK_TAP2,
+    "tap4": WALK_TAP4,
+}
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+cdef floating _ratio(floating[:, ::1] w, Py_ssize_t size_in, Py_ssize_t size_out,
+                     bint align_corners, double scale) noexcept:
+    # torch's area_pixel_compute_scale, evaluated in the table's precision.
+    # (``w`` only selects the precision.)
+    if align_corners:
+        if size_out > 1:
+            return <floating>(size_in - 1) / <floating>(size_out - 1)
+        return 0
+    if scale > 0:
+        return <floating>(1.0 / scale)
+    return <floating>size_in / <floating>size_out
+
+
+cdef void _identity(Py_ssize_t[:, ::1] idx, floating[:, ::1] w, Py_ssize_t[::1] cnt) noexcept:
+    cdef Py_ssize_t o
+    for o in range(cnt.shape[0]):
+        idx[o, 0] = o
+        w[o, 0] = 1
+        cnt[o] = 1
+
+
+cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double scale,
+                      bint align_corners, double support,
+                      Py_ssize_t[:, ::1] idx, floating[:, ::1] w,
+                      Py_ssize_t[::1] cnt) noexcept:
+    cdef floating r = _ratio(w, size_in, size_out, align_corners, scale)
+    cdef floating real, lam, t, total, center, fsupport, finv, arg
+    cdef floating coeffs[4]
+    cdef Py_ssize_t o, j, i0, tap, lo, hi, k = idx.shape[1], n
+
+    if mode == NEAREST:
+        for o in range(size_out):
+            idx[o, 0] = nearest_src(r, o, size_in)
+            w[o, 0] = 1
+            cnt[o] = 1
+    elif mode == NEAREST_EXACT:
+        for o in range(size_out):
+            idx[o, 0] = nearest_exact_src(r, o, size_in)
+            w[o, 0] = 1
+            cnt[o] = 1
+    elif mode == LINEAR:
+        for o in range(size_out):
+            real = area_source(r, o, align_corners, False)
+            i0 = <Py_ssize_t>floor(real)
+            if i0 > size_in - 1:
+                i0 = size_in - 1
+            lam = real - <floating>i0
+            lam = 0 if lam < 0 else (1 if lam > 1 else lam)
+            # torch's second tap repeats the last sample at the border.
+            idx[o, 0] = i0
+            w[o, 0] = 1 - lam
+            idx[o, 1] = i0 + 1 if i0 < size_in - 1 else i0
+            w[o, 1] = lam
+            cnt[o] = 2
+    elif mode == CUBIC:
+        for o in range(size_out):
+            real = area_source(r, o, align_corners, True)
+            i0 = <Py_ssize_t>floor(real)
+            if i0 > size_in - 1:
+                i0 = size_in - 1
+            t = real - <floating>i0
+            t = 0 if t < 0 else (1 if t > 1 else t)
+            coeffs[0] = cubic_far(t + 1, <floating>-0.75)
+            coeffs[1] = cubic_near(t, <floating>-0.75)
+            coeffs[2] = cubic_near(1 - t, <floating>-0.75)
+            coeffs[3] = cubic_far(2 - t, <floating>-0.75)
+            # Clamped taps replicate the border, as torch does; they stay in
+            # torch's order so full four-tap rows sum exactly as torch sums.
+            for j in range(4):
+                tap = i0 - 1 + j
+                tap = 0 if tap < 0 else (size_in - 1 if tap > size_in - 1 else tap)
+                idx[o, j] = tap
+                w[o, j] = coeffs[j]
+            cnt[o] = 4
+    elif mode == AREA:
+        for o in range(size_out):
+            lo = (o * size_in) // size_out
+            hi = ((o + 1) * size_in + size_out - 1) // size_out
+            n = hi - lo
+            for j in range(n):
+                idx[o, j] = lo + j
+                w[o, j] = (<floating>1) / <floating>n
+            cnt[o] = n
+    else:
+        # Antialias (PIL's scheme): the filter is stretched by the scale when
+        # downsampling; taps are clipped to the input and renormalised.
+        fsupport = <floating>support
+        finv = 1 / r if r >= 1 else 1
+        for o in range(size_out):
+            # torch rounds the centre to the table precision before using it.
+            center = <floating>(r * (o + 0.5))
+            lo = <Py_ssize_t>(center - fsupport + 0.5)
+            if lo < 0:
+                lo = 0
+            hi = <Py_ssize_t>(center + fsupport + 0.5)
+            if hi > size_in:
+                hi = size_in
+            n = hi - lo
+            n = 0 if n < 0 else (k if n > k else n)
+            total = 0
+            for j in range(n):
+                arg = <floating>(((<floating>(lo + j)) - center + 0.5) * finv)
+                w[o, j] = aa_filter(mode, arg)
+                idx[o, j] = lo + j
+                total = total + w[o, j]
+            if total != 0:
+                for j in range(n):
+                    w[o, j] = w[o, j] / total
+            if n == 0:
+                # Unreachable for valid sizes; keep the table well formed.
+                idx[o, 0] = lo if lo < size_in else size_in - 1
+                w[o, 0] = 0
+                n = 1
+            cnt[o] = n
+
+
+def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
+                bint align_corners, dtype):
+    """Build the tap table of one axis.
+
+    Parameters
+    ----------
+    mode : str
+        A key of ``MODE_CODES``.
+    size_in, size_out : int
+        Axis lengths, both >= 1.
+    scale : float or None
+        The user's scale factor when it reaches the kernel, else None.
+    align_corners : bool
+    dtype : numpy dtype
+        float32 or float64: the precision torch computes this table in.
+
+    Returns
+    -------
+    idx : ndarray of intp, shape (size_out, k)
+    weights : ndarray of dtype, shape (size_out, k)
+    count : ndarray of intp, shape (size_out,)
+    """
+    cdef int code = MODE_CODES[mode]
+    cdef double s = -1.0 if scale is None else float(scale)
+    cdef Py_ssize_t k, o, lo, hi
+    cdef double r, support = 0.0
+    dtype = np.dtype(dtype)
+    identity = (size_in == size_out and code in (LINEAR, AA_LINEAR, AA_CUBIC, AA_LANCZOS))
+    if identity:
+        # torch: linear and antialiased axes of unchanged length are copied,
+        # whatever the scale factor says.
+        k = 1
+    elif code in (NEAREST, NEAREST_EXACT):
+        k = 1
+    elif code == LINEAR:
+        k = 2
+    elif code == CUBIC:
+        k = 4
+    elif code == AREA:
+        k = 1
+        for o in range(size_out):
+            lo = (o * size_in) // size_out
+            hi = ((o + 1) * size_in + size_out - 1) // size_out
+            k = max(k, hi - lo)
+    else:
+        half = {AA_LINEAR: 1.0, AA_CUBIC: 2.0, AA_LANCZOS: 3.0}[code]
+        if dtype == np.float32:
+            r = _ratio[float](np.empty((1, 1), np.float32), size_in, size_out,
+                              align_corners, s)
+            support = <float>(half * r) if r >= 1 else <float>half
+        else:
+            r = _ratio[double](np.empty((1, 1), np.float64), size_in, size_out,
+                               align_corners, s)
+            support = half * r if r >= 1 else half
+        k = <Py_ssize_t>ceil(support) * 2 + 1
+    idx = np.zeros((size_out, k), dtype=np.intp)
+    weights = np.zeros((size_out, k), dtype=dtype)
+    count = np.zeros(size_out, dtype=np.intp)
+    if dtype == np.float32:
+        if identity:
+            _identity[float](idx, weights, count)
+        else:
+            _fill_table[float](code, size_in, size_out, s, align_corners, support,
+                               idx, weights, count)
+    elif dtype == np.float64:
+        if identity:
+            _identity[double](idx, weights, count)
+        else:
+            _fill_table[double](code, size_in, size_out, s, align_corners, support,
+                                idx, weights, count)
+    else:
+        raise TypeError(f"table dtype must be float32 or float64, got {dtype}")
+    return idx, weights, count
+
+
+cdef void _transpose_fill(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
+                          const Py_ssize_t[::1] count, Py_ssize_t[:, ::1] idx_t,
+                          floating[:, ::1] w_t, Py_ssize_t[::1] cnt_t) noexcept:
+    cdef Py_ssize_t o, j, i
+    for o in range(idx.shape[0]):
+        for j in range(count[o]):
+            i = idx[o, j]
+            if j > 0 and i == idx[o, j - 1]:
+                w_t[i, cnt_t[i] - 1] = w_t[i, cnt_t[i] - 1] + w[o, j]
+                continue
+            idx_t[i, cnt_t[i]] = o
+            w_t[i, cnt_t[i]] = w[o, j]
+            cnt_t[i] += 1
+
+
+def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1] count,
+                    Py_ssize_t size_in):
+    """Transpose one axis' table: for each input index, the outputs that read it.
+
+    Repeated taps of one output (clamped borders) are merged by adding their
+    weights. Outputs come in increasing order, so the adjoint kernel gathers
+    instead of scattering.
+    """
+    cdef Py_ssize_t o, j
+    cdef Py_ssize_t[::1] n_refs = np.zeros(size_in, dtype=np.intp)
+    for o in range(idx.shape[0]):
+        for j in range(count[o]):
+            if j == 0 or idx[o, j] != idx[o, j - 1]:
+                n_refs[idx[o, j]] += 1
+    kt = max(1, int(np.max(n_refs))) if size_in else 1
+    idx_t = np.zeros((size_in, kt), dtype=np.intp)
+    w_t = np.zeros((size_in, kt), dtype=weights.dtype)
+    cnt_t = np.zeros(size_in, dtype=np.intp)
+    if weights.dtype == np.float32:
+        _transpose_fill[float](idx, weights, count, idx_t, w_t, cnt_t)
+    else:
+        _transpose_fill[double](idx, weights, count, idx_t, w_t, cnt_t)
+    return idx_t, w_t, cnt_t
+
+
+def quantize_table(weights, count):
+    """Fixed-point weights for uint8 (Pillow-SIMD's int16 scheme, as torch).
+
+    Returns ``(weights_int16, precision)``: weights scaled by 2**precision,
+    precision the largest < 22 keeping the biggest weight (doubled) in int16.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    mask = np.arange(w.shape[1])[None, :] < np.asarray(count)[:, None]
+    w_max = float(w[mask].max()) if mask.any() else 0.0
+    precision = 0
+    while precision < 22:
+        if int(0.5 + w_max * (1 << (precision + 1))) >= (1 << 15):
+            break
+        precision += 1
+    scaled = w * (1 << precision)
+    q = np.where(scaled < 0, scaled - 0.5, scaled + 0.5).astype(np.int64)
+    q = np.clip(q, -(1 << 15), (1 << 15) - 1).astype(np.int16)
+    q[~mask] = 0
+    return q, precision
