@@ -67,7 +67,8 @@ def test_model_input_gradient_matches_finite_differences(ops):
 
 def test_short_training_run_lowers_loss(ops, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain progress line must work
-    result = demo.train(steps=40, batch_size=8, seed=1, n_test=8, progress=True)
+    with demo._thread_limit(1):
+        result = demo.train(steps=40, batch_size=8, seed=1, n_test=8, progress=True)
     losses = result["losses"]
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     assert "40/40" in capsys.readouterr().err
@@ -89,3 +90,5 @@ def test_main_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--steps", "0"])
     assert "must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demo.main(["--threads", "-1"])

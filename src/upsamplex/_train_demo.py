@@ -204,6 +204,24 @@ def write_png(path, gray):
         f.write(chunk(b"IEND", b""))
 
 
+def _thread_limit(threads):
+    """Cap OpenMP and BLAS threads with threadpoolctl when asked and installed.
+
+    Each step works on a few small arrays, where waking threads costs more than
+    it saves; on a busy machine, spinning threads made the demo ~50x slower.
+    """
+    import contextlib
+
+    if threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            pass
+        else:
+            return threadpool_limits(threads)
+    return contextlib.nullcontext()
+
+
 def main(argv=None):
     """Entry point of ``python -m upsamplex train-demo``; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -220,12 +238,16 @@ def main(argv=None):
                         help="where to write the comparison image ('' to skip)")
     parser.add_argument("--save", metavar="NPZ", default=None, help="also save the weights here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OpenMP/BLAS threads, applied if threadpoolctl is installed; 0 keeps "
+                        "the library default (default 1: the arrays are too small to share out)")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or args.channels < 1:
-        parser.error("--steps, --batch-size and --channels must be positive")
+    if args.steps < 1 or args.batch_size < 1 or args.channels < 1 or args.threads < 0:
+        parser.error("--steps, --batch-size and --channels must be positive, --threads >= 0")
 
-    result = train(args.steps, args.batch_size, args.lr, args.seed, args.channels,
-                   progress=not args.quiet)
+    with _thread_limit(args.threads):
+        result = train(args.steps, args.batch_size, args.lr, args.seed, args.channels,
+                       progress=not args.quiet)
     gain = result["psnr_learned"] - result["psnr_bicubic"]
     print(f"trained {args.steps} steps in {result['seconds']:.1f} s; "
           f"loss {np.mean(result['losses'][:10]):.5f} -> {np.mean(result['losses'][-10:]):.5f}")
