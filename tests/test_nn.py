@@ -444,3 +444,31 @@ def test_training_run_matches_torch(name, make_opts):
     for ours, theirs in losses:
         assert abs(ours - theirs) <= 1e-9 * max(1.0, abs(theirs))
     assert losses[-1][0] < losses[0][0]
+
+
+def test_issue_example_runs_in_float32(tmp_path):
+    require(*CONVT_FUNCS, *CONV_FUNCS, *INTERP_FUNCS)
+    model = nn.Sequential(nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1, rng=0), nn.ReLU(),
+                          nn.Upsample(scale_factor=2, mode="bilinear"),
+                          nn.Conv2d(16, 1, 3, padding=1, rng=1))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.MSELoss()
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((4, 8, 4, 4)).astype(np.float32)
+    yb = rng.standard_normal((4, 1, 16, 16))  # float64 target: cast to the prediction's dtype
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        model.backward(loss_fn.backward())
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32
+               for p in model.parameters())
+    model.save(tmp_path / "decoder.npz")
+    before = model(xb)
+    for p in model.parameters():
+        p.data[...] = 0
+    model.load(tmp_path / "decoder.npz")
+    np.testing.assert_array_equal(model(xb), before)
