@@ -38,11 +38,14 @@ def synthetic_images(rng, n, size=HR_SIZE):
                 for _ in range(rng.integers(2, 6)):
                     cy, cx = rng.uniform(0, 1, 2)
                     sigma = rng.uniform(0.04, 0.2)
-                    img += rng.uniform(-1, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+                    r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+                    img += rng.uniform(-1, 1) * np.exp(-r2 / (2 * sigma**2))
             elif kind == 1:  # a soft or sharp straight edge
-                img += rng.uniform(-1, 1) * np.tanh((along - rng.uniform(0.2, 1.2)) / rng.uniform(0.005, 0.05))
+                amplitude, offset = rng.uniform(-1, 1), rng.uniform(0.2, 1.2)
+                img += amplitude * np.tanh((along - offset) / rng.uniform(0.005, 0.05))
             else:  # stripes, 2 to 7 cycles per image
-                img += rng.uniform(0.3, 1) * np.sin(2 * np.pi * rng.uniform(2, 7) * along + rng.uniform(0, 6.3))
+                amplitude, cycles = rng.uniform(0.3, 1), rng.uniform(2, 7)
+                img += amplitude * np.sin(2 * np.pi * cycles * along + rng.uniform(0, 6.3))
         lo, hi = img.min(), img.max()
         images[i, 0] = (img - lo) / (hi - lo + 1e-12)
     return images
@@ -126,7 +129,8 @@ class _Progress:
         done = (step + 1) / self.total
         bar = "#" * int(30 * done)
         elapsed = now - self.start
-        sys.stderr.write(f"\rtrain [{bar:<30}] {step + 1}/{self.total} loss {loss:.5f} {elapsed:5.1f}s")
+        status = f"{step + 1}/{self.total} loss {loss:.5f} {elapsed:5.1f}s"
+        sys.stderr.write(f"\rtrain [{bar:<30}] {status}")
         sys.stderr.flush()
 
     def close(self):
@@ -193,7 +197,8 @@ def write_png(path, gray):
 
     def chunk(tag, data):
         body = tag + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        crc = zlib.crc32(body) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", crc)
 
     height, width = gray.shape
     raw = b"".join(b"\x00" + gray[r].tobytes() for r in range(height))  # filter 0 per row

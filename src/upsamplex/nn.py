@@ -294,7 +294,9 @@ class Module:
                 parts.append("missing key(s) " + ", ".join(map(repr, missing)))
             if unexpected:
                 parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
-            raise KeyError(f"error loading state_dict into {type(self).__name__}: " + "; ".join(parts))
+            raise KeyError(
+                f"error loading state_dict into {type(self).__name__}: " + "; ".join(parts)
+            )
         updates = []
         for key, param in own.items():
             if key not in state_dict:
@@ -620,7 +622,9 @@ class _ConvNd(Module):
         if in_channels % groups:
             raise ValueError(f"in_channels must be divisible by groups ({in_channels} % {groups})")
         if out_channels % groups:
-            raise ValueError(f"out_channels must be divisible by groups ({out_channels} % {groups})")
+            raise ValueError(
+                f"out_channels must be divisible by groups ({out_channels} % {groups})"
+            )
         if padding_mode != "zeros":
             raise ValueError(
                 f'Only "zeros" padding mode is supported for {name}, got {padding_mode!r}'
@@ -636,7 +640,9 @@ class _ConvNd(Module):
             raise ValueError(f"dilation must be positive, got {self.dilation}")
         if isinstance(padding, str):
             if self._transposed or padding not in ("same", "valid"):
-                allowed = "an int or a tuple" if self._transposed else "'same', 'valid', an int or a tuple"
+                allowed = "an int or a tuple"
+                if not self._transposed:
+                    allowed = "'same', 'valid', " + allowed
                 raise ValueError(f"padding must be {allowed} for {name}, got {padding!r}")
             if padding == "same" and any(s != 1 for s in self.stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
@@ -653,7 +659,8 @@ class _ConvNd(Module):
                     f"dilation, but got output_padding={self.output_padding}, "
                     f"stride={self.stride}, dilation={self.dilation} (dimension {d})"
                 )
-        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.groups = int(groups)
         self.padding_mode = padding_mode
         dtype = _float_dtype(dtype)
         if self._transposed:
@@ -701,7 +708,8 @@ class _ConvNd(Module):
         return x, unbatched
 
     def _finish(self, x, out, unbatched, **extra):
-        self._cache = {"x": x, "unbatched": unbatched, "out_shape": out.shape[1:] if unbatched else out.shape, **extra}
+        out_shape = out.shape[1:] if unbatched else out.shape
+        self._cache = {"x": x, "unbatched": unbatched, "out_shape": out_shape, **extra}
         return out[0] if unbatched else out
 
     def _accumulate(self, cache, grad, grads):
@@ -715,7 +723,8 @@ class _ConvNd(Module):
         return (True, self.weight.requires_grad, self.bias is not None and self.bias.requires_grad)
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
         if self.padding != (0,) * self._n:
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._n:
@@ -799,7 +808,9 @@ class _ConvTranspose(_ConvNd):
         in_sizes = list(x.shape[-n:])
         min_sizes = [
             (i - 1) * s - 2 * p + d * (k - 1) + 1
-            for i, s, p, d, k in zip(in_sizes, self.stride, self.padding, self.dilation, self.kernel_size)
+            for i, s, p, d, k in zip(
+                in_sizes, self.stride, self.padding, self.dilation, self.kernel_size
+            )
         ]
         max_sizes = [lo + s - 1 for lo, s in zip(min_sizes, self.stride)]
         if any(not lo <= o <= hi for o, lo, hi in zip(output_size, min_sizes, max_sizes)):
@@ -918,7 +929,9 @@ class _Loss(Module):
     def forward(self, input, target):
         input = np.asarray(input)
         if input.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"{type(self).__name__}: input must be float32 or float64, got {input.dtype}")
+            raise TypeError(
+                f"{type(self).__name__}: input must be float32 or float64, got {input.dtype}"
+            )
         target = np.asarray(target, dtype=input.dtype)  # the prediction's dtype wins
         if target.shape != input.shape:
             raise ValueError(

@@ -66,7 +66,8 @@ class Optimizer:
         for p in group["params"]:
             if not isinstance(p, Parameter):
                 raise TypeError(
-                    f"optimizer can only optimize upsamplex.nn.Parameter objects, got {type(p).__name__}"
+                    "optimizer can only optimize upsamplex.nn.Parameter objects, "
+                    f"got {type(p).__name__}"
                 )
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
