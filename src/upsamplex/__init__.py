@@ -5,6 +5,16 @@ convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
 from . import nn, optim  # their layers look the functional ops up at call time
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backward,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
 from ._interpolate import interpolate, interpolate_backward
 from ._kernels import _openmp
 from ._upsample import Upsample
@@ -18,6 +28,14 @@ __all__ = [
     "Upsample",
     "nn",
     "optim",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backward",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
     "show_config",
 ]
 

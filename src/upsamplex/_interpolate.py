@@ -246,12 +246,15 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
     if nearest:
         _resample.nearest(x, target, tables[0][0][:, 0].copy(), tables[1][0][:, 0].copy(),
                           tables[2][0][:, 0].copy(), channels_last, num_threads)
-    elif not channels_last and _prefer_hfirst(tables, sizes_in):
+    elif _prefer_hfirst(tables, sizes_in):
+        # The order is chosen from the tables alone, so both layouts sum in the
+        # same order and give identical bits.
         th, tw = tables[1], tables[2]
-        block = _block_size(th[0].shape[0], x.shape[0] * x.shape[1], num_threads)
+        n_planes = x.shape[0] * (1 if channels_last else x.shape[1])
+        block = _block_size(th[0].shape[0], n_planes, num_threads)
         lo, hi = _block_ranges(th[0], th[2], block)
         _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[2], tw[3], block, lo, hi,
-                                  num_threads)
+                                  channels_last, num_threads)
     else:
         _resample.resample(x, target, [t[:3] for t in tables], sizes_in,
                            [t[3] for t in tables], channels_last, num_threads)

@@ -13,5 +13,6 @@ def nearest(
 ) -> None: ...
 def resample_hfirst(
     x: np.ndarray, y: np.ndarray, table_h: Table, table_w: Table, size_iw: int, walk_w: int,
-    block: int, block_lo: NDArray[np.intp], block_hi: NDArray[np.intp], num_threads: int
+    block: int, block_lo: NDArray[np.intp], block_hi: NDArray[np.intp], channels_last: bool,
+    num_threads: int
 ) -> None: ...

@@ -242,6 +242,88 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
     return -1 if failed else 0
 
 
+cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                          floating* out, Py_ssize_t out_step, const Axis* a) noexcept nogil:
+    # Channels-last last-axis pass: pixel o of ``out`` (C values at stride 1,
+    # pixels ``out_step`` apart) from the pixels of ``row`` (``step`` apart).
+    # Same summation order as _walk, so both layouts give identical bits.
+    cdef Py_ssize_t o, j, c, cnt, k = a.k
+    cdef const floating* wtab = <const floating*>a.w
+    cdef const floating* src
+    cdef floating* pix
+    cdef floating wt
+    for o in range(a.size_out):
+        pix = out + o * out_step
+        cnt = a.cnt[o]
+        if cnt == 0:
+            memset(pix, 0, n_chan * sizeof(floating))
+            continue
+        src = row + a.idx[o * k] * step
+        if a.walk == WALK_COPY or a.walk == WALK_GATHER:
+            memcpy(pix, src, n_chan * sizeof(floating))
+            continue
+        wt = wtab[o * k]
+        for c in range(n_chan):
+            pix[c] = wt * src[c]
+        for j in range(1, cnt):
+            wt = wtab[o * k + j]
+            src = row + a.idx[o * k + j] * step
+            for c in range(n_chan):
+                pix[c] = pix[c] + wt * src[c]
+
+
+cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* y,
+                             const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
+                             const Axis* ah, const Axis* aw, Py_ssize_t block,
+                             const Py_ssize_t* block_lo, const Py_ssize_t* block_hi,
+                             Py_ssize_t rows_max, int num_threads) noexcept nogil:
+    # Channels-last twin of _resample_planar_hfirst (same arithmetic order):
+    # rows are OW * C contiguous values, so the H blend vectorises across
+    # pixels and channels. ys: output strides of (N, D, H, W).
+    cdef Py_ssize_t size_oh = ah.size_out, size_ow = aw.size_out
+    cdef Py_ssize_t row_len = size_ow * n_chan
+    cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
+    cdef Py_ssize_t job, n, b, oh, oh0, oh1, lo, hi, ih, o
+    cdef bint dense = ys[3] == n_chan
+    cdef floating* buf
+    cdef floating* line
+    cdef floating* yrow
+    cdef const floating* base
+    cdef const floating* wtab = <const floating*>ah.w
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    with parallel(num_threads=num_threads):
+        buf = <floating*>malloc((rows_max * row_len + 1) * sizeof(floating))
+        line = <floating*>malloc((row_len + 1) * sizeof(floating))
+        for job in prange(n_batch * n_blocks, schedule='static'):
+            if buf == NULL or line == NULL:
+                failed_ptr[0] = 1
+                continue
+            n = job // n_blocks
+            b = job % n_blocks
+            base = x + n * xs[0]
+            oh0 = b * block
+            oh1 = oh0 + block if oh0 + block < size_oh else size_oh
+            lo = block_lo[b]
+            hi = block_hi[b]
+            for ih in range(lo, hi):
+                _walk_cl(base + ih * xs[3], xs[4], n_chan, buf + (ih - lo) * row_len,
+                         n_chan, aw)
+            for oh in range(oh0, oh1):
+                yrow = y + n * ys[0] + oh * ys[2]
+                if dense:
+                    _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
+                                wtab + oh * ah.k, yrow)
+                else:
+                    _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
+                                wtab + oh * ah.k, line)
+                    for o in range(size_ow):
+                        memcpy(yrow + o * ys[3], line + o * n_chan, n_chan * sizeof(floating))
+        free(buf)
+        free(line)
+    return -1 if failed else 0
+
+
 cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floating* y,
                                  const Py_ssize_t* ys, Py_ssize_t n_batch,
                                  Py_ssize_t n_chan, const Axis* axes,
@@ -254,15 +336,11 @@ cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floati
     cdef Py_ssize_t size_od = ad.size_out, size_oh = ah.size_out
     cdef Py_ssize_t width = aw.size_in, size_ow = aw.size_out
     cdef Py_ssize_t n_rows = n_batch * size_od * size_oh
-    cdef Py_ssize_t r, rest, n, od, oh, c, o, j, cnt, k = aw.k, sw, i
+    cdef Py_ssize_t r, rest, n, od, oh, o, sw
     cdef floating* tmp
     cdef const floating* base
     cdef const floating* row
-    cdef const floating* src
     cdef floating* yrow
-    cdef floating* ypix
-    cdef floating wt
-    cdef const floating* wtab = <const floating*>aw.w
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
@@ -288,25 +366,7 @@ cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floati
                     continue
                 row = tmp
                 sw = n_chan
-            for o in range(size_ow):
-                ypix = yrow + o * ys[3]
-                cnt = aw.cnt[o]
-                if cnt == 0:
-                    memset(ypix, 0, n_chan * sizeof(floating))
-                    continue
-                wt = wtab[o * k]
-                src = row + aw.idx[o * k] * sw
-                if aw.walk == WALK_COPY or aw.walk == WALK_GATHER:
-                    for c in range(n_chan):
-                        ypix[c] = src[c]
-                    continue
-                for c in range(n_chan):
-                    ypix[c] = wt * src[c]
-                for j in range(1, cnt):
-                    wt = wtab[o * k + j]
-                    src = row + aw.idx[o * k + j] * sw
-                    for c in range(n_chan):
-                        ypix[c] = ypix[c] + wt * src[c]
+            _walk_cl(row, sw, n_chan, yrow, ys[3], aw)
         free(tmp)
     return -1 if failed else 0
 
@@ -470,8 +530,8 @@ cdef int _run_float(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
 
 
 def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, int walk_w,
-                    Py_ssize_t block, block_lo, block_hi, int num_threads):
-    """Planar 2-D resampling (W pass first) of 5-D views whose D axis is 1 -> 1."""
+                    Py_ssize_t block, block_lo, block_hi, bint channels_last, int num_threads):
+    """2-D resampling, W pass first, of 5-D views whose D axis is 1 -> 1."""
     cdef Axis axes[2]
     cdef list keep = []
     cdef Py_ssize_t xs[5]
@@ -487,28 +547,35 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, int walk_w,
     ystr = _element_strides(y)
     for i in range(5):
         xs[i] = xstr[i]
-    for i in range(4):
-        ys[i] = ystr[i]
+    if channels_last:
+        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[2], ystr[3], ystr[4]
+    else:
+        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[1], ystr[2], ystr[3]
     if x.dtype == np.float32:
         status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                    num_threads)
+                                    channels_last, num_threads)
     else:
         status = _run_hfirst[double](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                     num_threads)
+                                     channels_last, num_threads)
     if status != 0:
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
 cdef int _run_hfirst(floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
                      Py_ssize_t* ys, Axis* axes, Py_ssize_t block, const Py_ssize_t* lo,
-                     const Py_ssize_t* hi, Py_ssize_t rows_max, int num_threads) except? -2:
+                     const Py_ssize_t* hi, Py_ssize_t rows_max, bint channels_last,
+                     int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
     cdef int status
     with nogil:
-        status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
+        if channels_last:
+            status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
                                          block, lo, hi, rows_max, num_threads)
+        else:
+            status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0],
+                                             &axes[1], block, lo, hi, rows_max, num_threads)
     return status
 
 

@@ -15,18 +15,27 @@ from libc.stdlib cimport free, malloc
 import numpy as np
 
 
+cdef extern from "_uint8_simd.h" nogil:
+    void ux_u8_blend_rows(const uint8_t* rows, Py_ssize_t row_len, Py_ssize_t n,
+                          const int16_t* w, int precision, uint8_t* out)
+    void ux_u8_walk_pixels(const uint8_t* src, Py_ssize_t step, Py_ssize_t width,
+                           int samples, uint8_t* dst, Py_ssize_t size_out,
+                           const Py_ssize_t* idx, const int16_t* w, const Py_ssize_t* cnt,
+                           Py_ssize_t k, int precision)
+
+
 cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
     v = v >> precision
     return 0 if v < 0 else (255 if v > 255 else <uint8_t>v)
 
 
-cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss, uint8_t* dst,
+cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss,
+                         Py_ssize_t width, uint8_t* dst,
                          Py_ssize_t samples, Py_ssize_t size_ow, const Py_ssize_t* idx,
                          const int16_t* w, const Py_ssize_t* cnt, Py_ssize_t k,
                          int precision) noexcept nogil:
-    # One input row -> one row of the intermediate (size_ow pixels of
-    # ``samples`` values each, contiguous). Specialised for 1, 3 and 4 samples
-    # per pixel so the per-pixel accumulators live in registers.
+    # One input row (``width`` pixels) -> one row of the intermediate
+    # (size_ow pixels of ``samples`` values each, contiguous).
     cdef Py_ssize_t o, j, s, n
     cdef const uint8_t* pix
     cdef const uint8_t* q
@@ -45,52 +54,10 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss, uint8
             for j in range(cnt[o]):
                 a0 = a0 + <int32_t>wt[j] * <int32_t>pix[j * sw]
             dst[o] = _clip8(a0, precision)
-    elif samples == 3 and ss == 1:
-        for o in range(size_ow):
-            pix = src + idx[o * k] * sw
-            wt = w + o * k
-            if cnt[o] == 2:
-                # The common two-tap case (bilinear up), without a loop.
-                wj = wt[1]
-                q = pix + sw
-                a0 = wt[0]
-                dst[3 * o] = _clip8(bias + a0 * <int32_t>pix[0] + wj * <int32_t>q[0], precision)
-                dst[3 * o + 1] = _clip8(bias + a0 * <int32_t>pix[1] + wj * <int32_t>q[1],
-                                        precision)
-                dst[3 * o + 2] = _clip8(bias + a0 * <int32_t>pix[2] + wj * <int32_t>q[2],
-                                        precision)
-                continue
-            a0 = bias
-            a1 = bias
-            a2 = bias
-            for j in range(cnt[o]):
-                wj = wt[j]
-                q = pix + j * sw
-                a0 = a0 + wj * <int32_t>q[0]
-                a1 = a1 + wj * <int32_t>q[1]
-                a2 = a2 + wj * <int32_t>q[2]
-            dst[3 * o] = _clip8(a0, precision)
-            dst[3 * o + 1] = _clip8(a1, precision)
-            dst[3 * o + 2] = _clip8(a2, precision)
-    elif samples == 4 and ss == 1:
-        for o in range(size_ow):
-            pix = src + idx[o * k] * sw
-            wt = w + o * k
-            a0 = bias
-            a1 = bias
-            a2 = bias
-            a3 = bias
-            for j in range(cnt[o]):
-                wj = wt[j]
-                q = pix + j * sw
-                a0 = a0 + wj * <int32_t>q[0]
-                a1 = a1 + wj * <int32_t>q[1]
-                a2 = a2 + wj * <int32_t>q[2]
-                a3 = a3 + wj * <int32_t>q[3]
-            dst[4 * o] = _clip8(a0, precision)
-            dst[4 * o + 1] = _clip8(a1, precision)
-            dst[4 * o + 2] = _clip8(a2, precision)
-            dst[4 * o + 3] = _clip8(a3, precision)
+    elif (samples == 3 or samples == 4) and ss == 1:
+        # RGB / RGBA pixels: one pmaddwd per pair of taps (_uint8_simd.h).
+        ux_u8_walk_pixels(src, sw, width, <int>samples, dst, size_ow, idx, w, cnt, k,
+                          precision)
     else:
         for o in range(size_ow):
             pix = src + idx[o * k] * sw
@@ -103,38 +70,10 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss, uint8
                 dst[o * samples + s] = _clip8(a0, precision)
 
 
-cdef inline void _h_pass(const uint8_t* rows, Py_ssize_t row_len, Py_ssize_t n,
-                         const int16_t* wt, int precision, uint8_t* out,
-                         int32_t* acc) noexcept nogil:
-    # out[i] = clip(sum_j wt[j] * rows[j * row_len + i]): contiguous rows, so
-    # the loops over i vectorise.
-    cdef Py_ssize_t i, j
-    cdef int32_t bias = (1 << (precision - 1)) if precision > 0 else 0
-    cdef int32_t w0, w1
-    cdef const uint8_t* r0
-    cdef const uint8_t* r1
-    if n == 2:
-        w0 = wt[0]
-        w1 = wt[1]
-        r0 = rows
-        r1 = rows + row_len
-        for i in range(row_len):
-            out[i] = _clip8(bias + w0 * <int32_t>r0[i] + w1 * <int32_t>r1[i], precision)
-        return
-    for i in range(row_len):
-        acc[i] = bias
-    for j in range(n):
-        w0 = wt[j]
-        r0 = rows + j * row_len
-        for i in range(row_len):
-            acc[i] = acc[i] + w0 * <int32_t>r0[i]
-    for i in range(row_len):
-        out[i] = _clip8(acc[i], precision)
-
-
 cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                            const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
-                           bint channels_last, Py_ssize_t size_oh, Py_ssize_t size_ow,
+                           bint channels_last, Py_ssize_t size_iw, Py_ssize_t size_oh,
+                           Py_ssize_t size_ow,
                            const Py_ssize_t* idx_h, const int16_t* w_h,
                            const Py_ssize_t* cnt_h, Py_ssize_t k_h, int prec_h, bint skip_h,
                            const Py_ssize_t* idx_w, const int16_t* w_w,
@@ -154,7 +93,6 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     cdef bint out_contiguous = (yw == samples and (samples == 1 or yss == 1))
     cdef uint8_t* buf
     cdef uint8_t* line
-    cdef int32_t* acc
     cdef const uint8_t* xbase
     cdef const uint8_t* src
     cdef uint8_t* dst
@@ -163,9 +101,8 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     with parallel(num_threads=num_threads):
         buf = <uint8_t*>malloc(rows_max * row_len + 1)
         line = <uint8_t*>malloc(row_len + 1)
-        acc = <int32_t*>malloc((row_len + 1) * sizeof(int32_t))
         for job in prange(n_batch * per_plane * n_blocks, schedule='static'):
-            if buf == NULL or line == NULL or acc == NULL:
+            if buf == NULL or line == NULL:
                 failed[0] = 1
                 continue
             p = job // n_blocks
@@ -187,27 +124,26 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                         for s in range(samples):
                             dst[o * samples + s] = src[o * sw + s * xss]
                 else:
-                    _w_pass(src, sw, xss, dst, samples, size_ow, idx_w, w_w, cnt_w, k_w,
-                            prec_w)
+                    _w_pass(src, sw, xss, size_iw, dst, samples, size_ow, idx_w, w_w, cnt_w,
+                            k_w, prec_w)
             for oh in range(oh0, oh1):
                 yrow = ybase + oh * ys[2]
                 first = idx_h[oh * k_h] - lo
                 if skip_h:
                     src = buf + first * row_len
                 elif out_contiguous:
-                    _h_pass(buf + first * row_len, row_len, cnt_h[oh], w_h + oh * k_h,
-                            prec_h, yrow, acc)
+                    ux_u8_blend_rows(buf + first * row_len, row_len, cnt_h[oh],
+                                     w_h + oh * k_h, prec_h, yrow)
                     continue
                 else:
-                    _h_pass(buf + first * row_len, row_len, cnt_h[oh], w_h + oh * k_h,
-                            prec_h, line, acc)
+                    ux_u8_blend_rows(buf + first * row_len, row_len, cnt_h[oh],
+                                     w_h + oh * k_h, prec_h, line)
                     src = line
                 for o in range(size_ow):
                     for s in range(samples):
                         yrow[o * yw + s * yss] = src[o * samples + s]
         free(buf)
         free(line)
-        free(acc)
 
 
 def _element_strides(arr):
@@ -242,7 +178,7 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     rows_max = block_rows(np.asarray(idx_h)[:, 0], np.asarray(cnt_h), block)
     with nogil:
         _uint8_separable(&x[0, 0, 0, 0], xs, &y[0, 0, 0, 0], ys, x.shape[0], x.shape[1],
-                         channels_last, y.shape[2], y.shape[3],
+                         channels_last, x.shape[3], y.shape[2], y.shape[3],
                          &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
                          &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
                          block, rows_max, num_threads, &failed)

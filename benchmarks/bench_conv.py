@@ -1,0 +1,105 @@
+"""Time upsamplex's conv / conv_transpose (forward and backward) against torch on the CPU.
+
+Both sides use the same thread count (``torch.set_num_threads`` and ``num_threads=``).
+Runs are interleaved A B A B so machine noise hits both alike; the speedup printed
+is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are faster).
+
+    python benchmarks/bench_conv.py            # about a minute or two
+    python benchmarks/bench_conv.py --quick    # a few seconds
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+# name, transposed, x shape, out channels, kernel, stride, padding
+CASES = [
+    ("convT2d 16x64x64x64 64->32 k4s2p1", True, (16, 64, 64, 64), 32, 4, 2, 1),
+    ("convT3d 2x16x16x32x32 16->8 k4s2p1", True, (2, 16, 16, 32, 32), 8, 4, 2, 1),
+    ("convT1d 16x64x4096 64->32 k4s2p1", True, (16, 64, 4096), 32, 4, 2, 1),
+    ("conv2d 16x64x64x64 64->64 k3s1p1", False, (16, 64, 64, 64), 64, 3, 1, 1),
+    ("conv2d 16x64x64x64 64->128 k1 (matmul)", False, (16, 64, 64, 64), 128, 1, 1, 0),
+]
+
+
+def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads):
+    rng = np.random.default_rng(0)
+    nd = len(x_shape) - 2
+    c_in = x_shape[1]
+    w_shape = ((c_in, c_out) if transposed else (c_out, c_in)) + (k,) * nd
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32(1 / np.sqrt(c_in * k**nd))
+    b = rng.standard_normal(c_out, dtype=np.float32)
+    xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
+    ours_f = getattr(ux, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
+    torch_f = getattr(torch.nn.functional, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
+    geometry = dict(stride=stride, padding=padding)
+    y = ours_f(x, w, b, num_threads=threads, **geometry)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    gyt = torch.from_numpy(gy)
+    ours_b = ux.conv_transpose_backward if transposed else ux.conv_backward
+    zeros = [0] * nd
+
+    def torch_backward():
+        # aten's own backward kernel: the part autograd runs, without graph overhead.
+        return torch.ops.aten.convolution_backward(
+            gyt, xt, wt, [c_out], [stride] * nd, [padding] * nd, [1] * nd,
+            transposed, zeros, 1, [True, True, True],
+        )
+
+    forward = (
+        lambda: ours_f(x, w, b, num_threads=threads, **geometry),
+        lambda: torch_f(xt, wt, bt, **geometry),
+    )
+    backward = (lambda: ours_b(gy, x, w, num_threads=threads, **geometry), torch_backward)
+    return forward, backward
+
+
+def interleaved(ours, theirs, repeats):
+    ours(), theirs()  # warm up (allocator, thread pools)
+    t_ours, t_theirs, ratios = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        theirs()
+        t2 = time.perf_counter()
+        t_ours.append(t1 - t0)
+        t_theirs.append(t2 - t1)
+        ratios.append((t2 - t1) / (t1 - t0))
+    return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batch")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
+    # the GEMMs on our side use the same number of threads as torch.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    import numpy as np
+    import torch
+
+    import upsamplex as ux
+    from upsamplex._kernels import _openmp
+
+    repeats = args.repeats or (3 if args.quick else 7)
+    torch.set_num_threads(args.threads)
+    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, repeats={repeats}, "
+          f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
+    print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
+    for name, transposed, x_shape, c_out, k, stride, padding in CASES:
+        if args.quick:
+            x_shape = (max(1, x_shape[0] // 4),) + x_shape[1:]
+        ops = make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads)
+        for label, (ours, theirs) in zip(("forward", "backward"), ops):
+            t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
+            print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} "
+                  f"{ratio:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,820 @@
+"""Convolution and transposed convolution (1-D/2-D/3-D), forward and backward.
+
+Equal to ``torch.nn.functional.conv{1,2,3}d`` / ``conv_transpose{1,2,3}d`` and their
+autograd gradients. Everything is lowered to one pair of kernels phrased in
+*convolution* terms (``im2col`` and its adjoint ``col2im``) around NumPy GEMMs:
+
+* conv forward            y  = W @ im2col(x)
+* conv grad_input         gx = col2im(Wᵀ @ gy)
+* conv grad_weight        gW = Σ_n gy_n @ im2col(x)_nᵀ
+* conv_transpose forward  is conv's grad_input, with the transposed weight
+  ``(C_in, C_out/groups, *k)`` read as a conv weight ``(M, C/groups, *k)``;
+  its backward is conv's forward (grad_input) and conv's weight gradient with
+  the roles of input and gradient swapped.
+
+1-D and 2-D problems run on the 3-D kernels with leading singleton axes. The
+batch is processed in chunks so the only large temporary is one column buffer
+of at most ``_CHUNK_BYTES`` (or one sample's columns, if that is larger).
+"""
+
+import operator
+from math import prod
+from typing import NamedTuple
+
+import numpy as np
+
+from ._kernels import _conv as _k
+from ._kernels import _openmp
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backward",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Upper bound for the column buffer of one chunk of the batch.
+_CHUNK_BYTES = 32 * 2**20
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _float_array(name, value):
+    arr = np.asarray(value)
+    if arr.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+    return arr
+
+
+def _int_tuple(name, value, nd):
+    """Normalise an int or a tuple of ``nd`` ints (a 1-tuple is broadcast, as torch does)."""
+    if isinstance(value, (tuple, list)):
+        items = tuple(value)
+        if len(items) == 1:
+            items = items * nd
+        if len(items) != nd:
+            raise ValueError(
+                f"{name} must be an int or a tuple of {nd} ints, got {value!r} "
+                f"(length {len(value)})"
+            )
+    else:
+        items = (value,) * nd
+    result = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"{name} must contain ints, got {value!r}")
+        try:
+            result.append(operator.index(item))
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}") from None
+    return tuple(result)
+
+
+def _positive_int(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return value
+
+
+def _num_threads(num_threads):
+    if num_threads is None:
+        return _openmp.max_threads()
+    return _positive_int("num_threads", num_threads)
+
+
+def _output_mask(output_mask):
+    try:
+        mask = tuple(bool(m) for m in output_mask)
+    except TypeError:
+        raise TypeError(
+            f"output_mask must be a sequence of three bools, got {output_mask!r}"
+        ) from None
+    if len(mask) != 3:
+        raise ValueError(f"output_mask must have three entries, got {output_mask!r}")
+    return mask
+
+
+def _spatial_geometry(nd, stride, padding, dilation, output_padding=None):
+    stride = _int_tuple("stride", stride, nd)
+    dilation = _int_tuple("dilation", dilation, nd)
+    if min(stride) < 1:
+        raise ValueError(f"stride must be positive, got {stride}")
+    if min(dilation) < 1:
+        raise ValueError(f"dilation must be positive, got {dilation}")
+    if isinstance(padding, str):
+        return stride, padding, dilation
+    padding = _int_tuple("padding", padding, nd)
+    if min(padding) < 0:
+        raise ValueError(f"padding must be non-negative, got {padding}")
+    if output_padding is None:
+        return stride, padding, dilation
+    output_padding = _int_tuple("output_padding", output_padding, nd)
+    if min(output_padding) < 0:
+        raise ValueError(f"output_padding must be non-negative, got {output_padding}")
+    for op, s, d in zip(output_padding, stride, dilation):
+        # torch accepts op < stride OR op < dilation (e.g. op=1, stride=1, dilation=2).
+        if op >= s and op >= d:
+            raise ValueError(
+                f"output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+    return stride, padding, dilation, output_padding
+
+
+def _check_dtypes(x, **others):
+    for name, arr in others.items():
+        if arr is not None and arr.dtype != x.dtype:
+            raise TypeError(f"{name} dtype {arr.dtype} does not match x dtype {x.dtype}")
+
+
+def _batched(nd, x):
+    """Return (x with a batch axis, whether the caller passed a batch)."""
+    if x.ndim == nd + 2:
+        return x, True
+    if x.ndim == nd + 1:
+        return x[np.newaxis], False
+    raise ValueError(
+        f"x must have {nd + 2} dimensions (N, C, *spatial) or {nd + 1} (C, *spatial) "
+        f"for a {nd}-D convolution, got shape {x.shape}"
+    )
+
+
+def _to5d(arr, nd):
+    """View an (N, C, *spatial) array as 3-D spatial with leading singleton axes."""
+    arr = np.ascontiguousarray(arr)
+    return arr.reshape(arr.shape[:2] + (1,) * (3 - nd) + arr.shape[2:])
+
+
+def _pad3(values, fill):
+    return (fill,) * (3 - len(values)) + tuple(values)
+
+
+class _Geometry(NamedTuple):
+    """A problem in convolution terms, on 3-D spatial grids."""
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple  # padding before each axis (after-padding follows from ``out``)
+    dilation: tuple
+    src: tuple  # spatial size of the convolution input
+    out: tuple  # spatial size of the convolution output
+
+    @classmethod
+    def of(cls, kernel, stride, padding, dilation, src, out):
+        return cls(
+            _pad3(kernel, 1),
+            _pad3(stride, 1),
+            _pad3(padding, 0),
+            _pad3(dilation, 1),
+            _pad3(src, 1),
+            _pad3(out, 1),
+        )
+
+    @property
+    def pure_matmul(self):
+        # 1x1 kernel, stride 1, no padding: im2col and col2im are the identity.
+        return (
+            max(self.kernel) == 1
+            and max(self.stride) == 1
+            and max(self.padding) == 0
+            and self.src == self.out
+        )
+
+    def kernel_args(self):
+        return self.kernel, self.stride, self.padding, self.dilation, self.out
+
+
+class _Problem(NamedTuple):
+    nd: int
+    batched: bool
+    x5: np.ndarray  # (N, C, D, H, W) contiguous
+    w5: np.ndarray  # conv-shaped weight (M, C/groups, kd, kh, kw) contiguous
+    bias: np.ndarray | None
+    groups: int
+    geom: _Geometry
+    x_shape: tuple  # batched shape of x
+    y_shape: tuple  # batched shape of the forward output
+
+
+def _check_channels(what, x_channels, w_shape, groups, w_channel_axis):
+    if w_shape[0] % groups:
+        raise ValueError(
+            f"groups={groups} must divide the weight's first dimension, got weight of "
+            f"shape {w_shape}"
+        )
+    if x_channels % groups:
+        raise ValueError(f"groups={groups} must divide the {x_channels} input channels of x")
+    expected = w_shape[1] * groups if w_channel_axis == 1 else w_shape[0]
+    if x_channels != expected:
+        raise ValueError(
+            f"{what}: x has {x_channels} channels but weight of shape {w_shape} with "
+            f"groups={groups} expects {expected} channels"
+        )
+
+
+def _prepare(nd, x, weight, bias, groups, transposed):
+    x = _float_array("x", x)
+    weight = _float_array("weight", weight)
+    bias = None if bias is None else _float_array("bias", bias)
+    _check_dtypes(x, weight=weight, bias=bias)
+    x, batched = _batched(nd, x)
+    if weight.ndim != nd + 2:
+        layout = "(C_in, C_out/groups, *k)" if transposed else "(C_out, C_in/groups, *k)"
+        raise ValueError(
+            f"weight must have {nd + 2} dimensions {layout} for a {nd}-D convolution, "
+            f"got shape {weight.shape}"
+        )
+    groups = _positive_int("groups", groups)
+    if 0 in x.shape[1:]:
+        raise ValueError(f"x must have non-zero channel and spatial sizes, got shape {x.shape}")
+    if 0 in weight.shape:
+        raise ValueError(f"weight must not have zero-size dimensions, got shape {weight.shape}")
+    name = "conv_transpose" if transposed else "conv"
+    _check_channels(name, x.shape[1], weight.shape, groups, 0 if transposed else 1)
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(
+            f"bias must have shape ({out_channels},) (one entry per output channel), "
+            f"got shape {bias.shape}"
+        )
+    return x, weight, bias, groups, batched, out_channels
+
+
+def _too_small(out_size, in_size, detail=""):
+    raise ValueError(
+        f"calculated output size {tuple(out_size)} is too small for input size "
+        f"{tuple(in_size)}{detail}"
+    )
+
+
+def _conv_problem(nd, x, weight, bias, stride, padding, dilation, groups):
+    x, weight, bias, groups, batched, out_channels = _prepare(
+        nd, x, weight, bias, groups, transposed=False
+    )
+    stride, padding, dilation = _spatial_geometry(nd, stride, padding, dilation)
+    in_size = x.shape[2:]
+    kernel = weight.shape[2:]
+    span = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
+    if padding == "same":
+        if max(stride) != 1:
+            raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
+        # Only the padding before each axis matters to im2col; torch puts the odd
+        # extra element of 'same' padding after the input, which out_size encodes.
+        padding = tuple(s // 2 for s in span)
+        out_size = tuple(in_size)
+    else:
+        if padding == "valid":
+            padding = (0,) * nd
+        elif isinstance(padding, str):
+            raise ValueError(f"padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+        out_size = tuple(
+            (i + 2 * p - s_ - 1) // st + 1 for i, p, s_, st in zip(in_size, padding, span, stride)
+        )
+    if min(out_size) < 1:
+        _too_small(
+            out_size,
+            in_size,
+            f": padded input {tuple(i + 2 * p for i, p in zip(in_size, padding))} is "
+            f"smaller than the dilated kernel {tuple(s + 1 for s in span)}",
+        )
+    geom = _Geometry.of(kernel, stride, padding, dilation, in_size, out_size)
+    y_shape = (x.shape[0], out_channels) + out_size
+    return _Problem(
+        nd, batched, _to5d(x, nd), _to5d(weight, nd), bias, groups, geom, x.shape, y_shape
+    )
+
+
+def _transpose_problem(nd, x, weight, bias, stride, padding, output_padding, dilation, groups):
+    x, weight, bias, groups, batched, out_channels = _prepare(
+        nd, x, weight, bias, groups, transposed=True
+    )
+    if isinstance(padding, str):
+        raise TypeError(f"padding must be an int or a tuple of ints, got {padding!r}")
+    stride, padding, dilation, output_padding = _spatial_geometry(
+        nd, stride, padding, dilation, output_padding
+    )
+    in_size = x.shape[2:]
+    kernel = weight.shape[2:]
+    out_size = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for i, s, p, d, k, op in zip(in_size, stride, padding, dilation, kernel, output_padding)
+    )
+    if min(out_size) < 1:
+        _too_small(out_size, in_size)
+    # In conv terms the transposed output is the source grid and x is the column grid.
+    geom = _Geometry.of(kernel, stride, padding, dilation, out_size, in_size)
+    y_shape = (x.shape[0], out_channels) + out_size
+    return _Problem(
+        nd, batched, _to5d(x, nd), _to5d(weight, nd), bias, groups, geom, x.shape, y_shape
+    )
+
+
+def _grad_output(problem, grad_output):
+    gy = _float_array("grad_output", grad_output)
+    _check_dtypes(problem.x5, grad_output=gy)
+    shape = problem.y_shape if problem.batched else problem.y_shape[1:]
+    if gy.shape != shape:
+        raise ValueError(f"grad_output must have shape {shape}, got shape {gy.shape}")
+    return _to5d(gy.reshape(problem.y_shape), problem.nd)
+
+
+# --------------------------------------------------------------------------- output buffers
+
+
+def _output_buffer(out, shape, dtype, inputs):
+    """Return a contiguous buffer of ``shape`` to compute into (``out`` itself when possible)."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got shape {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable, got a read-only array")
+    if out.flags.c_contiguous and not any(
+        np.may_share_memory(out, a) for a in inputs if a is not None
+    ):
+        return out
+    return np.empty(shape, dtype)
+
+
+def _deliver(buffer, out):
+    if out is None or buffer is out:
+        return buffer
+    out[...] = buffer
+    return out
+
+
+# --------------------------------------------------------------------------- GEMM + kernels
+
+
+def _chunk_size(n_samples, per_sample_elements, itemsize):
+    return max(1, min(n_samples, _CHUNK_BYTES // max(1, per_sample_elements * itemsize)))
+
+
+def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=None, lhs5=None):
+    """One sweep over ``cols = im2col(src5)``, chunk by chunk of the batch.
+
+    With ``dst5``: ``dst5 = weight @ cols + bias`` (convolution forward).
+    With ``lhs5``: returns ``Σ_n lhs5_n @ cols_nᵀ`` shaped like a conv weight.
+    """
+    n_samples, channels = src5.shape[:2]
+    n_taps, n_out = prod(geom.kernel), prod(geom.out)
+    cg_k = channels // groups * n_taps
+    rows = channels * n_taps
+    m_total = (dst5 if dst5 is not None else lhs5).shape[1]
+    mg = m_total // groups
+    chunk = _chunk_size(n_samples, rows * n_out, src5.itemsize)
+    cols_buffer = None if geom.pure_matmul else np.empty((chunk, rows, n_out), src5.dtype)
+    if dst5 is not None:
+        w_mat = weight.reshape(groups, mg, cg_k)
+    if lhs5 is not None:
+        grad_w = np.zeros((groups, mg, cg_k), src5.dtype)
+        product = np.empty_like(grad_w)
+    for n0 in range(0, n_samples, chunk):
+        n1 = min(n0 + chunk, n_samples)
+        if cols_buffer is None:
+            cols = src5[n0:n1].reshape(n1 - n0, rows, n_out)
+        else:
+            cols = cols_buffer[: n1 - n0]
+            _k.im2col(src5[n0:n1], cols, *geom.kernel_args(), num_threads)
+        cols = cols.reshape(n1 - n0, groups, cg_k, n_out)
+        if dst5 is not None:
+            y = dst5[n0:n1].reshape(n1 - n0, groups, mg, n_out)
+            np.matmul(w_mat, cols, out=y)
+            if bias is not None:
+                y += bias.reshape(groups, mg, 1)
+        if lhs5 is not None:
+            lhs = lhs5[n0:n1].reshape(n1 - n0, groups, mg, n_out)
+            # One GEMM per sample, accumulated in batch order: deterministic.
+            for i in range(n1 - n0):
+                np.matmul(lhs[i], cols[i].transpose(0, 2, 1), out=product)
+                grad_w += product
+    if lhs5 is not None:
+        return grad_w.reshape((m_total, channels // groups) + geom.kernel)
+    return None
+
+
+def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
+    """``dst5 = col2im(weightᵀ @ g5) + bias``, chunk by chunk (conv's input gradient)."""
+    n_samples, m_total = g5.shape[:2]
+    channels = dst5.shape[1]
+    n_taps, n_out = prod(geom.kernel), prod(geom.out)
+    mg, cg_k = m_total // groups, channels // groups * n_taps
+    rows = channels * n_taps
+    w_t = weight.reshape(groups, mg, cg_k).transpose(0, 2, 1)
+    chunk = _chunk_size(n_samples, rows * n_out, g5.itemsize)
+    if geom.pure_matmul:
+        for n0 in range(0, n_samples, chunk):
+            n1 = min(n0 + chunk, n_samples)
+            dst = dst5[n0:n1].reshape(n1 - n0, groups, cg_k, n_out)
+            np.matmul(w_t, g5[n0:n1].reshape(n1 - n0, groups, mg, n_out), out=dst)
+            if bias is not None:
+                dst += bias.reshape(groups, cg_k, 1)
+        return
+    bias_arr = np.empty(0, g5.dtype) if bias is None else np.ascontiguousarray(bias)
+    cols_buffer = np.empty((chunk, rows, n_out), g5.dtype)
+    for n0 in range(0, n_samples, chunk):
+        n1 = min(n0 + chunk, n_samples)
+        cols = cols_buffer[: n1 - n0]
+        np.matmul(
+            w_t,
+            g5[n0:n1].reshape(n1 - n0, groups, mg, n_out),
+            out=cols.reshape(n1 - n0, groups, cg_k, n_out),
+        )
+        _k.col2im(cols, dst5[n0:n1], bias_arr, *geom.kernel_args(), num_threads)
+
+
+def _as_x(arr5, problem):
+    """Reshape an x-shaped 5-D result back to the caller's x layout."""
+    arr = arr5.reshape(problem.x_shape)
+    return arr if problem.batched else arr[0]
+
+
+# --------------------------------------------------------------------------- public API
+
+_PARAMS = {
+    "x": """x : array_like, shape (N, C_in, *spatial) or (C_in, *spatial)
+        Input, float32 or float64. Unbatched input gives an unbatched output.""",
+    "w_conv": """weight : array_like, shape (C_out, C_in / groups, *kernel_size)
+        Filters, same dtype as ``x``.""",
+    "w_tr": """weight : array_like, shape (C_in, C_out / groups, *kernel_size)
+        Filters in torch's ConvTranspose layout, same dtype as ``x``.""",
+    "bias": """bias : array_like, shape (C_out,), optional
+        Added to every output position of each channel.""",
+    "geometry": """stride : int or tuple of int, default 1
+        Step between kernel applications (positive).
+    padding : int or tuple of int, default 0
+        Implicit zero padding on both sides of each spatial axis (non-negative).""",
+    "dilation": """dilation : int or tuple of int, default 1
+        Spacing between kernel taps (positive).""",
+    "output_padding": """output_padding : int or tuple of int, default 0
+        Extra size added to one side of each output axis; must be smaller than either
+        the stride or the dilation of that axis.""",
+    "groups": """groups : int, default 1
+        Number of blocked connections; divides ``C_in`` and ``C_out``.""",
+    "out": """out : ndarray, optional
+        Array of the output's shape and dtype to write the result into.""",
+    "threads": """num_threads : int, optional
+        Threads for the im2col/col2im kernels; all cores by default. BLAS uses its own
+        thread pool. Results do not depend on it.""",
+    "mask": """output_mask : sequence of 3 bool, default (True, True, True)
+        Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.""",
+    "grads": """grad_input : ndarray or None
+        Gradient with respect to ``x``, shaped like ``x``.
+    grad_weight : ndarray or None
+        Gradient with respect to ``weight``, shaped like ``weight``.
+    grad_bias : ndarray or None
+        Gradient with respect to the bias, shape (C_out,).""",
+    "raises": """Raises
+    ------
+    TypeError
+        For unsupported dtypes (only float32 and float64), mismatched dtypes, or
+        non-integer geometry arguments.
+    ValueError
+        For inconsistent shapes, channels, groups or geometry, or an empty output.""",
+}
+
+
+_SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+_FORWARD_SECTIONS = """Parameters
+    ----------
+    {x}
+    {w}
+    {bias}
+    {geometry}{same}
+    {middle}
+    {out}
+    {threads}
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, {out_axes}) or (C_out, {out_axes})
+        Per axis ``{size}``.
+
+    {raises}"""
+
+
+def _fill_doc(func):
+    func.__doc__ = func.__doc__.format(**_PARAMS)
+    return func
+
+
+def _forward_doc(nd, transposed):
+    """Fill a forward function's ``{sections}`` from the shared parameter text."""
+    if transposed:
+        fields = dict(
+            w=_PARAMS["w_tr"],
+            same="",
+            middle="\n    ".join(_PARAMS[k] for k in ("output_padding", "groups", "dilation")),
+            size="(I - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1",
+        )
+    else:
+        fields = dict(
+            w=_PARAMS["w_conv"],
+            same="\n        May also be ``'valid'`` (no padding) or ``'same'`` (stride 1 only).",
+            middle="\n    ".join(_PARAMS[k] for k in ("dilation", "groups")),
+            size="(I + 2*padding - dilation*(k - 1) - 1) // stride + 1",
+        )
+    out_axes = ", ".join(f"{axis}_out" for axis in _SPATIAL[nd])
+    sections = _FORWARD_SECTIONS.format(out_axes=out_axes, **fields, **_PARAMS)
+
+    def decorate(func):
+        func.__doc__ = func.__doc__.replace("{sections}", sections)
+        return func
+
+    return decorate
+
+
+def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_threads):
+    problem = _conv_problem(nd, x, weight, bias, stride, padding, dilation, groups)
+    num_threads = _num_threads(num_threads)
+    public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
+    buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias))
+    y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.out)
+    _im2col_pass(
+        problem.x5, problem.geom, problem.groups, num_threads, problem.w5, y5, problem.bias
+    )
+    return _deliver(buffer, out)
+
+
+def _conv_transpose_nd(
+    nd, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
+):
+    problem = _transpose_problem(
+        nd, x, weight, bias, stride, padding, output_padding, dilation, groups
+    )
+    num_threads = _num_threads(num_threads)
+    public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
+    buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias))
+    y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.src)
+    _col2im_pass(
+        problem.x5, problem.w5, problem.geom, problem.groups, num_threads, y5, problem.bias
+    )
+    return _deliver(buffer, out)
+
+
+@_forward_doc(1, transposed=False)
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+           num_threads=None):
+    """1-D convolution (cross-correlation), equal to ``torch.nn.functional.conv1d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.arange(5.0).reshape(1, 1, 5)
+    >>> ux.conv1d(x, np.ones((1, 1, 2)))
+    array([[[1., 3., 5., 7.]]])
+    """
+    return _conv_nd(1, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
+
+
+@_forward_doc(2, transposed=False)
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+           num_threads=None):
+    """2-D convolution (cross-correlation), equal to ``torch.nn.functional.conv2d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.ones((1, 2, 4, 4), dtype=np.float32)
+    >>> w = np.ones((3, 2, 3, 3), dtype=np.float32)
+    >>> y = ux.conv2d(x, w, padding=1)
+    >>> y.shape, y[0, 0, 1, 1], y[0, 0, 0, 0]
+    ((1, 3, 4, 4), np.float32(18.0), np.float32(8.0))
+    """
+    return _conv_nd(2, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
+
+
+@_forward_doc(3, transposed=False)
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
+           num_threads=None):
+    """3-D convolution (cross-correlation), equal to ``torch.nn.functional.conv3d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.ones((2, 4, 4, 4))
+    >>> ux.conv3d(x, np.ones((1, 2, 2, 2, 2)), stride=2).shape
+    (1, 2, 2, 2)
+    """
+    return _conv_nd(3, x, weight, bias, stride, padding, dilation, groups, out, num_threads)
+
+
+@_forward_doc(1, transposed=True)
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, out=None, num_threads=None):
+    """1-D transposed convolution, equal to ``torch.nn.functional.conv_transpose1d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.array([[[1.0, 2.0, 3.0]]])
+    >>> ux.conv_transpose1d(x, np.ones((1, 1, 2)), stride=2)
+    array([[[1., 1., 2., 2., 3., 3.]]])
+    """
+    return _conv_transpose_nd(
+        1, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
+    )
+
+
+@_forward_doc(2, transposed=True)
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, out=None, num_threads=None):
+    """2-D transposed convolution, equal to ``torch.nn.functional.conv_transpose2d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.ones((1, 4, 8, 8), dtype=np.float32)
+    >>> w = np.ones((4, 2, 4, 4), dtype=np.float32)
+    >>> ux.conv_transpose2d(x, w, stride=2, padding=1).shape
+    (1, 2, 16, 16)
+    """
+    return _conv_transpose_nd(
+        2, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
+    )
+
+
+@_forward_doc(3, transposed=True)
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, out=None, num_threads=None):
+    """3-D transposed convolution, equal to ``torch.nn.functional.conv_transpose3d``.
+
+    {sections}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.ones((3, 2, 2, 2))
+    >>> ux.conv_transpose3d(x, np.ones((3, 1, 2, 2, 2)), stride=2).shape
+    (1, 4, 4, 4)
+    """
+    return _conv_transpose_nd(
+        3, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
+    )
+
+
+def _spatial_rank(weight):
+    weight = np.asarray(weight)
+    if not 3 <= weight.ndim <= 5:
+        raise ValueError(
+            f"weight must have 3, 4 or 5 dimensions (1-D, 2-D or 3-D convolution), "
+            f"got shape {weight.shape}"
+        )
+    return weight.ndim - 2
+
+
+def _bias_grad(gy5, mask):
+    # Σ over batch and space, in the gradient's dtype (torch does the same).
+    return gy5.sum(axis=(0, 2, 3, 4)) if mask[2] else None
+
+
+@_fill_doc
+def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                  output_mask=(True, True, True), num_threads=None):
+    """Gradients of :func:`conv1d`/:func:`conv2d`/:func:`conv3d`.
+
+    The spatial rank (1, 2 or 3) is ``weight.ndim - 2``, which also tells a batched
+    ``x`` from an unbatched one.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the convolution's output.
+    {x}
+    {w_conv}
+    {geometry}
+    {dilation}
+    {groups}
+    {mask}
+    {threads}
+
+    Returns
+    -------
+    {grads}
+
+    {raises}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.arange(5.0).reshape(1, 1, 5)
+    >>> w = np.ones((1, 1, 2))
+    >>> gx, gw, gb = ux.conv_backward(np.ones((1, 1, 4)), x, w)
+    >>> gx, gw, gb
+    (array([[[1., 2., 2., 2., 1.]]]), array([[[ 6., 10.]]]), array([4.]))
+    """
+    mask = _output_mask(output_mask)
+    nd = _spatial_rank(weight)
+    problem = _conv_problem(nd, x, weight, None, stride, padding, dilation, groups)
+    num_threads = _num_threads(num_threads)
+    gy5 = _grad_output(problem, grad_output)
+    grad_input = grad_weight = None
+    if mask[0]:
+        gx5 = np.empty_like(problem.x5)
+        _col2im_pass(gy5, problem.w5, problem.geom, problem.groups, num_threads, gx5)
+        grad_input = _as_x(gx5, problem)
+    if mask[1]:
+        grad_weight = _im2col_pass(
+            problem.x5, problem.geom, problem.groups, num_threads, lhs5=gy5
+        ).reshape(np.shape(weight))
+    return grad_input, grad_weight, _bias_grad(gy5, mask)
+
+
+@_fill_doc
+def conv_transpose_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
+                            groups=1, dilation=1, output_mask=(True, True, True),
+                            num_threads=None):
+    """Gradients of :func:`conv_transpose1d`/:func:`conv_transpose2d`/:func:`conv_transpose3d`.
+
+    The spatial rank (1, 2 or 3) is ``weight.ndim - 2``, which also tells a batched
+    ``x`` from an unbatched one.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the transposed convolution's output.
+    {x}
+    {w_tr}
+    {geometry}
+    {output_padding}
+    {groups}
+    {dilation}
+    {mask}
+    {threads}
+
+    Returns
+    -------
+    {grads}
+
+    {raises}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import upsamplex as ux
+    >>> x = np.array([[[1.0, 2.0, 3.0]]])
+    >>> w = np.ones((1, 1, 2))
+    >>> gx, gw, gb = ux.conv_transpose_backward(np.ones((1, 1, 6)), x, w, stride=2)
+    >>> gx, gw, gb
+    (array([[[2., 2., 2.]]]), array([[[6., 6.]]]), array([6.]))
+    """
+    mask = _output_mask(output_mask)
+    nd = _spatial_rank(weight)
+    problem = _transpose_problem(
+        nd, x, weight, None, stride, padding, output_padding, dilation, groups
+    )
+    num_threads = _num_threads(num_threads)
+    gy5 = _grad_output(problem, grad_output)
+    grad_input = grad_weight = None
+    if mask[0] or mask[1]:
+        # conv_transpose's input gradient is a conv of grad_output, and its weight
+        # gradient reuses the same columns: one im2col sweep serves both.
+        gx5 = np.empty_like(problem.x5) if mask[0] else None
+        grad_weight = _im2col_pass(
+            gy5,
+            problem.geom,
+            problem.groups,
+            num_threads,
+            weight=problem.w5,
+            dst5=gx5,
+            lhs5=problem.x5 if mask[1] else None,
+        )
+        if mask[0]:
+            grad_input = _as_x(gx5, problem)
+        if mask[1]:
+            grad_weight = grad_weight.reshape(np.shape(weight))
+    return grad_input, grad_weight, _bias_grad(gy5, mask)
