@@ -300,7 +300,17 @@ def _prefer_hfirst(tables, sizes_in):
     return h_first < v_first
 
 
+# Below this many output samples a call runs on one thread: waking an OpenMP
+# team costs more than the work (torch's parallel_for grain plays this role).
+_SERIAL_BELOW = 1 << 15
+
+
+def _threads_for(n_out, num_threads):
+    return 1 if n_out < _SERIAL_BELOW else num_threads
+
+
 def _forward(x, y, plan, num_threads):
+    num_threads = _threads_for(y.size, num_threads)
     channels_last = v.is_channels_last(x)
     x5, y5 = _as_5d(x), _as_5d(y)
     sizes_in = (1,) * (3 - len(plan.in_sizes)) + plan.in_sizes
@@ -461,6 +471,7 @@ def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None,
     else:
         gx = v.check_out(out, shape, g.dtype)
     if gx.size:
+        num_threads = _threads_for(max(gx.size, g.size), num_threads)
         tables = _tables_5d(plan, g.dtype.str, adjoint=True)
         sizes_in = (1,) * (3 - len(shape) + 2) + plan.out_sizes
         _run(_as_5d(g), _as_5d(gx), tables, sizes_in, channels_last, num_threads, False)

@@ -6,6 +6,7 @@ expected. Kernels only ever see validated arguments.
 """
 
 import math
+import os
 import numbers
 import operator
 
@@ -14,6 +15,7 @@ import numpy as np
 from ._kernels import _openmp
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_MAX_THREADS = max(8, 4 * (os.cpu_count() or 1))
 
 
 def _type_name(value):
@@ -45,7 +47,9 @@ def check_num_threads(num_threads):
     num_threads = int(num_threads)
     if num_threads < 1:
         raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
-    return num_threads
+    # More threads than this only oversubscribes the cores; a huge request
+    # must not try to start thousands of OS threads.
+    return min(num_threads, _MAX_THREADS)
 
 
 def as_int(value, name):

@@ -1,0 +1,198 @@
+"""Pinned, intentional differences between upsamplex and torch 2.13.
+
+Each test pins upsamplex's behaviour (with an independent oracle) and shows that torch
+does something else, so a change on either side is noticed.
+"""
+
+import numpy as np
+import pytest
+
+import _reference as ref
+import upsamplex as ux
+
+# ------------------------------------------------------------------------------------
+# 1. nearest: no O==I / O==2I shortcuts, in every rank (torch's 2-D/3-D channels-last
+#    kernel takes them whatever s says; its 1-D kernel does not)
+# ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("s, expected", [
+    (1.1, [0, 0, 1, 2, 3]),                      # O == I, but s != 1
+    (2.1, [0, 0, 0, 1, 1, 2, 2, 3, 3, 4]),       # O == 2I, but s != 2
+])
+def test_nearest_no_shortcut_1d_2d_3d(s, expected, dtype):
+    line = np.arange(5, dtype=dtype)
+    # 1-D: equal to torch's 1-D kernel
+    got1 = ux.interpolate(line[None, None], scale_factor=s, mode="nearest")[0, 0]
+    np.testing.assert_array_equal(got1, expected)
+    np.testing.assert_array_equal(got1, ref.torch_direct(line[None, None], scale_factor=s)[0, 0])
+    # 2-D: torch's 1-D result applied per axis (torch's own 2-D differs: i or i >> 1)
+    x2 = (line[:, None] * 10 + line[None, :]).astype(dtype)[None, None]
+    got2 = ux.interpolate(x2, scale_factor=s, mode="nearest")
+    idx = np.array(expected)
+    np.testing.assert_array_equal(got2[0, 0], x2[0, 0][np.ix_(idx, idx)])
+    torch2 = ref.torch_direct(x2, scale_factor=s)
+    shortcut = np.arange(len(expected)) * 5 // len(expected)  # i or i >> 1
+    np.testing.assert_array_equal(torch2[0, 0], x2[0, 0][np.ix_(shortcut, shortcut)])
+    assert not np.array_equal(got2, torch2)
+    # 3-D, channels-last with C > 3 (torch's shortcut kernel for 5-D)
+    x3 = np.broadcast_to(line[:, None, None], (5, 5, 5)).astype(dtype)
+    x3 = np.moveaxis(np.moveaxis(np.broadcast_to(x3, (1, 4, 5, 5, 5)), 1, -1).copy(), -1, 1)
+    got3 = ux.interpolate(x3, scale_factor=s, mode="nearest")
+    np.testing.assert_array_equal(got3[0, 0, :, 0, 0], expected)
+    assert not np.array_equal(got3, ref.torch_direct(x3, scale_factor=s))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_nearest_2d_equals_torch_1d_per_axis(layout, rng):
+    """The pinned rule on a grid of explicit scales, both layouts."""
+    x = rng.standard_normal((1, 5, 5, 7))
+    if layout == "channels_last":
+        x = np.moveaxis(np.moveaxis(x, 1, -1).copy(), -1, 1)
+    for s in [(1.1, 2.1), (1.15, 1.0), (2.05, 0.99), (1.0, 2.0), (1.7, 0.6)]:
+        got = ux.interpolate(x, scale_factor=s, mode="nearest")
+        idx = ref.torch_nearest_indices(x.shape[2:], x.dtype, "nearest", scale_factor=s)
+        np.testing.assert_array_equal(got, ref.gather_axes(x, idx), err_msg=str(s))
+
+
+def test_nearest_float64_index_precision_in_2d():
+    """float64 input: indices at float64 precision (torch's 1-D and generic kernels);
+    torch's small-2-D channels-last kernel always uses float32 and differs here."""
+    x = np.arange(2, dtype=np.float64)[:, None] * np.ones((1, 2))
+    got = ux.interpolate(x[None, None], size=(82, 2), mode="nearest")
+    expected = ref.torch_direct(np.arange(2, dtype=np.float64)[None, None], size=82)[0, 0]
+    assert expected[41] == 1.0
+    np.testing.assert_array_equal(got[0, 0, :, 0], expected)
+    assert ref.torch_direct(x[None, None], size=(82, 2))[0, 0, 41, 0] == 0.0
+
+
+# ------------------------------------------------------------------------------------
+# 2. float antialias with output width 1: torch returns equal rows, upsamplex does not
+# ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "lanczos"])
+def test_antialias_output_width_one(mode, dtype, rng):
+    x = rng.standard_normal((1, 2, 6, 1)).astype(dtype)
+    got = ux.interpolate(x, size=(3, 1), mode=mode, antialias=True)
+    expected = ref.interpolate(x, size=(3, 1), mode=mode, antialias=True)
+    ref.assert_matches(got, expected.astype(dtype), mode)
+    assert len(np.unique(got[0, 0, :, 0])) == 3
+    # torch on the transposed image is right; torch itself repeats one row
+    ref.assert_matches(got, ref.torch_interpolate(x, size=(3, 1), mode=mode, antialias=True), mode)
+    torch_out = ref.torch_direct(x, size=(3, 1), mode=mode, antialias=True)
+    assert np.all(torch_out[0, 0, :, 0] == torch_out[0, 0, 0, 0])
+    # wider inputs too
+    x = rng.standard_normal((2, 3, 7, 4)).astype(dtype)
+    for size in [(9, 1), (3, 1), (2, 1)]:
+        got = ux.interpolate(x, size=size, mode=mode, antialias=True)
+        ref.assert_matches(got, ref.interpolate(x, size=size, mode=mode, antialias=True).astype(dtype),
+                           mode, str(size))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "lanczos"])
+def test_antialias_output_width_one_uint8_agrees_with_torch(mode, rng):
+    """torch's uint8 path has no width-1 bug: upsamplex's uint8 matches it, and its float
+    result rounds to the same values."""
+    x = rng.integers(30, 221, size=(1, 3, 12, 5), dtype=np.uint8)
+    got = ux.interpolate(x, size=(5, 1), mode=mode, antialias=True)
+    ref.assert_matches(got, ref.torch_direct(x, size=(5, 1), mode=mode, antialias=True), mode)
+    f = ux.interpolate(x.astype(np.float64), size=(5, 1), mode=mode, antialias=True)
+    assert np.abs(np.round(f) - got).max() <= 2
+
+
+# ------------------------------------------------------------------------------------
+# 3. backward: the true adjoint of upsamplex's forward where torch's backward is not
+# ------------------------------------------------------------------------------------
+
+NON_ADJOINT_TORCH = [
+    # nearest, O == I or O == 2I with s not in {1, 2}
+    pytest.param((1, 2, 5), {"mode": "nearest", "scale_factor": 1.1}, id="nearest-1d-O=I"),
+    pytest.param((1, 2, 5, 6), {"mode": "nearest", "scale_factor": (2.1, 1.7)}, id="nearest-2d-O=2I"),
+    pytest.param((1, 2, 5, 4, 3), {"mode": "nearest", "scale_factor": (1.1, 2.0, 2.1)},
+                 id="nearest-3d"),
+    # bicubic, O == I with s != 1
+    pytest.param((1, 2, 5, 5), {"mode": "bicubic", "scale_factor": 1.1}, id="bicubic-O=I"),
+    pytest.param((1, 2, 5, 6), {"mode": "bicubic", "scale_factor": (1.1, 1.15),
+                                "align_corners": False}, id="bicubic-both-axes"),
+    # antialias, one axis keeps its size with s != 1
+    pytest.param((1, 2, 8, 5), {"mode": "bilinear", "antialias": True, "scale_factor": (0.5, 1.1)},
+                 id="aa-bilinear"),
+    pytest.param((1, 2, 8, 5), {"mode": "bicubic", "antialias": True, "scale_factor": (0.5, 1.1)},
+                 id="aa-bicubic"),
+    pytest.param((1, 2, 5, 9), {"mode": "lanczos", "antialias": True, "scale_factor": (1.1, 0.4)},
+                 id="lanczos"),
+]
+
+
+@pytest.mark.parametrize("recompute", [None, False])
+@pytest.mark.parametrize("shape, kw", NON_ADJOINT_TORCH)
+def test_backward_is_adjoint_where_torch_is_not(shape, kw, recompute, rng):
+    kw = {**kw, "recompute_scale_factor": recompute}
+    assert not ref.torch_backward_is_adjoint(shape, **kw)
+    x = rng.standard_normal(shape)
+    y = ux.interpolate(x, **kw)
+    ref.assert_matches(y, ref.torch_interpolate(x, **kw), kw["mode"])  # the forwards agree
+    g = rng.standard_normal(y.shape)
+    grad = ux.interpolate_backward(g, shape, **kw)
+    # the adjoint identity and the transposed reference matrices
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad), rtol=1e-12)
+    ref.assert_matches(grad, ref.interpolate_backward(g, shape, **kw), kw["mode"])
+    # torch's gradient is something else
+    assert np.abs(grad - ref.torch_grad(g, shape, **kw)).max() > 1e-3
+
+
+@pytest.mark.parametrize("shape, kw", NON_ADJOINT_TORCH)
+def test_with_recompute_torch_agrees_again(shape, kw, rng):
+    """With recompute_scale_factor=True the scale never reaches the kernel: no difference."""
+    kw = {**kw, "recompute_scale_factor": True}
+    assert ref.torch_backward_is_adjoint(shape, **kw)
+    y_shape = shape[:2] + ref.output_size(shape[2:], scale_factor=kw["scale_factor"])
+    g = rng.standard_normal(y_shape)
+    ref.assert_matches(ux.interpolate_backward(g, shape, **kw), ref.torch_grad(g, shape, **kw),
+                       kw["mode"])
+
+
+def test_bicubic_backward_torch_copies_only_if_every_axis_keeps_its_size(rng):
+    """One axis kept (s=1.1 on 5) and one resized: torch's backward is the adjoint again."""
+    shape, kw = (1, 2, 5, 7), {"mode": "bicubic", "scale_factor": (1.1, 1.7)}
+    assert ref.torch_backward_is_adjoint(shape, **kw)
+    g = rng.standard_normal((1, 2, 5, 11))
+    ref.assert_matches(ux.interpolate_backward(g, shape, **kw), ref.torch_grad(g, shape, **kw))
+
+
+# ------------------------------------------------------------------------------------
+# 4. nearest-exact ties: torch's generic-path rounding in every layout
+# ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_nearest_exact_tie_uses_generic_path(layout):
+    """I=2, O=41: torch's generic path (large contiguous 2-D, or 1-D) gives 1 at index 20,
+    its channels-last path gives 0. upsamplex gives the generic-path answer everywhere."""
+    x = (np.arange(2, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32))[None, None]
+    x = np.broadcast_to(x, (1, 4, 2, 2))
+    if layout == "channels_last":
+        x = np.moveaxis(np.moveaxis(x, 1, -1).copy(), -1, 1)
+    else:
+        x = x.copy()
+    small = ux.interpolate(x, size=(41, 2), mode="nearest-exact")[0, 0, :, 0]
+    large = ux.interpolate(x, size=(41, 100), mode="nearest-exact")[0, 0, :, 0]
+    generic = ref.torch_direct(np.ascontiguousarray(x), size=(41, 100), mode="nearest-exact")[0, 0, :, 0]
+    np.testing.assert_array_equal(small, generic)
+    np.testing.assert_array_equal(large, generic)
+    np.testing.assert_array_equal(small, ref.nearest_exact_index(2, 41, 2 / 41))
+    assert generic[20] == 1.0
+    assert ref.torch_direct(x, size=(41, 2), mode="nearest-exact")[0, 0, 20, 0] == 0.0
+
+
+def test_nearest_exact_every_pair_matches_generic_formula():
+    """All I, O <= 64 along one axis of a 2-D image against the generic-path formula."""
+    for i in range(1, 65):
+        x = np.arange(i, dtype=np.float32)[None, None, :, None]
+        for o in range(1, 65):
+            got = ux.interpolate(x, size=(o, 1), mode="nearest-exact")[0, 0, :, 0]
+            np.testing.assert_array_equal(got, ref.nearest_exact_index(i, o, i / o),
+                                          err_msg=f"{i}->{o}")
