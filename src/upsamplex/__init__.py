@@ -4,6 +4,7 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
+from . import nn, optim  # their layers look the functional ops up at call time
 from ._conv import (
     conv1d,
     conv2d,
@@ -25,6 +26,8 @@ __all__ = [
     "interpolate",
     "interpolate_backward",
     "Upsample",
+    "nn",
+    "optim",
     "conv1d",
     "conv2d",
     "conv3d",

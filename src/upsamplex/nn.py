@@ -1,0 +1,1016 @@
+"""Stateful layers for small training loops, numerically equal to ``torch.nn``.
+
+There is no autograd engine: every module caches what it needs in ``forward``
+(``module(x)``) and returns the gradient with respect to its input from
+``backward(grad_output)``, adding parameter gradients into ``Parameter.grad``.
+A ``Sequential`` chains both directions, so a training step reads::
+
+    loss = loss_fn(model(x), y)
+    model.backward(loss_fn.backward())
+    opt.step()
+
+Examples
+--------
+>>> import numpy as np
+>>> from upsamplex import nn
+>>> act = nn.Sequential(nn.LeakyReLU(0.1), nn.Tanh())
+>>> y = act(np.array([[-1.0, 2.0]]))
+>>> act.backward(np.ones_like(y)).shape
+(1, 2)
+"""
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = [
+    "Parameter",
+    "Module",
+    "Sequential",
+    "Upsample",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "MSELoss",
+    "L1Loss",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _functional(name):
+    """Look up a functional op of ``upsamplex`` at call time (avoids an import cycle)."""
+    import upsamplex
+
+    try:
+        return getattr(upsamplex, name)
+    except AttributeError:
+        raise NotImplementedError(f"upsamplex.{name} is not available in this build") from None
+
+
+def _float_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Parameter:
+    """A trainable array: ``data`` plus the gradient accumulated into ``grad``.
+
+    ``grad`` is None until the first ``backward``; later backward calls add to
+    it (as in torch) until ``zero_grad()`` resets it to None.
+
+    Parameters
+    ----------
+    data : array_like
+        Initial value; copied into a C-contiguous float32/float64 array.
+    requires_grad : bool, optional
+        If False, backward passes leave ``grad`` untouched and optimizers skip it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex.nn import Parameter
+    >>> p = Parameter(np.zeros(3))
+    >>> p.accumulate_grad(np.ones(3)); p.accumulate_grad(np.ones(3))
+    >>> p.grad
+    array([2., 2., 2.])
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data, requires_grad=True):
+        data = np.asarray(data)
+        self.data = np.array(data, dtype=_float_dtype(data.dtype), order="C")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def accumulate_grad(self, grad):
+        """Add ``grad`` into ``self.grad`` (allocating it on first use)."""
+        if not self.requires_grad or grad is None:
+            return
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype, order="C")
+        else:
+            self.grad += grad
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradient: to None (default, as torch) or to zeros."""
+        if set_to_none or self.grad is None:
+            self.grad = None
+        else:
+            self.grad[...] = 0
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.data, dtype=dtype)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + repr(self.data)
+
+
+def _addindent(text, spaces):
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    pad = " " * spaces
+    return lines[0] + "\n" + "\n".join(pad + line for line in lines[1:])
+
+
+class Module:
+    """Base class of every layer: parameter registry, state dicts, train/eval.
+
+    Subclasses implement ``forward`` (which caches what the gradient needs) and
+    ``backward(grad_output)`` (which returns the gradient w.r.t. the input and
+    accumulates parameter gradients). Assigning a :class:`Parameter` or a
+    ``Module`` to an attribute registers it, so ``named_parameters`` yields
+    torch-style dotted names such as ``"0.weight"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> class Scale(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.s = nn.Parameter(np.array([2.0]))
+    ...     def forward(self, x):
+    ...         self._cache = {"x": x, "out_shape": x.shape}
+    ...         return x * self.s.data
+    ...     def backward(self, grad_output):
+    ...         cache, g = self._check_backward(grad_output)
+    ...         self.s.accumulate_grad(np.array([np.sum(g * cache["x"])]))
+    ...         return g * self.s.data
+    >>> m = Scale()
+    >>> m(np.ones(3))
+    array([2., 2., 2.])
+    >>> grad_x = m.backward(np.ones(3))
+    >>> m.s.grad
+    array([3.])
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_cache", None)
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            self._modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__!r} as parameter {name!r} "
+                    "(upsamplex.nn.Parameter or None expected); to change the values "
+                    f"assign to {name}.data"
+                )
+            params[name] = None
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__!r} as child module {name!r}")
+            self._modules[name] = None
+        object.__setattr__(self, name, value)
+
+    # -- forward / backward -------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def _check_backward(self, grad_output):
+        """Return the forward cache and ``grad_output`` as an array of the cached shape."""
+        cache = self._cache
+        if cache is None:
+            raise ValueError(
+                f"{type(self).__name__}.backward() was called before forward(); "
+                "run the module on an input first"
+            )
+        grad = np.asarray(grad_output)
+        if grad.shape != tuple(cache["out_shape"]):
+            raise ValueError(
+                f"{type(self).__name__}.backward(): grad_output has shape {grad.shape}, "
+                f"expected {tuple(cache['out_shape'])} (the shape of the last forward output)"
+            )
+        return cache, grad
+
+    # -- traversal ----------------------------------------------------------
+    def children(self):
+        """Iterate over the direct child modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_children(self):
+        for name, module in self._modules.items():
+            if module is not None:
+                yield name, module
+
+    def named_modules(self, prefix=""):
+        """Yield ``(dotted_name, module)`` for this module and every descendant."""
+        yield prefix, self
+        for name, module in self.named_children():
+            yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix=""):
+        """Yield ``(dotted_name, Parameter)`` pairs, each parameter once, torch-style."""
+        seen = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{mod_name}.{name}" if mod_name else name), param
+
+    def parameters(self):
+        """Iterate over the parameters (pass this to an optimizer)."""
+        for _, param in self.named_parameters():
+            yield param
+
+    def zero_grad(self, set_to_none=True):
+        """Reset every parameter's gradient (to None by default, as torch)."""
+        for param in self.parameters():
+            param.zero_grad(set_to_none)
+
+    def train(self, mode=True):
+        """Set training mode on this module and its descendants; returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Equivalent to ``train(False)``; returns self."""
+        return self.train(False)
+
+    # -- state --------------------------------------------------------------
+    def state_dict(self):
+        """Return an ordered ``{dotted_name: array}`` with copies of every parameter."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into the parameters, in place.
+
+        Everything is checked before anything is copied: with ``strict`` a
+        missing or unexpected key raises ``KeyError``; a shape or dtype that
+        differs from the parameter's raises ``ValueError``. Both name the key.
+        Arrays from torch (``tensor.detach().numpy()``) load directly.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append("missing key(s) " + ", ".join(map(repr, missing)))
+            if unexpected:
+                parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
+            raise KeyError(
+                f"error loading state_dict into {type(self).__name__}: " + "; ".join(parts)
+            )
+        updates = []
+        for key, param in own.items():
+            if key not in state_dict:
+                continue
+            value = np.asarray(state_dict[key])
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"shape mismatch for {key!r}: the model has {param.shape}, "
+                    f"the state_dict has {value.shape}"
+                )
+            if value.dtype != param.dtype:
+                raise ValueError(
+                    f"dtype mismatch for {key!r}: the model has {param.dtype}, "
+                    f"the state_dict has {value.dtype}"
+                )
+            updates.append((param, value))
+        for param, value in updates:
+            param.data[...] = value
+        return missing, unexpected
+
+    def save(self, path):
+        """Write ``state_dict()`` to an ``.npz`` file (numpy adds ``.npz`` if absent)."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path, strict=True):
+        """Load parameters written by :meth:`save` (see :meth:`load_state_dict`)."""
+        path = str(path)
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            if path.endswith(".npz"):
+                raise
+            archive = np.load(path + ".npz", allow_pickle=False)
+        with archive:
+            self.load_state_dict({key: archive[key] for key in archive.files}, strict=strict)
+        return self
+
+    # -- repr ---------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): " + _addindent(repr(module), 2) for name, module in self.named_children()
+        ]
+        lines = extra_lines + child_lines
+        body = ""
+        if len(extra_lines) == 1 and not child_lines:
+            body = extra_lines[0]
+        elif lines:
+            body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{type(self).__name__}({body})"
+
+
+class Sequential(Module):
+    """Chain modules: ``forward`` runs them in order, ``backward`` in reverse.
+
+    Parameters
+    ----------
+    *modules : Module
+        The layers, named ``"0"``, ``"1"``, ... (or pass one ``OrderedDict``
+        of ``name -> Module``).
+
+    Examples
+    --------
+    >>> from upsamplex import nn
+    >>> model = nn.Sequential(nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1, rng=0), nn.ReLU())
+    >>> model
+    Sequential(
+      (0): ConvTranspose2d(8, 16, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))
+      (1): ReLU()
+    )
+    >>> len(model), [name for name, _ in model.named_parameters()]
+    (2, ['0.weight', '0.bias'])
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            items = modules[0].items()
+        else:
+            items = ((str(i), m) for i, m in enumerate(modules))
+        for name, module in items:
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential expects Module instances, got {type(module).__name__}")
+            setattr(self, name, module)
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential expects Module instances, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        try:
+            return items[index][1]
+        except IndexError:
+            raise IndexError(f"index {index} is out of range for Sequential of length {len(self)}")
+
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+    def backward(self, grad_output):
+        for module in reversed(list(self)):
+            grad_output = module.backward(grad_output)
+        return grad_output
+
+
+# -- elementwise activations ----------------------------------------------------------
+class _Elementwise(Module):
+    """Shared forward/backward plumbing: cache one array, apply a local derivative."""
+
+    def forward(self, x):
+        x = np.asarray(x)
+        out = self._f(x)
+        self._cache = {"saved": self._saved(x, out), "out_shape": out.shape}
+        return out
+
+    def backward(self, grad_output):
+        cache, grad = self._check_backward(grad_output)
+        return self._df(grad, cache["saved"])
+
+    def _saved(self, x, out):
+        return out
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``; the gradient passes where the output is positive (torch's rule).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> relu = nn.ReLU()
+    >>> relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    >>> relu.backward(np.ones(3))
+    array([0., 0., 1.])
+    """
+
+    def _f(self, x):
+        return np.maximum(x, 0)
+
+    def _df(self, grad, out):
+        return np.where(out > 0, grad, grad.dtype.type(0))
+
+
+class LeakyReLU(_Elementwise):
+    """``x if x > 0 else negative_slope * x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> nn.LeakyReLU(0.1)(np.array([-2.0, 3.0]))
+    array([-0.2,  3. ])
+    """
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def _f(self, x):
+        return np.where(x > 0, x, x * self.negative_slope)
+
+    def _saved(self, x, out):
+        return x
+
+    def _df(self, grad, x):
+        return np.where(x > 0, grad, grad * self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> nn.Sigmoid()(np.array([0.0]))
+    array([0.5])
+    """
+
+    def _f(self, x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def _df(self, grad, out):
+        return grad * (1 - out) * out  # torch's sigmoid_backward order of operations
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> nn.Tanh()(np.array([0.0]))
+    array([0.])
+    """
+
+    def _f(self, x):
+        return np.tanh(x)
+
+    def _df(self, grad, out):
+        return grad * (1 - out * out)  # torch's tanh_backward
+
+
+# -- upsampling --------------------------------------------------------------------
+class Upsample(Module):
+    """Resize (N, C, *spatial) arrays like ``torch.nn.Upsample``; no parameters.
+
+    Parameters
+    ----------
+    size, scale_factor, mode, align_corners, recompute_scale_factor
+        As :func:`upsamplex.interpolate` (exactly one of ``size`` and
+        ``scale_factor``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> up = nn.Upsample(scale_factor=2, mode="bilinear")
+    >>> up
+    Upsample(scale_factor=2.0, mode='bilinear')
+    >>> y = up(np.ones((1, 1, 2, 2)))
+    >>> up.backward(np.ones_like(y))
+    array([[[[4., 4.],
+             [4., 4.]]]])
+    """
+
+    def __init__(
+        self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+        recompute_scale_factor=None,
+    ):
+        super().__init__()
+        self.size = size
+        # torch stores the factor as float(s) for its repr and for interpolate
+        if isinstance(scale_factor, (tuple, list)):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            scale_factor = float(scale_factor) if scale_factor else None
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def _kwargs(self):
+        return dict(
+            size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+            align_corners=self.align_corners, recompute_scale_factor=self.recompute_scale_factor,
+        )
+
+    def forward(self, x):
+        x = np.asarray(x)
+        out = _functional("interpolate")(x, **self._kwargs())
+        self._cache = {"in_shape": x.shape, "out_shape": out.shape}
+        return out
+
+    def backward(self, grad_output):
+        cache, grad = self._check_backward(grad_output)
+        return _functional("interpolate_backward")(grad, cache["in_shape"], **self._kwargs())
+
+    def extra_repr(self):
+        if self.scale_factor is not None:
+            info = "scale_factor=" + repr(self.scale_factor)
+        else:
+            info = "size=" + repr(self.size)
+        return info + ", mode=" + repr(self.mode)
+
+
+# -- convolutions ------------------------------------------------------------------
+def _ntuple(value, n, name):
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    value = tuple(value)
+    if len(value) != n or not all(isinstance(v, (int, np.integer)) for v in value):
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _make_rng(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+class _ConvNd(Module):
+    """Shared machinery of ``Conv{1,2,3}d`` and ``ConvTranspose{1,2,3}d``."""
+
+    _n = 2
+    _transposed = False
+
+    def __init__(
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+        groups=1, bias=True, dilation=1, padding_mode="zeros", *, dtype=np.float32, rng=None,
+    ):
+        super().__init__()
+        n, name = self._n, type(self).__name__
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+        if not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        if in_channels % groups:
+            raise ValueError(f"in_channels must be divisible by groups ({in_channels} % {groups})")
+        if out_channels % groups:
+            raise ValueError(
+                f"out_channels must be divisible by groups ({out_channels} % {groups})"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f'Only "zeros" padding mode is supported for {name}, got {padding_mode!r}'
+            )
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size")
+        self.stride = _ntuple(stride, n, "stride")
+        self.dilation = _ntuple(dilation, n, "dilation")
+        if min(self.kernel_size) <= 0:
+            raise ValueError(f"kernel_size must be positive, got {self.kernel_size}")
+        if min(self.stride) <= 0:
+            raise ValueError(f"stride must be positive, got {self.stride}")
+        if min(self.dilation) <= 0:
+            raise ValueError(f"dilation must be positive, got {self.dilation}")
+        if isinstance(padding, str):
+            if self._transposed or padding not in ("same", "valid"):
+                allowed = "an int or a tuple"
+                if not self._transposed:
+                    allowed = "'same', 'valid', " + allowed
+                raise ValueError(f"padding must be {allowed} for {name}, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _ntuple(padding, n, "padding")
+            if min(self.padding) < 0:
+                raise ValueError(f"padding must be non-negative, got {self.padding}")
+        self.output_padding = _ntuple(output_padding, n, "output_padding")
+        for d, (op, s, dl) in enumerate(zip(self.output_padding, self.stride, self.dilation)):
+            if op < 0 or not (op < s or op < dl):
+                raise ValueError(
+                    "output_padding must be non-negative and smaller than either stride or "
+                    f"dilation, but got output_padding={self.output_padding}, "
+                    f"stride={self.stride}, dilation={self.dilation} (dimension {d})"
+                )
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.groups = int(groups)
+        self.padding_mode = padding_mode
+        dtype = _float_dtype(dtype)
+        if self._transposed:
+            shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(np.zeros(shape, dtype))
+        self.bias = Parameter(np.zeros(self.out_channels, dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Redraw weight and bias from torch's default distribution."""
+        # torch: kaiming_uniform_(a=sqrt(5)) == U(+-1/sqrt(fan_in)), fan_in = w.shape[1] * prod(k)
+        # for both conv and conv-transpose; the bias uses the same bound.
+        fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in)
+        generator = _make_rng(rng)
+        self.weight.data[...] = generator.uniform(-bound, bound, self.weight.shape)
+        if self.bias is not None:
+            self.bias.data[...] = generator.uniform(-bound, bound, self.bias.shape)
+
+    def _prepare_input(self, x):
+        """Validate ``x``; return it batched plus whether a batch axis was added."""
+        x = np.asarray(x)
+        n, name = self._n, type(self).__name__
+        if x.ndim not in (n + 1, n + 2):
+            raise ValueError(
+                f"{name} expects a {n + 2}-D (N, C, *spatial) or {n + 1}-D unbatched input, "
+                f"got shape {x.shape}"
+            )
+        unbatched = x.ndim == n + 1
+        if unbatched:
+            x = x[None]
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{name}: expected input with {self.in_channels} channels, "
+                f"got {x.shape[1]} channels (input shape {x.shape[1:] if unbatched else x.shape})"
+            )
+        if x.dtype != self.weight.dtype:
+            raise TypeError(
+                f"{name}: input dtype {x.dtype} does not match the parameters' dtype "
+                f"{self.weight.dtype}; cast the input (x.astype(np.{self.weight.dtype})) or build "
+                f"the layer with dtype=np.{x.dtype}"
+            )
+        return x, unbatched
+
+    def _finish(self, x, out, unbatched, **extra):
+        out_shape = out.shape[1:] if unbatched else out.shape
+        self._cache = {"x": x, "unbatched": unbatched, "out_shape": out_shape, **extra}
+        return out[0] if unbatched else out
+
+    def _accumulate(self, cache, grad, grads):
+        grad_input, grad_weight, grad_bias = grads
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad_input[0] if cache["unbatched"] else grad_input
+
+    def _mask(self):
+        return (True, self.weight.requires_grad, self.bias is not None and self.bias.requires_grad)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._n:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._n:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._n:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class _Conv(_ConvNd):
+    def __init__(
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+        groups=1, bias=True, padding_mode="zeros", *, dtype=np.float32, rng=None,
+    ):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, 0, groups, bias,
+            dilation, padding_mode, dtype=dtype, rng=rng,
+        )
+
+    def _padding_plan(self):
+        """Symmetric padding for the op plus extra right padding (torch's 'same' rule)."""
+        if self.padding == "valid":
+            return (0,) * self._n, (0,) * self._n
+        if self.padding == "same":
+            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            left = tuple(t // 2 for t in total)
+            return left, tuple(t - 2 * lft for t, lft in zip(total, left))
+        return self.padding, (0,) * self._n
+
+    def forward(self, x):
+        """Convolve ``x`` of shape (N, C_in, *spatial) or (C_in, *spatial)."""
+        x, unbatched = self._prepare_input(x)
+        padding, extra = self._padding_plan()
+        if any(extra):  # odd total 'same' padding: torch pads one more on the right
+            x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
+        bias = None if self.bias is None else self.bias.data
+        out = _functional(f"conv{self._n}d")(
+            x, self.weight.data, bias, stride=self.stride, padding=padding,
+            dilation=self.dilation, groups=self.groups,
+        )
+        return self._finish(x, out, unbatched, padding=padding, extra=extra)
+
+    def backward(self, grad_output):
+        """Return the gradient w.r.t. the input; add weight/bias gradients."""
+        cache, grad = self._check_backward(grad_output)
+        if cache["unbatched"]:
+            grad = grad[None]
+        grads = _functional("conv_backward")(
+            grad, cache["x"], self.weight.data, stride=self.stride, padding=cache["padding"],
+            dilation=self.dilation, groups=self.groups, output_mask=self._mask(),
+        )
+        grad_input = grads[0]
+        if any(cache["extra"]):
+            crop = tuple(slice(0, s - e) for s, e in zip(grad_input.shape[2:], cache["extra"]))
+            grad_input = grad_input[(slice(None), slice(None), *crop)]
+        return self._accumulate(cache, grad, (grad_input, *grads[1:]))
+
+
+class _ConvTranspose(_ConvNd):
+    _transposed = True
+
+    def _output_padding(self, x, output_size):
+        """torch's ``_ConvTransposeNd._output_padding``: derive it from ``output_size``."""
+        if output_size is None:
+            return self.output_padding
+        n = self._n
+        output_size = [int(s) for s in output_size]
+        if len(output_size) in (n + 1, n + 2) and len(output_size) == x.ndim:
+            output_size = output_size[-n:]
+        elif len(output_size) == n + 2:
+            output_size = output_size[2:]
+        if len(output_size) != n:
+            raise ValueError(
+                f"{type(self).__name__}: for {n + 2}D input, output_size must have {n} or "
+                f"{n + 2} elements (got {len(output_size)})"
+            )
+        in_sizes = list(x.shape[-n:])
+        min_sizes = [
+            (i - 1) * s - 2 * p + d * (k - 1) + 1
+            for i, s, p, d, k in zip(
+                in_sizes, self.stride, self.padding, self.dilation, self.kernel_size
+            )
+        ]
+        max_sizes = [lo + s - 1 for lo, s in zip(min_sizes, self.stride)]
+        if any(not lo <= o <= hi for o, lo, hi in zip(output_size, min_sizes, max_sizes)):
+            raise ValueError(
+                f"requested an output size of {output_size}, but valid sizes range from "
+                f"{min_sizes} to {max_sizes} (for an input of {in_sizes})"
+            )
+        return tuple(o - lo for o, lo in zip(output_size, min_sizes))
+
+    def forward(self, x, output_size=None):
+        """Transposed convolution of ``x``; ``output_size`` picks the output padding."""
+        x_in = np.asarray(x)
+        output_padding = self._output_padding(x_in, output_size)
+        x, unbatched = self._prepare_input(x_in)
+        bias = None if self.bias is None else self.bias.data
+        out = _functional(f"conv_transpose{self._n}d")(
+            x, self.weight.data, bias, stride=self.stride, padding=self.padding,
+            output_padding=output_padding, groups=self.groups, dilation=self.dilation,
+        )
+        return self._finish(x, out, unbatched, output_padding=output_padding)
+
+    def backward(self, grad_output):
+        """Return the gradient w.r.t. the input; add weight/bias gradients."""
+        cache, grad = self._check_backward(grad_output)
+        if cache["unbatched"]:
+            grad = grad[None]
+        grads = _functional("conv_transpose_backward")(
+            grad, cache["x"], self.weight.data, stride=self.stride, padding=self.padding,
+            output_padding=cache["output_padding"], groups=self.groups,
+            dilation=self.dilation, output_mask=self._mask(),
+        )
+        return self._accumulate(cache, grad, grads)
+
+
+_CONV_DOC = """{n}-D {what}, equal to ``torch.nn.{name}``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the input and of the output.
+    kernel_size : int or tuple of {n} ints
+    stride : int or tuple, default 1
+    padding : {padding}
+    {output_padding}groups : int, default 1
+        Blocked connections; both channel counts must be divisible by it.
+    bias : bool, default True
+    dilation : int or tuple, default 1
+    padding_mode : {{'zeros'}}
+        Only zero padding is supported.
+    dtype : {{np.float32, np.float64}}, default np.float32
+    rng : int, numpy.random.Generator or None
+        Seed or generator for torch's default initialisation,
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = weight.shape[1] * prod(kernel_size).
+
+    Attributes
+    ----------
+    weight : Parameter
+        Shape {wshape}.
+    bias : Parameter or None
+        Shape (out_channels,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> layer = nn.{name}({example})
+    >>> layer
+    {example_repr}
+    >>> y = layer(np.zeros({example_in}, dtype=np.float32))
+    >>> grad_x = layer.backward(np.ones_like(y))           
+"""
+
+
+def _conv_class(n, transposed):
+    base = _ConvTranspose if transposed else _Conv
+    name = f"ConvTranspose{n}d" if transposed else f"Conv{n}d"
+    spatial = (8,) * n
+    if transposed:
+        example, ex_repr = "8, 4, 4, stride=2, padding=1, rng=0", (
+            f"{name}(8, 4, kernel_size={(4,) * n}, stride={(2,) * n}, padding={(1,) * n})"
+        )
+    else:
+        example, ex_repr = "8, 4, 3, padding=1, rng=0", (
+            f"{name}(8, 4, kernel_size={(3,) * n}, stride={(1,) * n}, padding={(1,) * n})"
+        )
+    doc = _CONV_DOC.format(
+        n=n, name=name, what="transposed convolution" if transposed else "convolution",
+        padding="int or tuple, default 0" + ("" if transposed else "; or 'same' / 'valid'"),
+        output_padding=(
+            "output_padding : int or tuple, default 0\n"
+            "        Extra size on one side of the output; ``forward(x, output_size=...)``\n"
+            "        sets it from a requested size instead.\n    "
+            if transposed else ""
+        ),
+        wshape="(in_channels, out_channels // groups, *kernel_size)" if transposed
+        else "(out_channels, in_channels // groups, *kernel_size)",
+        example=example, example_repr=ex_repr, example_in=(1, 8, *spatial),
+    )
+    return type(name, (base,), {"_n": n, "__doc__": doc, "__module__": __name__})
+
+
+Conv1d, Conv2d, Conv3d = (_conv_class(n, False) for n in (1, 2, 3))
+ConvTranspose1d, ConvTranspose2d, ConvTranspose3d = (_conv_class(n, True) for n in (1, 2, 3))
+
+
+# -- losses ------------------------------------------------------------------------
+class _Loss(Module):
+    """``loss(input, target)`` returns the loss; ``backward()`` its gradient w.r.t. input."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        input = np.asarray(input)
+        if input.dtype not in _FLOAT_DTYPES:
+            raise TypeError(
+                f"{type(self).__name__}: input must be float32 or float64, got {input.dtype}"
+            )
+        target = np.asarray(target, dtype=input.dtype)  # the prediction's dtype wins
+        if target.shape != input.shape:
+            raise ValueError(
+                f"{type(self).__name__}: target shape {target.shape} differs from input shape "
+                f"{input.shape}"
+            )
+        diff = input - target
+        per_element = self._elementwise(diff)
+        out_shape = input.shape if self.reduction == "none" else ()
+        self._cache = {"diff": diff, "out_shape": out_shape}
+        if self.reduction == "mean":
+            return per_element.mean()
+        if self.reduction == "sum":
+            return per_element.sum()
+        return per_element
+
+    def backward(self, grad_output=None):
+        """Gradient w.r.t. the prediction; ``grad_output`` defaults to 1 unless reduction='none'."""
+        if grad_output is None:
+            if self.reduction == "none" and self._cache is not None:
+                raise ValueError(
+                    f"{type(self).__name__}(reduction='none').backward() needs grad_output "
+                    "with the shape of the loss"
+                )
+            grad_output = 1.0
+        cache, grad = self._check_backward(grad_output)
+        diff = cache["diff"]
+        grad = grad.astype(diff.dtype, copy=False)
+        count = diff.size if self.reduction == "mean" else 1
+        return self._grad(diff, grad, count)
+
+
+class MSELoss(_Loss):
+    """Mean squared error, ``(input - target) ** 2`` reduced by ``reduction``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> loss_fn = nn.MSELoss()
+    >>> float(loss_fn(np.array([1.0, 3.0]), np.array([0.0, 0.0])))
+    5.0
+    >>> loss_fn.backward()
+    array([1., 3.])
+    """
+
+    def _elementwise(self, diff):
+        return diff * diff
+
+    def _grad(self, diff, grad, count):
+        norm = diff.dtype.type(2.0 / count)  # torch: norm * (input - target) * grad
+        return norm * diff * grad
+
+
+class L1Loss(_Loss):
+    """Mean absolute error; the gradient uses ``sign`` with ``sign(0) = 0`` (as torch).
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from upsamplex import nn
+    >>> loss_fn = nn.L1Loss()
+    >>> float(loss_fn(np.array([1.0, -3.0, 0.0]), np.zeros(3)))
+    1.3333333333333333
+    >>> loss_fn.backward()
+    array([ 0.33333333, -0.33333333,  0.        ])
+    """
+
+    def _elementwise(self, diff):
+        return np.abs(diff)
+
+    def _grad(self, diff, grad, count):
+        # autograd of abs(d).mean(): (grad / numel) * sgn(d)
+        return (grad / diff.dtype.type(count)) * np.sign(diff)
