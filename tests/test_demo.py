@@ -107,6 +107,10 @@ def test_cli_usage_and_unknown_command(capsys):
 
 
 def test_train_demo_missing_module_message(capsys, monkeypatch):
+    import upsamplex
+
+    # Also hide an already-imported module, which `from . import` would find.
+    monkeypatch.delattr(upsamplex, "_train_demo", raising=False)
     monkeypatch.setitem(sys.modules, "upsamplex._train_demo", None)
     assert cli.main(["train-demo"]) == 1
     assert "train-demo is not available" in capsys.readouterr().err

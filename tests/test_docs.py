@@ -18,7 +18,8 @@ def test_readme_examples():
 
 
 @pytest.mark.parametrize("module", ["upsamplex", "upsamplex._interpolate",
-                                    "upsamplex._upsample"])
+                                    "upsamplex._upsample", "upsamplex._conv",
+                                    "upsamplex.nn", "upsamplex.optim"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=FLAGS)
     assert result.failed == 0
