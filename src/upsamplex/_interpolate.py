@@ -181,7 +181,10 @@ def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     idx_w, w_w, cnt_w = _tables.transpose_table(idx_t, w_t, cnt_t, size_out)
     q, precision = _tables.quantize_table(w_w, cnt_w)
     skip = walk == _tables.WALK_CODES["copy"]
-    return _freeze(idx_w, q, cnt_w) + (precision, skip)
+    up2 = _periodic_x2(idx_w, q, size_in) if idx_w.shape[1] == 2 else (0, 0)
+    if up2[1] > up2[0] and not np.all(cnt_w[2 * up2[0]:2 * up2[1]] == 2):
+        up2 = (0, 0)
+    return _freeze(idx_w, q, cnt_w) + (precision, skip, up2)
 
 
 def _walk_code(idx, w, cnt, size_in):
@@ -345,7 +348,7 @@ def _forward(x, y, plan, num_threads):
         block = _block_size(y.shape[2], y.shape[0] * (1 if channels_last else y.shape[1]),
                             num_threads)
         _resample_uint8.resample_uint8(xin, y, th[:4], tw[:4], th[4], tw[4],
-                                       channels_last and xin is x, block, num_threads)
+                                       channels_last and xin is x, block, tw[5], num_threads)
         return
     # uint8 nearest computes its indices in float32, as torch does.
     dtype_str = "f4" if x.dtype == np.uint8 else x.dtype.str

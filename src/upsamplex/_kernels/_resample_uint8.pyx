@@ -22,6 +22,9 @@ cdef extern from "_uint8_simd.h" nogil:
                            int samples, uint8_t* dst, Py_ssize_t size_out,
                            const Py_ssize_t* idx, const int16_t* w, const Py_ssize_t* cnt,
                            Py_ssize_t k, int precision)
+    Py_ssize_t ux_u8_up2_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t lo, Py_ssize_t hi,
+                             Py_ssize_t even_first, Py_ssize_t odd_first, const int16_t* we,
+                             const int16_t* wo, int precision)
 
 
 cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
@@ -33,10 +36,10 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss,
                          Py_ssize_t width, uint8_t* dst,
                          Py_ssize_t samples, Py_ssize_t size_ow, const Py_ssize_t* idx,
                          const int16_t* w, const Py_ssize_t* cnt, Py_ssize_t k,
-                         int precision) noexcept nogil:
+                         int precision, Py_ssize_t up2_lo, Py_ssize_t up2_hi) noexcept nogil:
     # One input row (``width`` pixels) -> one row of the intermediate
     # (size_ow pixels of ``samples`` values each, contiguous).
-    cdef Py_ssize_t o, j, s, n
+    cdef Py_ssize_t o, j, s, n, de, do, limit, done
     cdef const uint8_t* pix
     cdef const uint8_t* q
     cdef const int16_t* wt
@@ -54,6 +57,19 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss,
             for j in range(cnt[o]):
                 a0 = a0 + <int32_t>wt[j] * <int32_t>pix[j * sw]
             dst[o] = _clip8(a0, precision)
+    elif samples == 3 and ss == 1 and sw == 3 and up2_hi > up2_lo:
+        # Dense RGB, integer x2: 5 pixels per step with byte shuffles; the
+        # borders (and what the step leaves) straight from the table.
+        de = idx[2 * up2_lo * k] - up2_lo
+        do = idx[(2 * up2_lo + 1) * k] - up2_lo
+        limit = (3 * width - 4 - 3 * (de if de > do else do)) // 3
+        done = ux_u8_up2_rgb(src, dst, up2_lo, up2_hi if up2_hi < limit else limit,
+                             idx[2 * up2_lo * k], idx[(2 * up2_lo + 1) * k],
+                             w + 2 * up2_lo * k, w + (2 * up2_lo + 1) * k, precision)
+        ux_u8_walk_pixels(src, sw, width, 3, dst, 2 * up2_lo, idx, w, cnt, k, precision)
+        n = 2 * done
+        ux_u8_walk_pixels(src, sw, width, 3, dst + 3 * n, size_ow - n, idx + n * k,
+                          w + n * k, cnt + n, k, precision)
     elif (samples == 3 or samples == 4) and ss == 1:
         # RGB / RGBA pixels: one pmaddwd per pair of taps (_uint8_simd.h).
         ux_u8_walk_pixels(src, sw, width, <int>samples, dst, size_ow, idx, w, cnt, k,
@@ -78,6 +94,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                            const Py_ssize_t* cnt_h, Py_ssize_t k_h, int prec_h, bint skip_h,
                            const Py_ssize_t* idx_w, const int16_t* w_w,
                            const Py_ssize_t* cnt_w, Py_ssize_t k_w, int prec_w, bint skip_w,
+                           Py_ssize_t up2_lo, Py_ssize_t up2_hi,
                            Py_ssize_t block, Py_ssize_t rows_max, int num_threads,
                            int* failed) noexcept nogil:
     # Strides are (N, C, H, W). Planar: a plane is one (n, c) and a pixel one
@@ -98,6 +115,8 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     cdef uint8_t* dst
     cdef uint8_t* ybase
     cdef uint8_t* yrow
+    buf = NULL
+    line = NULL
     with parallel(num_threads=num_threads):
         buf = <uint8_t*>malloc(rows_max * row_len + 1)
         line = <uint8_t*>malloc(row_len + 1)
@@ -125,7 +144,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                             dst[o * samples + s] = src[o * sw + s * xss]
                 else:
                     _w_pass(src, sw, xss, size_iw, dst, samples, size_ow, idx_w, w_w, cnt_w,
-                            k_w, prec_w)
+                            k_w, prec_w, up2_lo, up2_hi)
             for oh in range(oh0, oh1):
                 yrow = ybase + oh * ys[2]
                 first = idx_h[oh * k_h] - lo
@@ -153,11 +172,12 @@ def _element_strides(arr):
 
 def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
                    bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block,
-                   int num_threads):
+                   up2_w, int num_threads):
     """uint8 fixed-point resampling of 4-D views ``x`` -> ``y`` (N, C, H, W).
 
     ``table_h``/``table_w`` are ``(idx, int16 weights, count, precision)`` in
-    window form: contiguous taps starting at ``idx[o, 0]``.
+    window form: contiguous taps starting at ``idx[o, 0]``. ``up2_w`` is the
+    range ``(lo, hi)`` where the W table is periodic x2, or ``(0, 0)``.
     """
     cdef const Py_ssize_t[:, ::1] idx_h = table_h[0]
     cdef const int16_t[:, ::1] w_h = table_h[1]
@@ -169,6 +189,7 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ys[4]
     cdef Py_ssize_t i, rows_max
+    cdef Py_ssize_t up2_lo = up2_w[0], up2_hi = up2_w[1]
     cdef int failed = 0
     xstr = _element_strides(np.asarray(x))
     ystr = _element_strides(np.asarray(y))
@@ -181,7 +202,7 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
                          channels_last, x.shape[3], y.shape[2], y.shape[3],
                          &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
                          &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
-                         block, rows_max, num_threads, &failed)
+                         up2_lo, up2_hi, block, rows_max, num_threads, &failed)
     if failed == 1:
         raise MemoryError("could not allocate a row buffer for the uint8 kernel")
     if failed:
