@@ -280,6 +280,13 @@ def torch_interpolate(x, **kwargs):
             # uint8 bilinear/bicubic to 1x1 with C=3 contiguous: resample channel by channel.
             return np.concatenate([torch_direct(np.ascontiguousarray(x[:, c:c + 1]), **kwargs)
                                    for c in range(x.shape[1])], axis=1)
+    if (x.dtype == np.uint8 and mode == "bicubic" and not kwargs.get("antialias")
+            and uint8_bicubic_skips_axis(x.shape[2:], **kwargs)):
+        # torch's uint8 path skips an axis whose size is unchanged even when the explicit
+        # scale is not 1; upsamplex resamples it as the float path does (README,
+        # "Differences from PyTorch"): compare with torch's float64 answer, rounded.
+        ref = torch_direct(x.astype(np.float64), **kwargs)
+        return np.clip(np.round(ref), 0, 255).astype(np.uint8)
     if kwargs.get("antialias") and x.dtype != np.uint8 and x.ndim == 4:
         out = output_size(x.shape[2:], kwargs.get("size"), kwargs.get("scale_factor"))
         if out[1] == 1 and out[0] > 1:
@@ -290,6 +297,16 @@ def torch_interpolate(x, **kwargs):
             return np.ascontiguousarray(
                 torch_direct(x.transpose(0, 1, 3, 2), **kw).transpose(0, 1, 3, 2))
     return torch_direct(x, **kwargs)
+
+
+def uint8_bicubic_skips_axis(in_spatial, size=None, scale_factor=None,
+                             recompute_scale_factor=None, **_):
+    """True where torch's uint8 bicubic would skip an unchanged axis with scale != 1."""
+    if scale_factor is None or recompute_scale_factor:
+        return False
+    out = output_size(in_spatial, None, scale_factor)
+    scales = _per_axis(scale_factor, len(in_spatial))
+    return any(o == i and float(s) != 1.0 for i, o, s in zip(in_spatial, out, scales))
 
 
 def torch_grad(grad_output, input_shape, **kwargs):

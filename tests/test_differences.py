@@ -196,3 +196,25 @@ def test_nearest_exact_every_pair_matches_generic_formula():
             got = ux.interpolate(x, size=(o, 1), mode="nearest-exact")[0, 0, :, 0]
             np.testing.assert_array_equal(got, ref.nearest_exact_index(i, o, i / o),
                                           err_msg=f"{i}->{o}")
+
+
+def test_uint8_bicubic_unchanged_axis_resamples_like_float(rng):
+    # README difference 5: with an explicit scale != 1 whose output size equals the input
+    # size, torch's uint8 path copies that axis while its float path resamples it;
+    # upsamplex resamples in both dtypes.
+    x = rng.integers(30, 220, (1, 2, 5, 5)).astype(np.uint8)
+    kw = dict(scale_factor=1.1, mode="bicubic")
+    ours = ux.interpolate(x, **kw).astype(int)
+    ours_float = np.round(ux.interpolate(x.astype(np.float64), **kw))
+    torch_uint8 = ref.torch_direct(x, **kw).astype(int)
+    assert np.abs(ours - ours_float).max() <= 2
+    np.testing.assert_array_equal(torch_uint8, x)  # torch: a copy
+    assert np.abs(ours - x).max() > 2
+
+
+def test_area_output_size_zero_is_an_error():
+    # README difference 6: torch returns an empty array; upsamplex reports the mistake.
+    x = np.ones((1, 1, 1, 6), np.float32)
+    assert ref.torch_direct(x, scale_factor=0.5, mode="area").shape == (1, 1, 0, 3)
+    with pytest.raises(ValueError, match="output size of 0"):
+        ux.interpolate(x, scale_factor=0.5, mode="area")

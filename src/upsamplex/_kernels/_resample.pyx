@@ -295,8 +295,55 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
     cdef const floating* wtab = <const floating*>a.w
     cdef const floating* src
     cdef floating* pix
+    cdef floating wt, p0, p1, p2, e0, e1, d0, d1
+    cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done
+    if hi > lo and k == 2:
+        # Integer x2, as in _walk: constant weights per output parity.
+        se = a.idx[2 * lo * k] - lo
+        so = a.idx[(2 * lo + 1) * k] - lo
+        e0 = wtab[2 * lo * k]
+        e1 = wtab[2 * lo * k + 1]
+        d0 = wtab[(2 * lo + 1) * k]
+        d1 = wtab[(2 * lo + 1) * k + 1]
+        if n_chan == 3 and step == 3 and out_step == 3:
+            # Dense RGB, unrolled: six outputs from two pixel pairs.
+            for i in range(lo, hi):
+                src = row + 3 * (i + se)
+                pix = out + 6 * i
+                pix[0] = e0 * src[0] + e1 * src[3]
+                pix[1] = e0 * src[1] + e1 * src[4]
+                pix[2] = e0 * src[2] + e1 * src[5]
+                src = row + 3 * (i + so)
+                pix[3] = d0 * src[0] + d1 * src[3]
+                pix[4] = d0 * src[1] + d1 * src[4]
+                pix[5] = d0 * src[2] + d1 * src[5]
+            lo_done = hi
+        else:
+            lo_done = lo
+        for i in range(lo_done, hi):
+            src = row + (i + se) * step
+            pix = out + 2 * i * out_step
+            for c in range(n_chan):
+                pix[c] = e0 * src[c] + e1 * src[c + step]
+            src = row + (i + so) * step
+            pix = out + (2 * i + 1) * out_step
+            for c in range(n_chan):
+                pix[c] = d0 * src[c] + d1 * src[c + step]
+        _walk_cl_range(row, step, n_chan, out, out_step, a, 0, 2 * lo)
+        _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
+        return
+    _walk_cl_range(row, step, n_chan, out, out_step, a, 0, a.size_out)
+
+
+cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                                floating* out, Py_ssize_t out_step, const Axis* a,
+                                Py_ssize_t o_begin, Py_ssize_t o_end) noexcept nogil:
+    cdef Py_ssize_t o, j, c, cnt, k = a.k
+    cdef const floating* wtab = <const floating*>a.w
+    cdef const floating* src
+    cdef floating* pix
     cdef floating wt, p0, p1, p2
-    for o in range(a.size_out):
+    for o in range(o_begin, o_end):
         pix = out + o * out_step
         cnt = a.cnt[o]
         if cnt == 0:
