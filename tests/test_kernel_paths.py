@@ -85,3 +85,29 @@ def test_public_result_uses_the_fast_paths():
     y = ux.interpolate(x, scale_factor=2, mode="bilinear")
     xcl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(y, ux.interpolate(xcl, scale_factor=2, mode="bilinear"))
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8"])
+@pytest.mark.parametrize("kind", ["area", "aa-linear", "aa-cubic", "adjoint-linear",
+                                  "adjoint-cubic"])
+@pytest.mark.parametrize("size_in", [16, 17, 40, 101])
+def test_float_decimation_walk_is_exact(dtype, kind, size_in):
+    rng = np.random.default_rng(size_in)
+    unit = interp.axis_table("nearest", 1, 1, None, False, dtype)
+    if kind.startswith("adjoint"):
+        mode = kind.split("-")[1]
+        table = interp.axis_table_adjoint(mode, size_in, 2 * size_in, 2.0, False, dtype)
+        width = 2 * size_in
+    else:
+        table = interp.axis_table(kind, size_in, size_in // 2, None, False, dtype)
+        width = size_in
+    if size_in % 2 == 0:  # exact halving: the fast path must run
+        assert isinstance(table[3], tuple) and table[3][4] > table[3][3]
+    x = rng.standard_normal((2, 3, 1, 1, width)).astype(dtype)
+    out_len = table[0].shape[0]
+    fast = np.empty((2, 3, 1, 1, out_len), dtype)
+    plain = np.empty_like(fast)
+    tables = [unit[:3], unit[:3], table[:3]]
+    _resample.resample(x, fast, tables, (1, 1, width), [unit[3], unit[3], table[3]], False, 1)
+    _resample.resample(x, plain, tables, (1, 1, width), [unit[3], unit[3], GENERIC], False, 1)
+    np.testing.assert_array_equal(fast, plain)

@@ -182,6 +182,7 @@ def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     q, precision = _tables.quantize_table(w_w, cnt_w)
     skip = walk == _tables.WALK_CODES["copy"]
     up2 = _periodic_x2(idx_w, q, size_in) if idx_w.shape[1] == 2 else (0, 0)
+    up2 = tuple(int(v) for v in up2)
     if up2[1] > up2[0] and not np.all(cnt_w[2 * up2[0]:2 * up2[1]] == 2):
         up2 = (0, 0)
     return _freeze(idx_w, q, cnt_w) + (precision, skip, up2)
@@ -197,9 +198,36 @@ def _walk_code(idx, w, cnt, size_in):
         return codes["gather"]
     if k in (2, 4) and np.all(cnt == k):
         code = codes["tap2" if k == 2 else "tap4"]
-        lo, hi = _periodic_x2(idx, w, size_in)
-        return (code, lo, hi) if hi > lo else code
-    return codes["generic"]
+    else:
+        code = codes["generic"]
+    up = _periodic_x2(idx, w, size_in) if code != codes["generic"] else (0, 0)
+    down = _periodic_down2(idx, w, cnt)
+    if up[1] > up[0] or down[1] > down[0]:
+        return (code,) + up + down
+    return code
+
+
+def _periodic_down2(idx, w, cnt):
+    """(lo, hi, taps, off): outputs lo..hi-1 read taps at 2o + off with row lo's weights.
+
+    The run around the middle row where every row repeats it shifted by 2;
+    (0, 0, 0, 0) when there is none worth a loop.
+    """
+    size_out = idx.shape[0]
+    mid = size_out // 2
+    n = int(cnt[mid])
+    if size_out < 8 or n < 2 or n > idx.shape[1]:
+        return (0, 0, 0, 0)
+    off = int(idx[mid, 0]) - 2 * mid
+    o = np.arange(size_out)
+    same = ((cnt == n)
+            & np.all(idx[:, :n] == 2 * o[:, None] + off + np.arange(n), axis=1)
+            & np.all(w[:, :n] == w[mid, :n], axis=1))
+    if not same[mid]:
+        return (0, 0, 0, 0)
+    lo = mid - int(np.argmin(same[mid::-1])) + 1 if not same[:mid + 1].all() else 0
+    hi = mid + int(np.argmin(same[mid:])) if not same[mid:].all() else size_out
+    return (lo, hi, n, off) if hi - lo >= 4 else (0, 0, 0, 0)
 
 
 def _periodic_x2(idx, w, size_in):

@@ -73,6 +73,35 @@ cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
             out[o * out_step] = acc
 
 
+cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) noexcept nogil:
+    # Decimation by 2 (area / antialias downscale, adjoint of x2 upscaling):
+    # constant weights, taps at 2o + off; same products and order as the table.
+    cdef Py_ssize_t o, j, n = a.dn2_taps, lo = a.dn2_lo, hi = a.dn2_hi
+    cdef const floating* w = (<const floating*>a.w) + lo * a.k
+    cdef const floating* r
+    cdef floating w0 = w[0], w1 = w[1] if n > 1 else 0, w2 = w[2] if n > 2 else 0
+    cdef floating w3 = w[3] if n > 3 else 0, acc
+    if n == 2:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            out[o] = w0 * r[0] + w1 * r[1]
+    elif n == 3:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            out[o] = w0 * r[0] + w1 * r[1] + w2 * r[2]
+    elif n == 4:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            out[o] = w0 * r[0] + w1 * r[1] + w2 * r[2] + w3 * r[3]
+    else:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            acc = w0 * r[0]
+            for j in range(1, n):
+                acc = acc + w[j] * r[j]
+            out[o] = acc
+
+
 cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
                        Py_ssize_t out_step, const Axis* a) noexcept nogil:
     # Last-axis pass over one row. ``step`` is the distance between samples
@@ -82,6 +111,11 @@ cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
     cdef const floating* r
     cdef floating e0, e1, e2, e3, d0, d1, d2, d3
     cdef Py_ssize_t se, so
+    if a.dn2_hi > a.dn2_lo and step == 1 and out_step == 1:
+        _walk_taps(row, 1, out, 1, a, 0, a.dn2_lo)
+        _walk_down2(row, out, a)
+        _walk_taps(row, 1, out, 1, a, a.dn2_hi, a.size_out)
+        return
     if hi <= lo or step != 1 or out_step != 1:
         _walk_taps(row, step, out, out_step, a, 0, a.size_out)
         return
@@ -595,11 +629,11 @@ cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, walk,
     a.idx = &idx_v[0, 0]
     a.cnt = &cnt_v[0]
     a.w = <const void*>&w_bytes[0]
-    # ``walk`` is a walk code or (code, up2_lo, up2_hi).
-    if isinstance(walk, tuple):
-        a.walk, a.up2_lo, a.up2_hi = walk
-    else:
-        a.walk, a.up2_lo, a.up2_hi = walk, 0, 0
+    # ``walk`` is a walk code or (code, up2_lo, up2_hi, dn2_lo, dn2_hi,
+    # dn2_taps, dn2_off).
+    if not isinstance(walk, tuple):
+        walk = (walk, 0, 0, 0, 0, 0, 0)
+    a.walk, a.up2_lo, a.up2_hi, a.dn2_lo, a.dn2_hi, a.dn2_taps, a.dn2_off = walk
 
 
 def _element_strides(arr):

@@ -38,6 +38,12 @@ ctypedef struct Axis:
     # taps of rows 2lo and 2lo+1 shifted by i - lo (the table is periodic).
     Py_ssize_t up2_lo
     Py_ssize_t up2_hi
+    # Decimation by 2: for dn2_lo <= o < dn2_hi, output o reads dn2_taps taps
+    # from 2o + dn2_off with the weights of row dn2_lo.
+    Py_ssize_t dn2_lo
+    Py_ssize_t dn2_hi
+    Py_ssize_t dn2_taps
+    Py_ssize_t dn2_off
 
 ctypedef fused floating:
     float
