@@ -84,17 +84,29 @@ class CopyBandwidth:
                             self._bounds))
         return dst
 
+    def _fill(self, dst):
+        if self._pool is None:
+            dst.fill(0.0)
+            return dst
+        list(self._pool.map(lambda b: dst[b[0]:b[1]].fill(0.0), self._bounds))
+        return dst
+
     def fns(self):
-        """``{"memcpy": ..., "memcpy fresh": ...}`` for :func:`interleaved`."""
+        """``{"memcpy": ..., "fill fresh": ...}`` for :func:`interleaved`."""
         return {
             "memcpy": lambda: self._copy(self.dst),
-            # A fresh np.empty of this size is a new mmap: the copy page-faults it in.
-            "memcpy fresh": lambda: self._copy(np.empty_like(self.src)),
+            # A fresh np.empty of this size is a new mmap: writing it page-faults it in
+            # (the kernel zeroes every page first), the unavoidable cost of a new array.
+            "fill fresh": lambda: self._fill(np.empty_like(self.src)),
         }
 
     def bandwidth(self, seconds):
         """Bytes per second moved (read + written) by a copy that took ``seconds``."""
         return 2 * self.nbytes / seconds
+
+    def fresh_write_bandwidth(self, seconds):
+        """Bytes per second written into fresh memory by a fill that took ``seconds``."""
+        return self.nbytes / seconds
 
     def close(self):
         if self._pool is not None:
@@ -104,6 +116,11 @@ class CopyBandwidth:
 def floor_seconds(bytes_moved, bandwidth):
     """The memory-bandwidth floor: time to read the input and write the output."""
     return bytes_moved / bandwidth
+
+
+def fresh_floor_seconds(bytes_in, bytes_out, copy_bandwidth, fresh_bandwidth):
+    """Floor for a fresh output: read the input, write a newly mapped output."""
+    return bytes_in / copy_bandwidth + bytes_out / fresh_bandwidth
 
 
 def geomean(values):

@@ -88,7 +88,8 @@ def main():
 
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, repeats={repeats}, "
+    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, "
+          f"repeats={repeats}, "
           f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:

@@ -22,7 +22,6 @@ import _harness as h  # noqa: E402
 
 import upsamplex as ux  # noqa: E402
 
-
 # The peers, imported by load_peers() only: spawned peak-memory children import this
 # module too and need none of them.
 torch = cv2 = PIL = Image = scipy = ndimage = None
@@ -220,8 +219,9 @@ def bench_workload(w, threads, quick, rng):
         outs = {lay: ux_call(w, shape, arr, n) for lay, arr in ours.items()}
         fns = {}
         for lay, arr in ours.items():
-            fns["ux " + lay] = lambda arr=arr: ux_call(w, shape, arr, n)
-            fns["ux out " + lay] = lambda arr=arr, lay=lay: ux_call(w, shape, arr, n, outs[lay])
+            fns["ux " + lay] = lambda arr=arr, n=n: ux_call(w, shape, arr, n)
+            fns["ux out " + lay] = lambda arr=arr, n=n, out=outs[lay]: ux_call(w, shape, arr, n,
+                                                                               out)
         for col, t in tensors.items():
             fns[col] = lambda t=t: run_torch(t)
         for col, (fn, _, _) in outer.items():
@@ -234,8 +234,9 @@ def bench_workload(w, threads, quick, rng):
             row = {
                 "workload": w.name, "layout": lay, "thr": n, "ux": med["ux " + lay],
                 "ux out": med["ux out " + lay], "bytes": bytes_moved,
-                # memcpy bandwidths of this group; add_floors() uses the best of the run.
-                "bw fresh": copy.bandwidth(med["memcpy fresh"]),
+                "bytes in": feed.nbytes, "bytes out": result_bytes,
+                # bandwidths of this group; add_floors() uses the best of the run.
+                "bw fresh": copy.fresh_write_bandwidth(med["fill fresh"]),
                 "bw out": copy.bandwidth(med["memcpy"]),
             }
             for col in list(tensors) + list(outer):
@@ -258,7 +259,8 @@ def add_floors(rows):
         sel = [r for r in rows if r["thr"] == n]
         best = {kind: max(r["bw " + kind] for r in sel) for kind in ("fresh", "out")}
         for r in sel:
-            r["floor fresh"] = r["ux"] / h.floor_seconds(r["bytes"], best["fresh"])
+            r["floor fresh"] = r["ux"] / h.fresh_floor_seconds(
+                r["bytes in"], r["bytes out"], best["out"], best["fresh"])
             r["floor out"] = r["ux out"] / h.floor_seconds(r["bytes"], best["out"])
             r["best bw"] = best
 
@@ -413,8 +415,9 @@ def main(argv=None):
             bw = sorted(r["bw out"] / 1e9 for r in sel)
             best = sel[0]["best bw"]
             print(bullet + f"memcpy with {n} thread(s): floors use {best['out'] / 1e9:.1f} GB/s "
-                  f"(kept buffer) and {best['fresh'] / 1e9:.1f} GB/s (fresh buffer); "
-                  f"kept-buffer copies ranged {bw[0]:.1f}–{bw[-1]:.1f} GB/s across groups")
+                  f"(copy into a kept buffer) and {best['fresh'] / 1e9:.1f} GB/s "
+                  f"(filling a fresh buffer); kept-buffer copies ranged "
+                  f"{bw[0]:.1f}–{bw[-1]:.1f} GB/s across groups")
     print()
     print("**Notes**" if md else "Notes:")
     for nt in notes:

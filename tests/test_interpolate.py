@@ -137,7 +137,6 @@ def test_output_size_truncates_the_double_product():
 def _layouts(base):
     """Views of the same kind of data with different strides: name -> array."""
     nd = base.ndim - 2
-    spatial = tuple(range(2, base.ndim))
     views = {"contiguous": base}
     big = np.repeat(np.repeat(base, 2, axis=-1), 3, axis=2) if nd >= 1 else base
     sl = [slice(None), slice(None)] + [slice(None)] * nd

@@ -160,9 +160,10 @@ def time_modes(shape, repeats):
     t = None if torch is None else torch.from_numpy(x)
     results = []
     for label, mode, aa in MODES:
-        fns = [lambda: interpolate(x, scale_factor=2, mode=mode, antialias=aa)]
+        fns = [lambda mode=mode, aa=aa: interpolate(x, scale_factor=2, mode=mode, antialias=aa)]
         if t is not None:
-            fns.append(lambda: F.interpolate(t, scale_factor=2, mode=mode, antialias=aa))
+            fns.append(lambda mode=mode, aa=aa: F.interpolate(t, scale_factor=2, mode=mode,
+                                                              antialias=aa))
         ours, *theirs = _median_ms(fns, repeats)
         results.append((label, ours, theirs[0] if theirs else None))
     return results, torch is not None

@@ -296,9 +296,11 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
     fits = fits and _compatible_strides(y)
     target = y if fits else v.allocate(y.shape, y.dtype,
                                        (0, 2, 3, 4, 1) if channels_last else None)
+    # Outputs far larger than the caches are written with streaming stores.
+    stream = target.nbytes > _STREAM_ABOVE
     if nearest:
         _resample.nearest(x, target, tables[0][0][:, 0].copy(), tables[1][0][:, 0].copy(),
-                          tables[2][0][:, 0].copy(), channels_last, num_threads)
+                          tables[2][0][:, 0].copy(), channels_last, num_threads, stream)
     elif _prefer_hfirst(tables, sizes_in):
         # The order is chosen from the tables alone, so both layouts sum in the
         # same order and give identical bits.
@@ -307,7 +309,7 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
         block = _block_size(th[0].shape[0], n_planes, num_threads)
         lo, hi = _block_ranges(th[0], th[2], block)
         _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[2], tw[3], block, lo, hi,
-                                  channels_last, num_threads)
+                                  channels_last, num_threads, stream)
     else:
         _resample.resample(x, target, [t[:3] for t in tables], sizes_in,
                            [t[3] for t in tables], channels_last, num_threads)
@@ -336,6 +338,7 @@ def _block_ranges(idx, cnt, block):
     return np.ascontiguousarray(lo, dtype=np.intp), np.ascontiguousarray(hi, dtype=np.intp)
 
 
+_STREAM_ABOVE = 32 << 20  # bytes; well past this machine's last-level cache
 _GATHER_COST = 3.0  # a table-driven gather costs about 3 contiguous multiply-adds
 
 

@@ -6,9 +6,9 @@ expected. Kernels only ever see validated arguments.
 """
 
 import math
-import os
 import numbers
 import operator
+import os
 
 import numpy as np
 

@@ -406,7 +406,9 @@ class Sequential(Module):
         try:
             return items[index][1]
         except IndexError:
-            raise IndexError(f"index {index} is out of range for Sequential of length {len(self)}")
+            raise IndexError(
+                f"index {index} is out of range for Sequential of length {len(self)}"
+            ) from None
 
     def forward(self, x):
         for module in self:
@@ -880,7 +882,7 @@ _CONV_DOC = """{n}-D {what}, equal to ``torch.nn.{name}``.
     >>> layer
     {example_repr}
     >>> y = layer(np.zeros({example_in}, dtype=np.float32))
-    >>> grad_x = layer.backward(np.ones_like(y))           
+    >>> grad_x = layer.backward(np.ones_like(y))
 """
 
 

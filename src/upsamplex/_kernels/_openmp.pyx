@@ -33,7 +33,7 @@ def threads_used(int num_threads):
     cdef int[256] seen
     for i in range(256):
         seen[i] = 0
-    for i in prange(n, nogil=True, num_threads=num_threads, schedule='static', chunksize=1):
+    for _ in prange(n, nogil=True, num_threads=num_threads, schedule='static', chunksize=1):
         seen[openmp.omp_get_thread_num() % 256] = 1
     for i in range(256):
         total += seen[i]

@@ -23,6 +23,15 @@ from ._tables cimport (
     floating,
 )
 
+cdef extern from "_stream.h" nogil:
+    void ux_blend2_f32(float* out, const float* a, const float* b, float w0, float w1,
+                       Py_ssize_t n, int stream)
+    void ux_blend2_f64(double* out, const double* a, const double* b, double w0, double w1,
+                       Py_ssize_t n, int stream)
+    void ux_repeat2_f32(float* out, const float* row, Py_ssize_t n_in, int stream)
+    void ux_repeat2_f64(double* out, const double* row, Py_ssize_t n_in, int stream)
+    void ux_stream_fence()
+
 ctypedef fused pixel:
     uint8_t
     float
@@ -249,7 +258,7 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
 
 cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_t first,
                              Py_ssize_t n, const Py_ssize_t* idx, const floating* w,
-                             floating* out) noexcept nogil:
+                             floating* out, int stream) noexcept nogil:
     # out = sum_j w[j] * rows[(idx[j] - first) * row_len + :], contiguous rows.
     cdef Py_ssize_t i, j
     cdef floating w0, w1
@@ -269,6 +278,13 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
         return
     r1 = rows + (idx[1] - first) * row_len
     w1 = w[1]
+    if n == 2:
+        # Large outputs skip the cache on the way out (_stream.h).
+        if floating is float:
+            ux_blend2_f32(out, r0, r1, w0, w1, row_len, stream)
+        else:
+            ux_blend2_f64(out, r0, r1, w0, w1, row_len, stream)
+        return
     for i in range(row_len):
         out[i] = w0 * r0[i] + w1 * r1[i]
     for j in range(2, n):
@@ -283,7 +299,7 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
                                  Py_ssize_t n_chan, const Axis* ah, const Axis* aw,
                                  Py_ssize_t block, const Py_ssize_t* block_lo,
                                  const Py_ssize_t* block_hi, Py_ssize_t rows_max,
-                                 int num_threads) noexcept nogil:
+                                 int stream, int num_threads) noexcept nogil:
     # 2-D planar, W pass first: each job (plane, block of output rows) resamples
     # the input rows its block reads once into a private buffer, then blends
     # them per output row with contiguous, vectorisable loops. Cheaper than
@@ -315,7 +331,8 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
                 _walk(base + ih * xs[3], xs[4], buf + (ih - lo) * size_ow, 1, aw)
             for oh in range(oh0, oh1):
                 _blend_rows(buf, size_ow, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                            wtab + oh * ah.k, y + n * ys[0] + c * ys[1] + oh * ys[3])
+                            wtab + oh * ah.k, y + n * ys[0] + c * ys[1] + oh * ys[3], stream)
+        ux_stream_fence()
         free(buf)
     return -1 if failed else 0
 
@@ -325,11 +342,11 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
     # Channels-last last-axis pass: pixel o of ``out`` (C values at stride 1,
     # pixels ``out_step`` apart) from the pixels of ``row`` (``step`` apart).
     # Same summation order as _walk, so both layouts give identical bits.
-    cdef Py_ssize_t o, j, c, cnt, k = a.k
+    cdef Py_ssize_t c, k = a.k
     cdef const floating* wtab = <const floating*>a.w
     cdef const floating* src
     cdef floating* pix
-    cdef floating wt, p0, p1, p2, e0, e1, d0, d1
+    cdef floating e0, e1, d0, d1
     cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done
     if hi > lo and k == 2:
         # Integer x2, as in _walk: constant weights per output parity.
@@ -416,7 +433,7 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                              const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
                              const Axis* ah, const Axis* aw, Py_ssize_t block,
                              const Py_ssize_t* block_lo, const Py_ssize_t* block_hi,
-                             Py_ssize_t rows_max, int num_threads) noexcept nogil:
+                             Py_ssize_t rows_max, int stream, int num_threads) noexcept nogil:
     # Channels-last twin of _resample_planar_hfirst (same arithmetic order):
     # rows are OW * C contiguous values, so the H blend vectorises across
     # pixels and channels. ys: output strides of (N, D, H, W).
@@ -453,12 +470,13 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                 yrow = y + n * ys[0] + oh * ys[2]
                 if dense:
                     _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                                wtab + oh * ah.k, yrow)
+                                wtab + oh * ah.k, yrow, stream)
                 else:
                     _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                                wtab + oh * ah.k, line)
+                                wtab + oh * ah.k, line, 0)
                     for o in range(size_ow):
                         memcpy(yrow + o * ys[3], line + o * n_chan, n_chan * sizeof(floating))
+        ux_stream_fence()
         free(buf)
         free(line)
     return -1 if failed else 0
@@ -555,7 +573,7 @@ cdef void _nearest_planar(const pixel* x, const Py_ssize_t* xs, pixel* y,
                           const Py_ssize_t* src_d, const Py_ssize_t* src_h,
                           const Py_ssize_t* off_w, Py_ssize_t size_od, Py_ssize_t size_oh,
                           Py_ssize_t size_ow, bint copy_w, Py_ssize_t repeat,
-                          int num_threads) noexcept nogil:
+                          int stream, int num_threads) noexcept nogil:
     cdef Py_ssize_t n_rows = n_batch * n_chan * size_od * size_oh
     cdef Py_ssize_t r, rest, n, c, od, oh, o, j
     cdef const pixel* row
@@ -572,11 +590,16 @@ cdef void _nearest_planar(const pixel* x, const Py_ssize_t* xs, pixel* y,
         if copy_w:
             memcpy(yrow, row, size_ow * sizeof(pixel))
         elif repeat == 2:
-            # Integer x2 (the common case): an interleaving store the compiler
-            # vectorises, instead of a gather.
-            for o in range(size_ow // 2):
-                yrow[2 * o] = row[o]
-                yrow[2 * o + 1] = row[o]
+            # Integer x2 (the common case): interleaving stores instead of a
+            # gather, streamed past the cache for large outputs.
+            if pixel is float:
+                ux_repeat2_f32(yrow, row, size_ow // 2, stream)
+            elif pixel is double:
+                ux_repeat2_f64(yrow, row, size_ow // 2, stream)
+            else:
+                for o in range(size_ow // 2):
+                    yrow[2 * o] = row[o]
+                    yrow[2 * o + 1] = row[o]
         elif repeat > 2:
             for o in range(size_ow // repeat):
                 for j in range(repeat):
@@ -688,7 +711,8 @@ cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
 
 
 def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
-                    Py_ssize_t block, block_lo, block_hi, bint channels_last, int num_threads):
+                    Py_ssize_t block, block_lo, block_hi, bint channels_last, int num_threads,
+                    bint stream=False):
     """2-D resampling, W pass first, of 5-D views whose D axis is 1 -> 1."""
     cdef Axis axes[2]
     cdef list keep = []
@@ -711,10 +735,10 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
         ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[1], ystr[2], ystr[3]
     if x.dtype == np.float32:
         status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                    channels_last, num_threads)
+                                    channels_last, stream, num_threads)
     else:
         status = _run_hfirst[double](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                     channels_last, num_threads)
+                                     channels_last, stream, num_threads)
     if status != 0:
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
@@ -722,7 +746,7 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
 cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
                      Py_ssize_t* ys, Axis* axes, Py_ssize_t block, const Py_ssize_t* lo,
                      const Py_ssize_t* hi, Py_ssize_t rows_max, bint channels_last,
-                     int num_threads) except? -2:
+                     int stream, int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
@@ -730,14 +754,16 @@ cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     with nogil:
         if channels_last:
             status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
-                                         block, lo, hi, rows_max, num_threads)
+                                         block, lo, hi, rows_max, stream, num_threads)
         else:
             status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0],
-                                             &axes[1], block, lo, hi, rows_max, num_threads)
+                                             &axes[1], block, lo, hi, rows_max, stream,
+                                             num_threads)
     return status
 
 
-def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads):
+def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads,
+            bint stream=False):
     """Nearest gather of 5-D views ``x`` -> ``y`` given source indices per axis."""
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
@@ -762,20 +788,20 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads):
         repeat = size_ow // size_iw
     if x.dtype == np.uint8:
         _run_nearest[uint8_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat,
-                              channels_last, num_threads)
+                              channels_last, stream, num_threads)
     elif x.dtype == np.float32:
         _run_nearest[float](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, channels_last,
-                            num_threads)
+                            stream, num_threads)
     else:
         _run_nearest[double](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, channels_last,
-                             num_threads)
+                             stream, num_threads)
 
 
 cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
                        Py_ssize_t* xs, Py_ssize_t* ys, const Py_ssize_t[::1] src_d,
                        const Py_ssize_t[::1] src_h, const Py_ssize_t[::1] off_w,
                        bint copy_w, Py_ssize_t repeat, bint channels_last,
-                       int num_threads) noexcept:
+                       int stream, int num_threads) noexcept:
     cdef const pixel* xp = &x[0, 0, 0, 0, 0]
     cdef pixel* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
@@ -787,4 +813,4 @@ cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
         else:
             _nearest_planar(xp, xs, yp, ys, n_batch, n_chan, &src_d[0], &src_h[0],
                             &off_w[0], src_d.shape[0], src_h.shape[0], off_w.shape[0],
-                            copy_w, repeat, num_threads)
+                            copy_w, repeat, stream, num_threads)

@@ -41,10 +41,9 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss,
     # (size_ow pixels of ``samples`` values each, contiguous).
     cdef Py_ssize_t o, j, s, n, de, do, limit, done
     cdef const uint8_t* pix
-    cdef const uint8_t* q
     cdef const int16_t* wt
     cdef int32_t bias = (1 << (precision - 1)) if precision > 0 else 0
-    cdef int32_t a0, a1, a2, a3, wj
+    cdef int32_t a0
     if samples == 1:
         for o in range(size_ow):
             pix = src + idx[o * k] * sw

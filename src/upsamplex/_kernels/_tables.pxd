@@ -68,7 +68,8 @@ cdef inline Py_ssize_t nearest_src(floating r, Py_ssize_t o, Py_ssize_t size_in)
     return s if s < size_in - 1 else size_in - 1
 
 
-cdef inline Py_ssize_t nearest_exact_src(floating r, Py_ssize_t o, Py_ssize_t size_in) noexcept nogil:
+cdef inline Py_ssize_t nearest_exact_src(floating r, Py_ssize_t o,
+                                         Py_ssize_t size_in) noexcept nogil:
     # torch's generic path: real = r * (o + 0.5) - 0.5 with one rounding to
     # float32 (the AVX2 build fuses it), clamped at 0, then floor(real + 0.5)
     # in float32.

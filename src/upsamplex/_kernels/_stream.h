@@ -1,0 +1,110 @@
+/*
+ * Output-row writers for large results (_resample.pyx).
+ *
+ * Why C: a large output is written once and not read back soon, so
+ * non-temporal (streaming) stores skip the read-for-ownership of every cache
+ * line, cutting the memory traffic of write-bound kernels by about a third;
+ * compilers do not emit them on their own. The arithmetic is the same as the
+ * Cython loops' (w0 * a + w1 * b, in that order), so results are identical;
+ * `stream` = 0 gives ordinary stores for outputs that fit in cache.
+ */
+#ifndef UPSAMPLEX_STREAM_H
+#define UPSAMPLEX_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define UX_STREAM 1
+#else
+#define UX_STREAM 0
+#endif
+
+/* out[i] = w0 * a[i] + w1 * b[i] */
+static void ux_blend2_f32(float *out, const float *a, const float *b, float w0, float w1,
+                          ptrdiff_t n, int stream)
+{
+    ptrdiff_t i = 0;
+#if UX_STREAM
+    if (stream) {
+        for (; i < n && ((uintptr_t)(out + i) & 15); i++)
+            out[i] = w0 * a[i] + w1 * b[i];
+        const __m128 v0 = _mm_set1_ps(w0), v1 = _mm_set1_ps(w1);
+        for (; i + 4 <= n; i += 4) {
+            __m128 r = _mm_add_ps(_mm_mul_ps(v0, _mm_loadu_ps(a + i)),
+                                  _mm_mul_ps(v1, _mm_loadu_ps(b + i)));
+            _mm_stream_ps(out + i, r);
+        }
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = w0 * a[i] + w1 * b[i];
+}
+
+static void ux_blend2_f64(double *out, const double *a, const double *b, double w0, double w1,
+                          ptrdiff_t n, int stream)
+{
+    ptrdiff_t i = 0;
+#if UX_STREAM
+    if (stream) {
+        for (; i < n && ((uintptr_t)(out + i) & 15); i++)
+            out[i] = w0 * a[i] + w1 * b[i];
+        const __m128d v0 = _mm_set1_pd(w0), v1 = _mm_set1_pd(w1);
+        for (; i + 2 <= n; i += 2) {
+            __m128d r = _mm_add_pd(_mm_mul_pd(v0, _mm_loadu_pd(a + i)),
+                                   _mm_mul_pd(v1, _mm_loadu_pd(b + i)));
+            _mm_stream_pd(out + i, r);
+        }
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = w0 * a[i] + w1 * b[i];
+}
+
+/* out[2i] = out[2i + 1] = row[i] for i < n_in (nearest, integer x2) */
+static void ux_repeat2_f32(float *out, const float *row, ptrdiff_t n_in, int stream)
+{
+    ptrdiff_t i = 0;
+#if UX_STREAM
+    if (stream && !((uintptr_t)out & 15)) {
+        for (; i + 4 <= n_in; i += 4) {
+            __m128 v = _mm_loadu_ps(row + i);
+            _mm_stream_ps(out + 2 * i, _mm_unpacklo_ps(v, v));
+            _mm_stream_ps(out + 2 * i + 4, _mm_unpackhi_ps(v, v));
+        }
+    }
+#endif
+    for (; i < n_in; i++) {
+        out[2 * i] = row[i];
+        out[2 * i + 1] = row[i];
+    }
+}
+
+static void ux_repeat2_f64(double *out, const double *row, ptrdiff_t n_in, int stream)
+{
+    ptrdiff_t i = 0;
+#if UX_STREAM
+    if (stream && !((uintptr_t)out & 15)) {
+        for (; i + 2 <= n_in; i += 2) {
+            __m128d v = _mm_loadu_pd(row + i);
+            _mm_stream_pd(out + 2 * i, _mm_unpacklo_pd(v, v));
+            _mm_stream_pd(out + 2 * i + 2, _mm_unpackhi_pd(v, v));
+        }
+    }
+#endif
+    for (; i < n_in; i++) {
+        out[2 * i] = row[i];
+        out[2 * i + 1] = row[i];
+    }
+}
+
+/* Make streamed stores visible before the threads join. */
+static inline void ux_stream_fence(void)
+{
+#if UX_STREAM
+    _mm_sfence();
+#endif
+}
+
+#endif /* UPSAMPLEX_STREAM_H */
