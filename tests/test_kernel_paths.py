@@ -111,3 +111,10 @@ def test_float_decimation_walk_is_exact(dtype, kind, size_in):
     _resample.resample(x, fast, tables, (1, 1, width), [unit[3], unit[3], table[3]], False, 1)
     _resample.resample(x, plain, tables, (1, 1, width), [unit[3], unit[3], GENERIC], False, 1)
     np.testing.assert_array_equal(fast, plain)
+
+
+def test_absurdly_long_axis_is_a_clear_error():
+    # Tables hold one entry per output sample and tap: refuse, never get OOM-killed.
+    x = np.zeros((1, 1, 2**26), np.float32)
+    with pytest.raises(ValueError, match="tap table, too large"):
+        ux.interpolate(x, size=3, mode="area")

@@ -156,7 +156,52 @@ def _freeze(*arrays):
     return arrays
 
 
-@functools.lru_cache(maxsize=512)
+_TABLE_BYTES_MAX = 4 << 30
+_TABLE_BYTES_CACHED = 64 << 20  # bigger tables are rebuilt per call, not kept alive
+_HALF_WIDTH = {"aa-linear": 1.0, "aa-cubic": 2.0, "aa-lanczos": 3.0}
+
+
+def _check_table_size(table_mode, size_in, size_out):
+    """Refuse, with a clear error, a table that would not fit in memory.
+
+    A table holds an index and a weight per output sample and tap; its size is
+    about the axis length times the taps, so only absurdly long axes hit this.
+    """
+    ratio = size_in / size_out
+    if table_mode in ("nearest", "nearest-exact"):
+        taps = 1
+    elif table_mode == "linear":
+        taps = 2
+    elif table_mode == "cubic":
+        taps = 4
+    elif table_mode == "area":
+        taps = math.ceil(ratio) + 1
+    else:
+        taps = 2 * math.ceil(_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
+    n_bytes = size_out * taps * 16
+    if n_bytes > _TABLE_BYTES_MAX:
+        raise ValueError(
+            f"resampling an axis of length {size_in} to {size_out} needs a "
+            f"{v._human_bytes(n_bytes)} tap table, too large to allocate; resample in "
+            f"stages or split the array along that axis"
+        )
+    return n_bytes
+
+
+def _cache_small_tables(build):
+    """lru_cache for tables of ordinary size; huge ones are rebuilt, not kept alive."""
+    cached = functools.lru_cache(maxsize=256)(build)
+
+    @functools.wraps(build)
+    def table(table_mode, size_in, size_out, *args):
+        if _check_table_size(table_mode, size_in, size_out) > _TABLE_BYTES_CACHED:
+            return build(table_mode, size_in, size_out, *args)
+        return cached(table_mode, size_in, size_out, *args)
+
+    return table
+
+
+@_cache_small_tables
 def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Forward tap table of one axis, with the walk the kernels use for it."""
     idx, w, cnt = _tables.build_table(table_mode, size_in, size_out, scale, align_corners,
@@ -164,7 +209,7 @@ def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     return _freeze(idx, w, cnt) + (_walk_code(idx, w, cnt, size_in),)
 
 
-@functools.lru_cache(maxsize=512)
+@_cache_small_tables
 def axis_table_adjoint(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Transposed table of one axis: input index <- the outputs that read it."""
     idx, w, cnt, _ = axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str)
@@ -172,7 +217,7 @@ def axis_table_adjoint(table_mode, size_in, size_out, scale, align_corners, dtyp
     return _freeze(idx_t, w_t, cnt_t) + (_walk_code(idx_t, w_t, cnt_t, size_out),)
 
 
-@functools.lru_cache(maxsize=128)
+@_cache_small_tables
 def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     """Fixed-point table of one axis: contiguous windows with int16 weights."""
     idx, w, cnt, walk = axis_table(table_mode, size_in, size_out, scale, align_corners, "f8")
