@@ -79,12 +79,15 @@ def test_any_output_window_from_table_slices(mode, size_in, size_out, window):
     np.testing.assert_array_equal(part, full[..., window[0]:window[1]])
 
 
-def test_public_result_uses_the_fast_paths():
-    # The public call must agree with the plain walk too (same tables, same order).
-    x = np.random.default_rng(1).standard_normal((1, 2, 6, 40)).astype(np.float32)
-    y = ux.interpolate(x, scale_factor=2, mode="bilinear")
+@pytest.mark.parametrize("channels", [1, 3, 5])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_layouts_take_different_fast_paths_to_the_same_bits(mode, channels):
+    # Planar and channels-last x2 run different specialised loops; same tables, same
+    # order of operations, so the same bits.
+    x = np.random.default_rng(1).standard_normal((2, channels, 6, 40)).astype(np.float32)
+    y = ux.interpolate(x, scale_factor=2, mode=mode)
     xcl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    np.testing.assert_array_equal(y, ux.interpolate(xcl, scale_factor=2, mode="bilinear"))
+    np.testing.assert_array_equal(y, ux.interpolate(xcl, scale_factor=2, mode=mode))
 
 
 @pytest.mark.parametrize("dtype", ["<f4", "<f8"])

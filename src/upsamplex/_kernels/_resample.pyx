@@ -347,7 +347,7 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
     cdef const floating* src
     cdef floating* pix
     cdef floating e0, e1, d0, d1
-    cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done
+    cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done, par
     if hi > lo and k == 2:
         # Integer x2, as in _walk: constant weights per output parity.
         se = a.idx[2 * lo * k] - lo
@@ -380,6 +380,23 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
             pix = out + (2 * i + 1) * out_step
             for c in range(n_chan):
                 pix[c] = d0 * src[c] + d1 * src[c + step]
+        _walk_cl_range(row, step, n_chan, out, out_step, a, 0, 2 * lo)
+        _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
+        return
+    if hi > lo and k == 4:
+        # Integer x2 bicubic: four taps, constant weights per output parity.
+        for par in range(2):
+            se = a.idx[(2 * lo + par) * k] - lo
+            e0 = wtab[(2 * lo + par) * k]
+            e1 = wtab[(2 * lo + par) * k + 1]
+            d0 = wtab[(2 * lo + par) * k + 2]
+            d1 = wtab[(2 * lo + par) * k + 3]
+            for i in range(lo, hi):
+                src = row + (i + se) * step
+                pix = out + (2 * i + par) * out_step
+                for c in range(n_chan):
+                    pix[c] = (e0 * src[c] + e1 * src[c + step] + d0 * src[c + 2 * step]
+                              + d1 * src[c + 3 * step])
         _walk_cl_range(row, step, n_chan, out, out_step, a, 0, 2 * lo)
         _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
         return
