@@ -206,21 +206,22 @@ def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Forward tap table of one axis, with the walk the kernels use for it."""
     idx, w, cnt = _tables.build_table(table_mode, size_in, size_out, scale, align_corners,
                                         np.dtype(dtype_str))
-    return _freeze(idx, w, cnt) + (_walk_code(idx, w, cnt, size_in),)
+    return _freeze(idx, w, cnt) + (_walk_code(idx, w, cnt, size_in), float(cnt.mean()))
 
 
 @_cache_small_tables
 def axis_table_adjoint(table_mode, size_in, size_out, scale, align_corners, dtype_str):
     """Transposed table of one axis: input index <- the outputs that read it."""
-    idx, w, cnt, _ = axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str)
+    idx, w, cnt = axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str)[:3]
     idx_t, w_t, cnt_t = _tables.transpose_table(idx, w, cnt, size_in)
-    return _freeze(idx_t, w_t, cnt_t) + (_walk_code(idx_t, w_t, cnt_t, size_out),)
+    return _freeze(idx_t, w_t, cnt_t) + (_walk_code(idx_t, w_t, cnt_t, size_out),
+                                         float(cnt_t.mean()))
 
 
 @_cache_small_tables
 def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     """Fixed-point table of one axis: contiguous windows with int16 weights."""
-    idx, w, cnt, walk = axis_table(table_mode, size_in, size_out, scale, align_corners, "f8")
+    idx, w, cnt, walk = axis_table(table_mode, size_in, size_out, scale, align_corners, "f8")[:4]
     # Transposing twice merges repeated border taps into contiguous windows.
     idx_t, w_t, cnt_t = _tables.transpose_table(idx, w, cnt, size_in)
     idx_w, w_w, cnt_w = _tables.transpose_table(idx_t, w_t, cnt_t, size_out)
@@ -352,9 +353,8 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
         th, tw = tables[1], tables[2]
         n_planes = x.shape[0] * (1 if channels_last else x.shape[1])
         block = _block_size(th[0].shape[0], n_planes, num_threads)
-        lo, hi = _block_ranges(th[0], th[2], block)
-        _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[2], tw[3], block, lo, hi,
-                                  channels_last, num_threads, stream)
+        _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[1], sizes_in[2], tw[3],
+                                  block, channels_last, num_threads, stream)
     else:
         _resample.resample(x, target, [t[:3] for t in tables], sizes_in,
                            [t[3] for t in tables], channels_last, num_threads)
@@ -370,19 +370,6 @@ def _block_size(n_rows, n_planes, num_threads):
     return int(min(64, max(4, -(-n_rows // per_plane))))
 
 
-def _block_ranges(idx, cnt, block):
-    """Input rows [lo, hi) each block of output rows reads (rows without taps skipped)."""
-    n_rows = idx.shape[0]
-    has = cnt > 0
-    first = np.where(has, idx[:, 0], np.iinfo(np.intp).max)
-    last = np.where(has, idx[np.arange(n_rows), np.maximum(cnt - 1, 0)] + 1, 0)
-    starts = np.arange(0, n_rows, block)
-    lo = np.minimum.reduceat(first, starts)
-    hi = np.maximum.reduceat(last, starts)
-    lo = np.where(hi > 0, lo, 0)
-    return np.ascontiguousarray(lo, dtype=np.intp), np.ascontiguousarray(hi, dtype=np.intp)
-
-
 _STREAM_ABOVE = 32 << 20  # bytes; well past this machine's last-level cache
 _GATHER_COST = 3.0  # a table-driven gather costs about 3 contiguous multiply-adds
 
@@ -394,8 +381,8 @@ def _prefer_hfirst(tables, sizes_in):
         return False
     size_ih, size_iw = sizes_in[1], sizes_in[2]
     size_oh, size_ow = th[0].shape[0], tw[0].shape[0]
-    taps_h = float(th[2].mean())
-    w_cost = 0.3 if tw[3] == _tables.WALK_CODES["copy"] else _GATHER_COST * float(tw[2].mean())
+    taps_h = th[4]
+    w_cost = 0.3 if tw[3] == _tables.WALK_CODES["copy"] else _GATHER_COST * tw[4]
     v_first = size_oh * (size_iw * taps_h + size_ow * w_cost)
     h_first = size_ih * size_ow * w_cost + size_oh * size_ow * taps_h
     return h_first < v_first

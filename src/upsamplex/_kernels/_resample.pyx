@@ -727,8 +727,31 @@ cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     return status
 
 
-def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
-                    Py_ssize_t block, block_lo, block_hi, bint channels_last, int num_threads,
+cdef Py_ssize_t _block_ranges(const Axis* ah, Py_ssize_t block, Py_ssize_t* lo,
+                              Py_ssize_t* hi) noexcept nogil:
+    # Input rows [lo, hi) each block of output rows reads (rows without taps,
+    # possible in an adjoint table, are skipped); returns the widest span.
+    cdef Py_ssize_t b, oh, n, first, last, widest = 1
+    cdef Py_ssize_t n_blocks = (ah.size_out + block - 1) // block
+    for b in range(n_blocks):
+        lo[b] = ah.size_in
+        hi[b] = 0
+        for oh in range(b * block, min(b * block + block, ah.size_out)):
+            n = ah.cnt[oh]
+            if n > 0:
+                first = ah.idx[oh * ah.k]
+                last = ah.idx[oh * ah.k + n - 1] + 1
+                lo[b] = first if first < lo[b] else lo[b]
+                hi[b] = last if last > hi[b] else hi[b]
+        if hi[b] <= lo[b]:
+            lo[b] = 0
+            hi[b] = 0
+        widest = hi[b] - lo[b] if hi[b] - lo[b] > widest else widest
+    return widest
+
+
+def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_ih, Py_ssize_t size_iw, walk_w,
+                    Py_ssize_t block, bint channels_last, int num_threads,
                     bint stream=False):
     """2-D resampling, W pass first, of 5-D views whose D axis is 1 -> 1."""
     cdef Axis axes[2]
@@ -736,12 +759,15 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_iw, walk_w,
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
     cdef Py_ssize_t i
-    cdef const Py_ssize_t[::1] lo_v = block_lo
-    cdef const Py_ssize_t[::1] hi_v = block_hi
-    cdef Py_ssize_t rows_max = max(1, int(np.max(np.asarray(block_hi) - np.asarray(block_lo))))
+    cdef Py_ssize_t rows_max
     cdef int status
-    _fill_axis(&axes[0], table_h, 0, 0, keep)
+    _fill_axis(&axes[0], table_h, size_ih, 0, keep)
     _fill_axis(&axes[1], table_w, size_iw, walk_w, keep)
+    n_blocks = (axes[0].size_out + block - 1) // block
+    ranges = np.empty(2 * n_blocks, dtype=np.intp)
+    cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
+    cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
+    rows_max = _block_ranges(&axes[0], block, &lo_v[0], &hi_v[0])
     xstr = _element_strides(x)
     ystr = _element_strides(y)
     for i in range(5):
