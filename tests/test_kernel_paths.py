@@ -121,3 +121,31 @@ def test_absurdly_long_axis_is_a_clear_error():
     x = np.zeros((1, 1, 2**28), np.float32)  # untouched pages: no real memory
     with pytest.raises(ValueError, match="tap table, too large"):
         ux.interpolate(x, size=3, mode="area")
+
+
+CASES = [((2, 5, 17, 23), "bilinear", 2, False), ((2, 5, 17, 23), "bicubic", 1.7, False),
+         ((2, 3, 40, 41), "area", 0.5, False), ((1, 3, 30, 31), "bilinear", 0.45, True),
+         ((2, 3, 5, 6, 7), "trilinear", 2, False), ((3, 4, 50), "linear", 2.5, False),
+         ((2, 4, 9, 12), "nearest", 1.5, False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,mode,scale,antialias", CASES)
+def test_cpu_specific_build_gives_the_same_bits(shape, mode, scale, antialias, dtype,
+                                                monkeypatch):
+    # The AVX2 build of the float kernels (chosen at import on CPUs that have it) is
+    # compiled without FMA contraction: it must match the baseline build exactly.
+    from upsamplex._kernels import float_kernels
+
+    fast = float_kernels()
+    if fast is _resample:
+        pytest.skip("no CPU-specific build on this machine")
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    kw = dict(scale_factor=scale, mode=mode, antialias=antialias)
+    results = []
+    for module in (fast, _resample):
+        monkeypatch.setattr(interp, "_resample", module)
+        y = ux.interpolate(x, **kw)
+        results.append((y, ux.interpolate_backward(np.ones_like(y), x.shape, **kw)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -13,7 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validation as v
-from ._kernels import _resample, _resample_uint8, _tables
+from ._kernels import _resample_uint8, _tables, float_kernels
+
+_resample = float_kernels()
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area",
          "lanczos")
