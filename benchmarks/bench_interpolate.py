@@ -14,6 +14,12 @@ import dataclasses
 import os
 import sys
 
+# torch ships its own OpenMP runtime. Interleaving its calls with ours, each
+# runtime's idle threads would spin-wait on the 2 cores the other one needs next;
+# passive waiting measures each library, not their contention (set before any
+# OpenMP runtime starts; an explicit setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
