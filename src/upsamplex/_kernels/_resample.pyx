@@ -28,6 +28,12 @@ cdef extern from "_stream.h" nogil:
                        Py_ssize_t n, int stream)
     void ux_blend2_f64(double* out, const double* a, const double* b, double w0, double w1,
                        Py_ssize_t n, int stream)
+    void ux_blend4_f32(float* out, const float* a, const float* b, const float* c,
+                       const float* d, float w0, float w1, float w2, float w3, Py_ssize_t n,
+                       int stream)
+    void ux_blend4_f64(double* out, const double* a, const double* b, const double* c,
+                       const double* d, double w0, double w1, double w2, double w3,
+                       Py_ssize_t n, int stream)
     void ux_repeat2_f32(float* out, const float* row, Py_ssize_t n_in, int stream)
     void ux_repeat2_f64(double* out, const double* row, Py_ssize_t n_in, int stream)
     void ux_stream_fence()
@@ -284,6 +290,17 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
             ux_blend2_f32(out, r0, r1, w0, w1, row_len, stream)
         else:
             ux_blend2_f64(out, r0, r1, w0, w1, row_len, stream)
+        return
+    if n == 4:
+        # Bicubic: one pass (same sums, same order as below).
+        if floating is float:
+            ux_blend4_f32(out, r0, r1, rows + (idx[2] - first) * row_len,
+                          rows + (idx[3] - first) * row_len, w0, w1, w[2], w[3], row_len,
+                          stream)
+        else:
+            ux_blend4_f64(out, r0, r1, rows + (idx[2] - first) * row_len,
+                          rows + (idx[3] - first) * row_len, w0, w1, w[2], w[3], row_len,
+                          stream)
         return
     for i in range(row_len):
         out[i] = w0 * r0[i] + w1 * r1[i]
