@@ -392,8 +392,8 @@ def test_thread_count_does_not_change_results():
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-def test_batch_chunks(monkeypatch, transposed):
-    """A tiny chunk budget (one sample per chunk) gives the same numbers."""
+def test_tiny_tiles(monkeypatch, transposed):
+    """A tiny tile budget (one output position per tile) gives the same numbers."""
     rng = np.random.default_rng(9)
     x = rng.standard_normal((5, 4, 6, 7))
     w = rng.standard_normal((4, 4, 3, 3))
@@ -407,7 +407,7 @@ def test_batch_chunks(monkeypatch, transposed):
             y = ux.conv2d(x, w, b, padding=1)
             return (y,) + ux.conv_backward(y, x, w, padding=1)
     whole = run()
-    monkeypatch.setattr(_conv, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_conv, "_TILE_BYTES", 1)
     for a, b_ in zip(whole, run()):
         np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-13)
 

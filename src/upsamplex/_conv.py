@@ -17,7 +17,12 @@ batch is processed in chunks so the only large temporary is one column buffer
 of at most ``_CHUNK_BYTES`` (or one sample's columns, if that is larger).
 """
 
+import ctypes
+import functools
+import itertools
 import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
 from math import prod
 from typing import NamedTuple
 
@@ -38,8 +43,12 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-# Upper bound for the column buffer of one chunk of the batch.
-_CHUNK_BYTES = 32 * 2**20
+# Upper bound for one tile of columns: it should stay in a core's L2 cache until the GEMM
+# has read it.
+_TILE_BYTES = 2**20
+# The weight gradient is summed over at least this many fixed blocks of work (when the
+# batch and grid allow), so that several threads can share it.
+_MIN_BLOCKS = 8
 
 
 # --------------------------------------------------------------------------- validation
@@ -359,15 +368,118 @@ def _deliver(buffer, out):
     return out
 
 
+# --------------------------------------------------------------------------- threads
+
+
+def _find_blas_thread_setters():
+    """``openblas_set_num_threads_local`` of each OpenBLAS loaded in this process.
+
+    It sets the BLAS thread count of the *calling* thread only (OpenBLAS >= 0.3.27), which
+    lets our worker threads run single-threaded GEMMs without touching anyone else's
+    BLAS settings. Empty when NumPy uses another BLAS or the library can't be found.
+    """
+    paths = set()
+    try:  # optional: threadpoolctl knows where every BLAS of the process lives
+        from threadpoolctl import threadpool_info
+
+        paths.update(i["filepath"] for i in threadpool_info() if i["internal_api"] == "openblas")
+    except Exception:  # noqa: BLE001 - any failure just means "not found this way"
+        pass
+    if not paths:
+        try:
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    path = line.split(maxsplit=5)[-1].strip()
+                    if "openblas" in os.path.basename(path).lower():
+                        paths.add(path)
+        except OSError:
+            pass
+    setters = []
+    for path in sorted(paths):
+        try:
+            setter = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes = [ctypes.c_int]
+        setter.restype = ctypes.c_int
+        setters.append(setter)
+    return tuple(setters)
+
+
+@functools.cache
+def _blas_thread_setters():
+    return _find_blas_thread_setters()
+
+
+def _single_threaded_blas():
+    for setter in _blas_thread_setters():
+        setter(1)
+
+
+@functools.cache
+def _executor(n_threads):
+    # Worker threads run one GEMM at a time each: BLAS's own threads would oversubscribe.
+    return ThreadPoolExecutor(
+        n_threads, thread_name_prefix="upsamplex-conv", initializer=_single_threaded_blas
+    )
+
+
+def _parallel(n_items, make_worker, num_threads):
+    """Call ``work(i)`` for each ``i < n_items``, ``work = make_worker()`` once per thread.
+
+    Items go to whichever thread is free (a busy machine then slows one thread, not the
+    whole call). Each item writes outputs of its own, so results do not depend on the
+    thread count. Without control over BLAS threads everything runs here, serially,
+    and the GEMMs use BLAS's own thread pool.
+    """
+    setters = _blas_thread_setters()
+    n_threads = min(num_threads, n_items)
+    if n_threads <= 1 or not setters:
+        previous = [setter(1) for setter in setters] if num_threads == 1 else []
+        try:
+            work = make_worker()
+            for i in range(n_items):
+                work(i)
+        finally:
+            for setter, value in zip(setters, previous):
+                setter(value)
+        return
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def loop():
+        work = make_worker()
+        for i in counter:
+            if i >= n_items:
+                return
+            work(i)
+
+    pool = _executor(n_threads)
+    for future in [pool.submit(loop) for _ in range(n_threads)]:
+        future.result()
+
+
 # --------------------------------------------------------------------------- GEMM + kernels
 
 
-def _chunk_size(n_samples, per_sample_elements, itemsize):
-    return max(1, min(n_samples, _CHUNK_BYTES // max(1, per_sample_elements * itemsize)))
+def _tile_length(rows, n_out, itemsize):
+    """Output positions per tile, so a tile of columns stays in the core's L2 cache."""
+    return max(1, min(n_out, _TILE_BYTES // max(1, rows * itemsize)))
+
+
+def _tiles(n_out, tile):
+    return [(p0, min(p0 + tile, n_out)) for p0 in range(0, n_out, tile)]
+
+
+def _conv_offsets(geom):
+    """Per-axis tap offsets of a convolution: the source index is o*stride + offset."""
+    return tuple(
+        np.arange(k, dtype=np.intp) * d - p
+        for k, d, p in zip(geom.kernel, geom.dilation, geom.padding)
+    )
 
 
 def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=None, lhs5=None):
-    """One sweep over ``cols = im2col(src5)``, chunk by chunk of the batch.
+    """One sweep over ``cols = im2col(src5)``, tile by tile of each sample's output grid.
 
     With ``dst5``: ``dst5 = weight @ cols + bias`` (convolution forward).
     With ``lhs5``: returns ``Σ_n lhs5_n @ cols_nᵀ`` shaped like a conv weight.
@@ -378,65 +490,163 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
     rows = channels * n_taps
     m_total = (dst5 if dst5 is not None else lhs5).shape[1]
     mg = m_total // groups
-    chunk = _chunk_size(n_samples, rows * n_out, src5.itemsize)
-    cols_buffer = None if geom.pure_matmul else np.empty((chunk, rows, n_out), src5.dtype)
+    identity = geom.pure_matmul
+    tiles = _tiles(n_out, _tile_length(rows, n_out, src5.itemsize))
+    if lhs5 is None:
+        per_sample = len(tiles)
+    else:
+        # The weight gradient sums over samples and tiles: each item sums a fixed block
+        # of tiles into a partial of its own; the partials are added in item order.
+        per_sample = min(len(tiles), -(-_MIN_BLOCKS // max(1, n_samples)))
+        partials = np.empty((n_samples * per_sample, groups, mg, cg_k), src5.dtype)
+        lhs = lhs5.reshape(n_samples, groups, mg, n_out)
     if dst5 is not None:
         w_mat = weight.reshape(groups, mg, cg_k)
-    if lhs5 is not None:
-        grad_w = np.zeros((groups, mg, cg_k), src5.dtype)
-        product = np.empty_like(grad_w)
-    for n0 in range(0, n_samples, chunk):
-        n1 = min(n0 + chunk, n_samples)
-        if cols_buffer is None:
-            cols = src5[n0:n1].reshape(n1 - n0, rows, n_out)
-        else:
-            cols = cols_buffer[: n1 - n0]
-            _k.im2col(src5[n0:n1], cols, *geom.kernel_args(), num_threads)
-        cols = cols.reshape(n1 - n0, groups, cg_k, n_out)
-        if dst5 is not None:
-            y = dst5[n0:n1].reshape(n1 - n0, groups, mg, n_out)
-            np.matmul(w_mat, cols, out=y)
-            if bias is not None:
-                y += bias.reshape(groups, mg, 1)
-        if lhs5 is not None:
-            lhs = lhs5[n0:n1].reshape(n1 - n0, groups, mg, n_out)
-            # One GEMM per sample, accumulated in batch order: deterministic.
-            for i in range(n1 - n0):
-                np.matmul(lhs[i], cols[i].transpose(0, 2, 1), out=product)
-                grad_w += product
-    if lhs5 is not None:
-        return grad_w.reshape((m_total, channels // groups) + geom.kernel)
-    return None
+        dst = dst5.reshape(n_samples, groups, mg, n_out)
+        bias_col = None if bias is None else bias.reshape(groups, mg, 1)
+    offsets = _conv_offsets(geom)
+    if identity:
+        src_flat = src5.reshape(n_samples, groups, cg_k, n_out)
+
+    def make_worker():
+        cols_buffer = None if identity else np.empty(rows * tiles[0][1], src5.dtype)
+        product = np.empty((groups, mg, cg_k), src5.dtype) if lhs5 is not None else None
+
+        def work(item):
+            n, block = divmod(item, per_sample)
+            first = block * len(tiles) // per_sample
+            last = (block + 1) * len(tiles) // per_sample
+            for t in range(first, last):
+                p0, p1 = tiles[t]
+                if identity:
+                    cols = src_flat[n, :, :, p0:p1]
+                else:
+                    cols = cols_buffer[: rows * (p1 - p0)].reshape(rows, p1 - p0)
+                    _k.im2col(src5[n], cols, *offsets, geom.stride, geom.out, p0, p1)
+                    cols = cols.reshape(groups, cg_k, p1 - p0)
+                if dst5 is not None:
+                    y = dst[n, :, :, p0:p1]
+                    np.matmul(w_mat, cols, out=y)
+                    if bias_col is not None:
+                        y += bias_col
+                if lhs5 is not None:
+                    target = partials[item] if t == first else product
+                    np.matmul(lhs[n, :, :, p0:p1], cols.transpose(0, 2, 1), out=target)
+                    if t != first:
+                        partials[item] += product
+
+        return work
+
+    _parallel(n_samples * per_sample, make_worker, num_threads)
+    if lhs5 is None:
+        return None
+    grad_w = partials.sum(axis=0) if len(partials) else np.zeros(partials.shape[1:], src5.dtype)
+    return grad_w.reshape((m_total, channels // groups) + geom.kernel)
+
+
+class _Phase(NamedTuple):
+    residue: tuple  # output positions q*stride + residue along each axis
+    grid: tuple  # number of such positions along each axis
+    offsets: tuple  # per-axis tap offsets into the gradient/input grid (step 1)
+    weight: np.ndarray | None  # (groups, C/groups, M/groups * taps); None: no taps
+    rows: int
+    tiles: list
+
+
+def _phases(w5, geom, groups, itemsize):
+    """Split conv's input gradient (col2im) into one gather per stride phase.
+
+    Along an axis with stride s, output position j = s*q + r receives tap κ exactly when
+    (r + padding - κ*dilation) is a multiple of s, from input position q + δ with
+    δ = (r + padding - κ*dilation) / s. So each residue r is a stride-1 convolution of
+    the input with the taps of that residue, writing the sub-grid j ≡ r (mod s).
+    """
+    m_total, cg = w5.shape[:2]
+    mg = m_total // groups
+    phases = []
+    for residue in itertools.product(*(range(s) for s in geom.stride)):
+        grid = tuple(-(-(n - r) // s) for n, r, s in zip(geom.src, residue, geom.stride))
+        if min(grid) < 1:
+            continue
+        taps = [
+            [k for k in range(kernel) if (r + p - k * d) % s == 0]
+            for r, p, d, s, kernel in zip(
+                residue, geom.padding, geom.dilation, geom.stride, geom.kernel
+            )
+        ]
+        offsets = tuple(
+            np.array([(r + p - k * d) // s for k in ks], dtype=np.intp)
+            for ks, r, p, d, s in zip(taps, residue, geom.padding, geom.dilation, geom.stride)
+        )
+        n_taps = prod(len(ks) for ks in taps)
+        weight = None
+        if n_taps:
+            w = w5[np.ix_(range(m_total), range(cg), *taps)].reshape(groups, mg, cg, n_taps)
+            weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(
+                groups, cg, mg * n_taps
+            )
+        rows = m_total * n_taps
+        n_grid = prod(grid)
+        phases.append(
+            _Phase(residue, grid, offsets, weight, rows,
+                   _tiles(n_grid, _tile_length(rows, n_grid, itemsize)))
+        )
+    return phases
 
 
 def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
-    """``dst5 = col2im(weightᵀ @ g5) + bias``, chunk by chunk (conv's input gradient)."""
+    """``dst5 = col2im(weightᵀ @ g5) + bias`` (conv's input gradient), as stride-phase gathers."""
     n_samples, m_total = g5.shape[:2]
     channels = dst5.shape[1]
-    n_taps, n_out = prod(geom.kernel), prod(geom.out)
-    mg, cg_k = m_total // groups, channels // groups * n_taps
-    rows = channels * n_taps
-    w_t = weight.reshape(groups, mg, cg_k).transpose(0, 2, 1)
-    chunk = _chunk_size(n_samples, rows * n_out, g5.itemsize)
+    mg, cg = m_total // groups, channels // groups
+    dtype = g5.dtype
     if geom.pure_matmul:
-        for n0 in range(0, n_samples, chunk):
-            n1 = min(n0 + chunk, n_samples)
-            dst = dst5[n0:n1].reshape(n1 - n0, groups, cg_k, n_out)
-            np.matmul(w_t, g5[n0:n1].reshape(n1 - n0, groups, mg, n_out), out=dst)
-            if bias is not None:
-                dst += bias.reshape(groups, cg_k, 1)
+        n_out = prod(geom.out)
+        w_t = weight.reshape(groups, mg, cg).transpose(0, 2, 1)
+        g_flat = g5.reshape(n_samples, groups, mg, n_out)
+        dst = dst5.reshape(n_samples, groups, cg, n_out)
+        tiles = _tiles(n_out, _tile_length(m_total, n_out, g5.itemsize))
+
+        def make_identity_worker():
+            def work(item):
+                n, t = divmod(item, len(tiles))
+                p0, p1 = tiles[t]
+                y = dst[n, :, :, p0:p1]
+                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=y)
+                if bias is not None:
+                    y += bias.reshape(groups, cg, 1)
+
+            return work
+
+        _parallel(n_samples * len(tiles), make_identity_worker, num_threads)
         return
-    bias_arr = np.empty(0, g5.dtype) if bias is None else np.ascontiguousarray(bias)
-    cols_buffer = np.empty((chunk, rows, n_out), g5.dtype)
-    for n0 in range(0, n_samples, chunk):
-        n1 = min(n0 + chunk, n_samples)
-        cols = cols_buffer[: n1 - n0]
-        np.matmul(
-            w_t,
-            g5[n0:n1].reshape(n1 - n0, groups, mg, n_out),
-            out=cols.reshape(n1 - n0, groups, cg_k, n_out),
-        )
-        _k.col2im(cols, dst5[n0:n1], bias_arr, *geom.kernel_args(), num_threads)
+    bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
+    phases = _phases(weight, geom, groups, g5.itemsize)
+    items = [(i, p0, p1) for i, ph in enumerate(phases) for p0, p1 in ph.tiles]
+    no_rows = np.empty((0, 1), dtype)
+    unit = (1, 1, 1)
+
+    def make_worker():
+        cols_buffer = np.empty(max(ph.rows * ph.tiles[0][1] for ph in phases), dtype)
+        tile_buffer = np.empty(channels * max(ph.tiles[0][1] for ph in phases), dtype)
+
+        def work(item):
+            n, k = divmod(item, len(items))
+            i, p0, p1 = items[k]
+            ph = phases[i]
+            width = p1 - p0
+            out = no_rows
+            if ph.weight is not None:
+                cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
+                _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
+                out = tile_buffer[: channels * width].reshape(groups, cg, width)
+                np.matmul(ph.weight, cols.reshape(groups, ph.rows // groups, width), out=out)
+                out = out.reshape(channels, width)
+            _k.store_phase(out, dst5[n], bias_arr, ph.residue, geom.stride, ph.grid, p0, p1)
+
+        return work
+
+    _parallel(n_samples * len(items), make_worker, num_threads)
 
 
 def _as_x(arr5, problem):

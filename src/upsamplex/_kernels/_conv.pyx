@@ -1,32 +1,36 @@
-"""im2col / col2im kernels shared by convolution and transposed convolution.
+"""Tile kernels for convolution and transposed convolution.
 
-Everything is phrased in *convolution* terms on 3-D spatial grids (1-D and 2-D
-callers add leading singleton axes with kernel 1, stride 1, padding 0):
+Everything is phrased on 3-D spatial grids (1-D and 2-D callers add leading
+singleton axes with one tap at offset 0). Along each axis a *tap* ``t`` reads
+the source at ``o * step + offset[t]`` for output position ``o``:
 
-    cols[n, c*K + kappa, o] = src[n, c, o*stride - padding + kappa*dilation]
+* convolution:            step = stride, offset[t] = t*dilation - padding
+* one stride phase of a transposed convolution (see ``_conv.py``):
+                          step = 1,      offset[t] = (phase + padding - t*dilation) / stride
 
-``im2col`` builds ``cols`` from ``src`` (zero where the tap falls outside), and
-``col2im`` is its exact adjoint: it sums every column entry back onto the source
-position it came from. The GEMMs around them run in NumPy (BLAS, GIL released).
-Both kernels run one ``prange`` over (sample, channel) planes, so every output
-element is written by exactly one thread, in an order fixed by the plane alone:
-results are bit-identical for any thread count and no atomics are needed.
+``im2col`` fills the columns of one sample for a tile of flattened output
+positions ``[p0, p1)`` (zero where a tap falls outside the source), so a tile of
+columns stays in cache between being written and being read by the GEMM.
+``store_phase`` writes one GEMM tile onto its strided sub-grid of a transposed
+convolution's output: every output element is written exactly once, so no
+scatter-add, no zero fill and no atomics are needed.
+
+The kernels are serial and release the GIL; ``_conv.py`` runs independent tiles
+on several threads, each tile written by one thread only, so results do not
+depend on the thread count.
 """
-
-from cython.parallel cimport prange
 
 ctypedef fused floating:
     float
     double
 
 
-cdef struct Geometry:
-    Py_ssize_t kernel[3]
-    Py_ssize_t stride[3]
-    Py_ssize_t padding[3]
-    Py_ssize_t dilation[3]
-    Py_ssize_t src[3]     # spatial size of the convolution input
-    Py_ssize_t out[3]     # spatial size of the convolution output (cols grid)
+cdef struct Taps:
+    const Py_ssize_t* offset[3]
+    Py_ssize_t n_taps[3]
+    Py_ssize_t step[3]
+    Py_ssize_t src[3]     # spatial size of the source
+    Py_ssize_t out[3]     # spatial size of the output grid (the columns' positions)
 
 
 cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -37,144 +41,143 @@ cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return q
 
 
-# Outputs o in [range_lo, range_hi) along ``axis`` have their source index
-# o*stride - padding + tap*dilation inside [0, src). They return values rather than
-# filling out-pointers so prange sees plain assignments and keeps the results private.
-cdef inline Py_ssize_t range_lo(const Geometry* g, int axis, Py_ssize_t tap) noexcept nogil:
-    # 0 <= o*stride + offset  <=>  o >= ceil(-offset / stride)
-    cdef Py_ssize_t first = -floor_div(tap * g.dilation[axis] - g.padding[axis], g.stride[axis])
+# Outputs o in [range_lo, range_hi) have their source index o*step + offset inside
+# [0, n_src). They return values rather than filling out-pointers so the results
+# stay plain locals.
+cdef inline Py_ssize_t range_lo(Py_ssize_t offset, Py_ssize_t step) noexcept nogil:
+    # 0 <= o*step + offset  <=>  o >= ceil(-offset / step)
+    cdef Py_ssize_t first = -floor_div(offset, step)
     return first if first > 0 else 0
 
 
-cdef inline Py_ssize_t range_hi(const Geometry* g, int axis, Py_ssize_t tap) noexcept nogil:
-    # o*stride + offset <= src - 1  <=>  o <= floor((src - 1 - offset) / stride)
-    cdef Py_ssize_t offset = tap * g.dilation[axis] - g.padding[axis]
-    cdef Py_ssize_t last = floor_div(g.src[axis] - 1 - offset, g.stride[axis]) + 1
-    cdef Py_ssize_t first = range_lo(g, axis, tap)
-    if last > g.out[axis]:
-        last = g.out[axis]
+cdef inline Py_ssize_t range_hi(Py_ssize_t offset, Py_ssize_t step, Py_ssize_t n_src,
+                                Py_ssize_t n_out) noexcept nogil:
+    # o*step + offset <= n_src - 1  <=>  o <= floor((n_src - 1 - offset) / step)
+    cdef Py_ssize_t last = floor_div(n_src - 1 - offset, step) + 1
+    cdef Py_ssize_t first = range_lo(offset, step)
+    if last > n_out:
+        last = n_out
     return last if last > first else first
-
-
-cdef Geometry make_geometry(kernel, stride, padding, dilation, src, out) except *:
-    cdef Geometry g
-    cdef int a
-    for a in range(3):
-        g.kernel[a] = kernel[a]
-        g.stride[a] = stride[a]
-        g.padding[a] = padding[a]
-        g.dilation[a] = dilation[a]
-        g.src[a] = src[a]
-        g.out[a] = out[a]
-    return g
 
 
 def valid_range_py(Py_ssize_t tap, Py_ssize_t stride, Py_ssize_t padding,
                    Py_ssize_t dilation, Py_ssize_t n_src, Py_ssize_t n_out):
-    """``(range_lo, range_hi)`` along one axis, so tests can table-test the formula."""
-    cdef Geometry g = make_geometry((1, 1, 1), (1, 1, stride), (0, 0, padding),
-                                    (1, 1, dilation), (1, 1, n_src), (1, 1, n_out))
-    return range_lo(&g, 2, tap), range_hi(&g, 2, tap)
+    """``(range_lo, range_hi)`` of a convolution tap, so tests can table-test the formula."""
+    cdef Py_ssize_t offset = tap * dilation - padding
+    return range_lo(offset, stride), range_hi(offset, stride, n_src, n_out)
 
 
-def im2col(const floating[:, :, :, :, ::1] src, floating[:, :, ::1] cols,
-           kernel, stride, padding, dilation, out_size, int num_threads):
-    """Fill ``cols`` (N, C*K, prod(out_size)) with the taps of ``src`` (N, C, D, H, W)."""
-    cdef Geometry g = make_geometry(kernel, stride, padding, dilation,
-                                    (src.shape[2], src.shape[3], src.shape[4]), out_size)
-    cdef Py_ssize_t n_samples = src.shape[0], n_channels = src.shape[1]
-    cdef Py_ssize_t n_taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
-    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
-    cdef Py_ssize_t plane, n, c, kd, kh, kw, row, od, oh, ow, jd, jh, off_w, base
-    cdef Py_ssize_t lo_d, hi_d, lo_h, hi_h, lo_w, hi_w
-    cdef Py_ssize_t sw = g.stride[2]
-    cdef floating* col_row
-    cdef const floating* src_row
-    with nogil:
-        for plane in prange(n_samples * n_channels, num_threads=num_threads,
-                            schedule='static'):
-            n = plane // n_channels
-            c = plane % n_channels
-            row = c * n_taps
-            for kd in range(g.kernel[0]):
-                lo_d = range_lo(&g, 0, kd)
-                hi_d = range_hi(&g, 0, kd)
-                for kh in range(g.kernel[1]):
-                    lo_h = range_lo(&g, 1, kh)
-                    hi_h = range_hi(&g, 1, kh)
-                    for kw in range(g.kernel[2]):
-                        lo_w = range_lo(&g, 2, kw)
-                        hi_w = range_hi(&g, 2, kw)
-                        off_w = kw * g.dilation[2] - g.padding[2]
-                        for od in range(OD):
-                            jd = od * g.stride[0] - g.padding[0] + kd * g.dilation[0]
-                            for oh in range(OH):
-                                base = (od * OH + oh) * OW
-                                if od < lo_d or od >= hi_d or oh < lo_h or oh >= hi_h:
-                                    for ow in range(OW):
-                                        cols[n, row, base + ow] = 0
-                                    continue
-                                jh = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1]
-                                # Raw row pointers: the compiler then sees one stride per loop.
-                                col_row = &cols[n, row, base]
-                                src_row = &src[n, c, jd, jh, 0]
-                                for ow in range(lo_w):
-                                    col_row[ow] = 0
-                                for ow in range(lo_w, hi_w):
-                                    col_row[ow] = src_row[ow * sw + off_w]
-                                for ow in range(hi_w, OW):
-                                    col_row[ow] = 0
-                        row = row + 1
+cdef inline void zero(floating* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        row[i] = 0
 
 
-def col2im(const floating[:, :, ::1] cols, floating[:, :, :, :, ::1] dst,
-           const floating[::1] bias, kernel, stride, padding, dilation, out_size,
-           int num_threads):
-    """Set ``dst`` (N, C, D, H, W) to ``bias`` plus the adjoint of ``im2col`` applied to ``cols``.
+def im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols,
+           const Py_ssize_t[::1] offset_d, const Py_ssize_t[::1] offset_h,
+           const Py_ssize_t[::1] offset_w, step, out_size, Py_ssize_t p0, Py_ssize_t p1):
+    """Fill ``cols`` (C*K, p1 - p0) from one sample ``src`` (C, D, H, W).
 
-    ``bias`` is either empty (no bias) or has one entry per channel of ``dst``.
+    ``cols[(c, td, th, tw), p - p0] = src[c, od*sd + offset_d[td], oh*sh + offset_h[th],
+    ow*sw + offset_w[tw]]`` for the flattened output position ``p = (od, oh, ow)``.
     """
-    cdef Geometry g = make_geometry(kernel, stride, padding, dilation,
-                                    (dst.shape[2], dst.shape[3], dst.shape[4]), out_size)
-    cdef Py_ssize_t n_samples = dst.shape[0], n_channels = dst.shape[1]
-    cdef Py_ssize_t n_taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    cdef Taps g
+    cdef Py_ssize_t a
+    g.offset[0] = &offset_d[0]
+    g.offset[1] = &offset_h[0]
+    g.offset[2] = &offset_w[0]
+    g.n_taps[0] = offset_d.shape[0]
+    g.n_taps[1] = offset_h.shape[0]
+    g.n_taps[2] = offset_w.shape[0]
+    for a in range(3):
+        g.step[a] = step[a]
+        g.src[a] = src.shape[a + 1]
+        g.out[a] = out_size[a]
+    with nogil:
+        _im2col(src, cols, &g, p0, p1)
+
+
+cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const Taps* g,
+                  Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
     cdef Py_ssize_t OH = g.out[1], OW = g.out[2]
-    cdef Py_ssize_t plane, n, c, kd, kh, kw, row, od, oh, ow, jd, jh, jw, off_w, base
-    cdef Py_ssize_t lo_d, hi_d, lo_h, hi_h, lo_w, hi_w
-    cdef Py_ssize_t sw = g.stride[2]
-    cdef bint has_bias = bias.shape[0] > 0
+    cdef Py_ssize_t sd = g.step[0], sh = g.step[1], sw = g.step[2]
+    cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b
+    cdef Py_ssize_t off_d, off_h, off_w, lo_d, hi_d, lo_h, hi_h, lo_w, hi_w
+    cdef Py_ssize_t r_first = p0 // OW, r_last = (p1 - 1) // OW
+    cdef floating* dst
+    cdef const floating* src_row
+    for c in range(src.shape[0]):
+        for td in range(g.n_taps[0]):
+            off_d = g.offset[0][td]
+            lo_d = range_lo(off_d, sd)
+            hi_d = range_hi(off_d, sd, g.src[0], g.out[0])
+            for th in range(g.n_taps[1]):
+                off_h = g.offset[1][th]
+                lo_h = range_lo(off_h, sh)
+                hi_h = range_hi(off_h, sh, g.src[1], OH)
+                for tw in range(g.n_taps[2]):
+                    off_w = g.offset[2][tw]
+                    lo_w = range_lo(off_w, sw)
+                    hi_w = range_hi(off_w, sw, g.src[2], OW)
+                    for r in range(r_first, r_last + 1):
+                        od = r // OH
+                        oh = r - od * OH
+                        # dst[ow] is the column of output position (od, oh, ow).
+                        dst = &cols[row, 0] + (r * OW - p0)
+                        w0 = p0 - r * OW if r == r_first else 0
+                        w1 = p1 - r * OW if r == r_last else OW
+                        if od < lo_d or od >= hi_d or oh < lo_h or oh >= hi_h:
+                            zero(dst, w0, w1)
+                            continue
+                        a = lo_w if lo_w > w0 else w0
+                        b = hi_w if hi_w < w1 else w1
+                        if b < a:
+                            b = a
+                        zero(dst, w0, a)
+                        zero(dst, b, w1)
+                        src_row = &src[c, od * sd + off_d, oh * sh + off_h, 0] + off_w
+                        if sw == 1:  # contiguous copy: let the compiler vectorise it
+                            for ow in range(a, b):
+                                dst[ow] = src_row[ow]
+                        else:
+                            for ow in range(a, b):
+                                dst[ow] = src_row[ow * sw]
+                    row = row + 1
+
+
+def store_phase(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
+                const floating[::1] bias, phase, step, grid, Py_ssize_t p0, Py_ssize_t p1):
+    """``dst[c, q*step + phase] = bias[c] + tile[c, p - p0]`` for flattened ``q`` in [p0, p1).
+
+    ``dst`` is one sample (C, D, H, W) and ``grid`` the phase's sub-grid size. ``bias``
+    is empty (no bias) or has one entry per channel; ``tile`` with no rows reads as zeros.
+    """
+    cdef Py_ssize_t rd = phase[0], rh = phase[1], rw = phase[2]
+    cdef Py_ssize_t sd = step[0], sh = step[1], sw = step[2]
+    cdef Py_ssize_t QH = grid[1], QW = grid[2]
+    cdef bint has_bias = bias.shape[0] > 0, has_tile = tile.shape[0] > 0
+    cdef Py_ssize_t c, r, qd, qh, qw, w0, w1
+    cdef Py_ssize_t r_first = p0 // QW, r_last = (p1 - 1) // QW
     cdef floating start
-    cdef const floating* col_row
+    cdef const floating* src
     cdef floating* dst_row
     with nogil:
-        for plane in prange(n_samples * n_channels, num_threads=num_threads,
-                            schedule='static'):
-            n = plane // n_channels
-            c = plane % n_channels
+        for c in range(dst.shape[0]):
             start = bias[c] if has_bias else 0
-            for jd in range(g.src[0]):
-                for jh in range(g.src[1]):
-                    for jw in range(g.src[2]):
-                        dst[n, c, jd, jh, jw] = start
-            # Scatter within the plane: this thread owns every element of it.
-            row = c * n_taps
-            for kd in range(g.kernel[0]):
-                lo_d = range_lo(&g, 0, kd)
-                hi_d = range_hi(&g, 0, kd)
-                for kh in range(g.kernel[1]):
-                    lo_h = range_lo(&g, 1, kh)
-                    hi_h = range_hi(&g, 1, kh)
-                    for kw in range(g.kernel[2]):
-                        lo_w = range_lo(&g, 2, kw)
-                        hi_w = range_hi(&g, 2, kw)
-                        off_w = kw * g.dilation[2] - g.padding[2]
-                        for od in range(lo_d, hi_d):
-                            jd = od * g.stride[0] - g.padding[0] + kd * g.dilation[0]
-                            for oh in range(lo_h, hi_h):
-                                jh = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1]
-                                base = (od * OH + oh) * OW
-                                col_row = &cols[n, row, base]
-                                dst_row = &dst[n, c, jd, jh, 0]
-                                for ow in range(lo_w, hi_w):
-                                    dst_row[ow * sw + off_w] += col_row[ow]
-                        row = row + 1
+            for r in range(r_first, r_last + 1):
+                qd = r // QH
+                qh = r - qd * QH
+                w0 = p0 - r * QW if r == r_first else 0
+                w1 = p1 - r * QW if r == r_last else QW
+                dst_row = &dst[c, qd * sd + rd, qh * sh + rh, rw]
+                if not has_tile:
+                    for qw in range(w0, w1):
+                        dst_row[qw * sw] = start
+                    continue
+                src = &tile[c, 0] + (r * QW - p0)
+                if sw == 1:
+                    for qw in range(w0, w1):
+                        dst_row[qw] = start + src[qw]
+                else:
+                    for qw in range(w0, w1):
+                        dst_row[qw * sw] = start + src[qw]
