@@ -49,6 +49,7 @@ _TILE_BYTES = 2**20
 # The weight gradient is summed over at least this many fixed blocks of work (when the
 # batch and grid allow), so that several threads can share it.
 _MIN_BLOCKS = 8
+_TILE_CAP = 512
 
 
 # --------------------------------------------------------------------------- validation
@@ -463,7 +464,10 @@ def _parallel(n_items, make_worker, num_threads):
 
 def _tile_length(rows, n_out, itemsize):
     """Output positions per tile, so a tile of columns stays in the core's L2 cache."""
-    return max(1, min(n_out, _TILE_BYTES // max(1, rows * itemsize)))
+    tile = min(_TILE_CAP, _TILE_BYTES // max(1, rows * itemsize))
+    if tile >= 64:
+        tile -= tile % 64  # whole GEMM kernel blocks
+    return max(1, min(n_out, tile))
 
 
 def _tiles(n_out, tile):
@@ -549,11 +553,10 @@ class _Phase(NamedTuple):
     grid: tuple  # number of such positions along each axis
     offsets: tuple  # per-axis tap offsets into the gradient/input grid (step 1)
     weight: np.ndarray | None  # (groups, C/groups, M/groups * taps); None: no taps
-    rows: int
-    tiles: list
+    rows: int  # rows of its columns, M * taps
 
 
-def _phases(w5, geom, groups, itemsize):
+def _phases(w5, geom, groups):
     """Split conv's input gradient (col2im) into one gather per stride phase.
 
     Along an axis with stride s, output position j = s*q + r receives tap κ exactly when
@@ -585,12 +588,7 @@ def _phases(w5, geom, groups, itemsize):
             weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(
                 groups, cg, mg * n_taps
             )
-        rows = m_total * n_taps
-        n_grid = prod(grid)
-        phases.append(
-            _Phase(residue, grid, offsets, weight, rows,
-                   _tiles(n_grid, _tile_length(rows, n_grid, itemsize)))
-        )
+        phases.append(_Phase(residue, grid, offsets, weight, m_total * n_taps))
     return phases
 
 
@@ -621,32 +619,38 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
         _parallel(n_samples * len(tiles), make_identity_worker, num_threads)
         return
     bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
-    phases = _phases(weight, geom, groups, g5.itemsize)
-    items = [(i, p0, p1) for i, ph in enumerate(phases) for p0, p1 in ph.tiles]
+    phases = _phases(weight, geom, groups)
+    n_grid = max(prod(ph.grid) for ph in phases)
+    tile = _tile_length(max(ph.rows for ph in phases), n_grid, g5.itemsize)
+    n_tiles = -(-n_grid // tile)
     no_rows = np.empty((0, 1), dtype)
     unit = (1, 1, 1)
 
     def make_worker():
-        cols_buffer = np.empty(max(ph.rows * ph.tiles[0][1] for ph in phases), dtype)
-        tile_buffer = np.empty(channels * max(ph.tiles[0][1] for ph in phases), dtype)
+        cols_buffer = np.empty(max(ph.rows for ph in phases) * tile, dtype)
+        tile_buffer = np.empty(channels * tile, dtype)
 
         def work(item):
-            n, k = divmod(item, len(items))
-            i, p0, p1 = items[k]
-            ph = phases[i]
-            width = p1 - p0
-            out = no_rows
-            if ph.weight is not None:
-                cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
-                _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
-                out = tile_buffer[: channels * width].reshape(groups, cg, width)
-                np.matmul(ph.weight, cols.reshape(groups, ph.rows // groups, width), out=out)
-                out = out.reshape(channels, width)
-            _k.store_phase(out, dst5[n], bias_arr, ph.residue, geom.stride, ph.grid, p0, p1)
+            # One tile of every phase: the phases' sub-grids interleave in memory, so
+            # together they fill whole cache lines of the output while those are hot.
+            n, t = divmod(item, n_tiles)
+            for ph in phases:
+                p0, p1 = t * tile, min((t + 1) * tile, prod(ph.grid))
+                if p0 >= p1:
+                    continue
+                width = p1 - p0
+                out = no_rows
+                if ph.weight is not None:
+                    cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
+                    _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
+                    out = tile_buffer[: channels * width].reshape(groups, cg, width)
+                    np.matmul(ph.weight, cols.reshape(groups, ph.rows // groups, width), out=out)
+                    out = out.reshape(channels, width)
+                _k.store_phase(out, dst5[n], bias_arr, ph.residue, geom.stride, ph.grid, p0, p1)
 
         return work
 
-    _parallel(n_samples * len(items), make_worker, num_threads)
+    _parallel(n_samples * n_tiles, make_worker, num_threads)
 
 
 def _as_x(arr5, problem):

@@ -101,12 +101,17 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                   Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
     cdef Py_ssize_t OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t sd = g.step[0], sh = g.step[1], sw = g.step[2]
-    cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b
+    cdef Py_ssize_t src_w = g.src[2]
+    cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b, n_rows
     cdef Py_ssize_t off_d, off_h, off_w, lo_d, hi_d, lo_h, hi_h, lo_w, hi_w
     cdef Py_ssize_t r_first = p0 // OW, r_last = (p1 - 1) // OW
+    cdef Py_ssize_t od_first = r_first // OH, oh_first = r_first % OH
     cdef floating* dst
     cdef const floating* src_row
+    cdef const floating* src_plane
+    n_rows = r_last - r_first + 1
     for c in range(src.shape[0]):
+        src_plane = &src[c, 0, 0, 0]
         for td in range(g.n_taps[0]):
             off_d = g.offset[0][td]
             lo_d = range_lo(off_d, sd)
@@ -118,30 +123,37 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                 for tw in range(g.n_taps[2]):
                     off_w = g.offset[2][tw]
                     lo_w = range_lo(off_w, sw)
-                    hi_w = range_hi(off_w, sw, g.src[2], OW)
-                    for r in range(r_first, r_last + 1):
-                        od = r // OH
-                        oh = r - od * OH
-                        # dst[ow] is the column of output position (od, oh, ow).
-                        dst = &cols[row, 0] + (r * OW - p0)
-                        w0 = p0 - r * OW if r == r_first else 0
-                        w1 = p1 - r * OW if r == r_last else OW
+                    hi_w = range_hi(off_w, sw, src_w, OW)
+                    # dst[ow] is the column of output position (od, oh, ow).
+                    dst = &cols[row, 0] + (r_first * OW - p0)
+                    od = od_first
+                    oh = oh_first
+                    w0 = p0 - r_first * OW
+                    for r in range(n_rows):
+                        w1 = p1 - (r_first + r) * OW if r == n_rows - 1 else OW
                         if od < lo_d or od >= hi_d or oh < lo_h or oh >= hi_h:
                             zero(dst, w0, w1)
-                            continue
-                        a = lo_w if lo_w > w0 else w0
-                        b = hi_w if hi_w < w1 else w1
-                        if b < a:
-                            b = a
-                        zero(dst, w0, a)
-                        zero(dst, b, w1)
-                        src_row = &src[c, od * sd + off_d, oh * sh + off_h, 0] + off_w
-                        if sw == 1:  # contiguous copy: let the compiler vectorise it
-                            for ow in range(a, b):
-                                dst[ow] = src_row[ow]
                         else:
-                            for ow in range(a, b):
-                                dst[ow] = src_row[ow * sw]
+                            a = lo_w if lo_w > w0 else w0
+                            b = hi_w if hi_w < w1 else w1
+                            if b < a:
+                                b = a
+                            zero(dst, w0, a)
+                            zero(dst, b, w1)
+                            src_row = (src_plane + ((od * sd + off_d) * g.src[1]
+                                                    + oh * sh + off_h) * src_w + off_w)
+                            if sw == 1:  # contiguous copy: let the compiler vectorise it
+                                for ow in range(a, b):
+                                    dst[ow] = src_row[ow]
+                            else:
+                                for ow in range(a, b):
+                                    dst[ow] = src_row[ow * sw]
+                        dst += OW
+                        w0 = 0
+                        oh += 1
+                        if oh == OH:
+                            oh = 0
+                            od += 1
                     row = row + 1
 
 
@@ -155,6 +167,7 @@ def store_phase(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
     cdef Py_ssize_t rd = phase[0], rh = phase[1], rw = phase[2]
     cdef Py_ssize_t sd = step[0], sh = step[1], sw = step[2]
     cdef Py_ssize_t QH = grid[1], QW = grid[2]
+    cdef Py_ssize_t H = dst.shape[2], W = dst.shape[3]
     cdef bint has_bias = bias.shape[0] > 0, has_tile = tile.shape[0] > 0
     cdef Py_ssize_t c, r, qd, qh, qw, w0, w1
     cdef Py_ssize_t r_first = p0 // QW, r_last = (p1 - 1) // QW
@@ -164,20 +177,26 @@ def store_phase(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
     with nogil:
         for c in range(dst.shape[0]):
             start = bias[c] if has_bias else 0
+            qd = r_first // QH
+            qh = r_first % QH
+            w0 = p0 - r_first * QW
+            src = &tile[c, 0] - w0 if has_tile else NULL
             for r in range(r_first, r_last + 1):
-                qd = r // QH
-                qh = r - qd * QH
-                w0 = p0 - r * QW if r == r_first else 0
                 w1 = p1 - r * QW if r == r_last else QW
-                dst_row = &dst[c, qd * sd + rd, qh * sh + rh, rw]
+                dst_row = &dst[c, 0, 0, 0] + ((qd * sd + rd) * H + qh * sh + rh) * W + rw
                 if not has_tile:
                     for qw in range(w0, w1):
                         dst_row[qw * sw] = start
-                    continue
-                src = &tile[c, 0] + (r * QW - p0)
-                if sw == 1:
+                elif sw == 1:
                     for qw in range(w0, w1):
                         dst_row[qw] = start + src[qw]
                 else:
                     for qw in range(w0, w1):
                         dst_row[qw * sw] = start + src[qw]
+                if has_tile:
+                    src += QW
+                w0 = 0
+                qh += 1
+                if qh == QH:
+                    qh = 0
+                    qd += 1
