@@ -102,7 +102,9 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
     cdef Py_ssize_t OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t sd = g.step[0], sh = g.step[1], sw = g.step[2]
     cdef Py_ssize_t src_w = g.src[2]
-    cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b, n_rows
+    cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b, n_rows, run, k
+    # Stride 1 and equal widths: consecutive rows of a source plane are adjacent in memory.
+    cdef bint rows_contiguous = sw == 1 and sh == 1 and g.src[2] == OW
     cdef Py_ssize_t off_d, off_h, off_w, lo_d, hi_d, lo_h, hi_h, lo_w, hi_w
     cdef Py_ssize_t r_first = p0 // OW, r_last = (p1 - 1) // OW
     cdef Py_ssize_t od_first = r_first // OH, oh_first = r_first % OH
@@ -129,28 +131,39 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                     od = od_first
                     oh = oh_first
                     w0 = p0 - r_first * OW
-                    for r in range(n_rows):
-                        w1 = p1 - (r_first + r) * OW if r == n_rows - 1 else OW
+                    r = 0
+                    while r < n_rows:
                         if od < lo_d or od >= hi_d or oh < lo_h or oh >= hi_h:
-                            zero(dst, w0, w1)
+                            run = 1
+                            zero(dst, w0, p1 - (r_first + r) * OW if r == n_rows - 1 else OW)
                         else:
-                            a = lo_w if lo_w > w0 else w0
-                            b = hi_w if hi_w < w1 else w1
-                            if b < a:
-                                b = a
-                            zero(dst, w0, a)
-                            zero(dst, b, w1)
+                            # Rows of one source plane that follow each other in memory
+                            # are copied as one block, then their edges are zeroed.
+                            run = 1
+                            if rows_contiguous:
+                                run = hi_h - oh
+                                if run > n_rows - r:
+                                    run = n_rows - r
+                            w1 = p1 - (r_first + r + run - 1) * OW if r + run == n_rows else OW
                             src_row = (src_plane + ((od * sd + off_d) * g.src[1]
                                                     + oh * sh + off_h) * src_w + off_w)
+                            a = lo_w if lo_w > w0 else w0
+                            b = (run - 1) * OW + (hi_w if hi_w < w1 else w1)
                             if sw == 1:  # contiguous copy: let the compiler vectorise it
                                 for ow in range(a, b):
                                     dst[ow] = src_row[ow]
                             else:
                                 for ow in range(a, b):
                                     dst[ow] = src_row[ow * sw]
-                        dst += OW
+                            for k in range(run):
+                                a = w0 if k == 0 else 0
+                                b = w1 if k == run - 1 else OW
+                                zero(dst + k * OW, a, lo_w if lo_w < b else b)
+                                zero(dst + k * OW, hi_w if hi_w > a else a, b)
+                        dst += run * OW
+                        r += run
                         w0 = 0
-                        oh += 1
+                        oh += run
                         if oh == OH:
                             oh = 0
                             od += 1
