@@ -502,7 +502,8 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
         # The weight gradient sums over samples and tiles: each item sums a fixed block
         # of tiles into a partial of its own; the partials are added in item order.
         per_sample = min(len(tiles), -(-_MIN_BLOCKS // max(1, n_samples)))
-        partials = np.empty((n_samples * per_sample, groups, mg, cg_k), src5.dtype)
+        # Partials hold gWᵀ: cols @ lhsᵀ runs faster in BLAS than lhs @ colsᵀ.
+        partials = np.empty((n_samples * per_sample, groups, cg_k, mg), src5.dtype)
         lhs = lhs5.reshape(n_samples, groups, mg, n_out)
     if dst5 is not None:
         w_mat = weight.reshape(groups, mg, cg_k)
@@ -514,7 +515,7 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
 
     def make_worker():
         cols_buffer = None if identity else np.empty(rows * tiles[0][1], src5.dtype)
-        product = np.empty((groups, mg, cg_k), src5.dtype) if lhs5 is not None else None
+        product = np.empty((groups, cg_k, mg), src5.dtype) if lhs5 is not None else None
 
         def work(item):
             n, block = divmod(item, per_sample)
@@ -535,7 +536,7 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
                         y += bias_col
                 if lhs5 is not None:
                     target = partials[item] if t == first else product
-                    np.matmul(lhs[n, :, :, p0:p1], cols.transpose(0, 2, 1), out=target)
+                    np.matmul(cols, lhs[n, :, :, p0:p1].transpose(0, 2, 1), out=target)
                     if t != first:
                         partials[item] += product
 
@@ -545,7 +546,7 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
     if lhs5 is None:
         return None
     grad_w = partials.sum(axis=0) if len(partials) else np.zeros(partials.shape[1:], src5.dtype)
-    return grad_w.reshape((m_total, channels // groups) + geom.kernel)
+    return grad_w.transpose(0, 2, 1).reshape((m_total, channels // groups) + geom.kernel)
 
 
 class _Phase(NamedTuple):
