@@ -23,20 +23,20 @@ CASES = [
 ]
 
 
-def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads):
+def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads, dtype):
     rng = np.random.default_rng(0)
     nd = len(x_shape) - 2
     c_in = x_shape[1]
     w_shape = ((c_in, c_out) if transposed else (c_out, c_in)) + (k,) * nd
-    x = rng.standard_normal(x_shape, dtype=np.float32)
-    w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32(1 / np.sqrt(c_in * k**nd))
-    b = rng.standard_normal(c_out, dtype=np.float32)
+    x = rng.standard_normal(x_shape, dtype=dtype)
+    w = rng.standard_normal(w_shape, dtype=dtype) * dtype(1 / np.sqrt(c_in * k**nd))
+    b = rng.standard_normal(c_out, dtype=dtype)
     xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
     ours_f = getattr(ux, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     torch_f = getattr(torch.nn.functional, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     geometry = dict(stride=stride, padding=padding)
     y = ours_f(x, w, b, num_threads=threads, **geometry)
-    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    gy = rng.standard_normal(y.shape, dtype=dtype)
     gyt = torch.from_numpy(gy)
     ours_b = ux.conv_transpose_backward if transposed else ux.conv_backward
     zeros = [0] * nd
@@ -76,6 +76,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batch")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args()
     # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
     # the GEMMs on our side use the same number of threads as torch.
@@ -88,13 +89,16 @@ def main():
 
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, repeats={repeats}, "
+    dtype = getattr(np, args.dtype)
+    print(f"threads={args.threads} (torch, upsamplex and OpenBLAS), {args.dtype}, repeats={repeats}, "
           f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:
         if args.quick:
             x_shape = (max(1, x_shape[0] // 4),) + x_shape[1:]
-        ops = make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads)
+        ops = make_ops(
+            np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads, dtype
+        )
         for label, (ours, theirs) in zip(("forward", "backward"), ops):
             t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
             print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} "

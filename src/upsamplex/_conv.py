@@ -477,7 +477,7 @@ def _tiles(n_out, tile):
 def _conv_offsets(geom):
     """Per-axis tap offsets of a convolution: the source index is o*stride + offset."""
     return tuple(
-        np.arange(k, dtype=np.intp) * d - p
+        (np.arange(k, dtype=np.intp) * d - p)[np.newaxis]
         for k, d, p in zip(geom.kernel, geom.dilation, geom.padding)
     )
 
@@ -549,21 +549,25 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
     return grad_w.transpose(0, 2, 1).reshape((m_total, channels // groups) + geom.kernel)
 
 
-class _Phase(NamedTuple):
-    residue: tuple  # output positions q*stride + residue along each axis
+class _PhaseSet(NamedTuple):
+    """Stride phases that share a sub-grid and tap counts: one im2col, GEMM and store call."""
+
+    residues: np.ndarray  # (P, 3): output positions q*stride + residue along each axis
     grid: tuple  # number of such positions along each axis
-    offsets: tuple  # per-axis tap offsets into the gradient/input grid (step 1)
-    weight: np.ndarray | None  # (groups, C/groups, M/groups * taps); None: no taps
-    rows: int  # rows of its columns, M * taps
+    offsets: tuple  # per axis (P, taps): tap offsets into the input grid (step 1)
+    weight: np.ndarray | None  # (P*groups, C/groups, M/groups * taps); None: no taps
+    rows: int  # rows of its columns, P * M * taps
 
 
-def _phases(w5, geom, groups):
+def _phase_sets(w5, geom, groups):
     """Split conv's input gradient (col2im) into one gather per stride phase.
 
     Along an axis with stride s, output position j = s*q + r receives tap κ exactly when
     (r + padding - κ*dilation) is a multiple of s, from input position q + δ with
     δ = (r + padding - κ*dilation) / s. So each residue r is a stride-1 convolution of
-    the input with the taps of that residue, writing the sub-grid j ≡ r (mod s).
+    the input with the taps of that residue, writing the sub-grid j ≡ r (mod s). Phases
+    are batched into one set when they all have the same sub-grid and tap counts (the
+    usual case, e.g. kernel 4 stride 2); otherwise each phase is a set of its own.
     """
     m_total, cg = w5.shape[:2]
     mg = m_total // groups
@@ -579,7 +583,7 @@ def _phases(w5, geom, groups):
             )
         ]
         offsets = tuple(
-            np.array([(r + p - k * d) // s for k in ks], dtype=np.intp)
+            np.array([[(r + p - k * d) // s for k in ks]], dtype=np.intp).reshape(1, len(ks))
             for ks, r, p, d, s in zip(taps, residue, geom.padding, geom.dilation, geom.stride)
         )
         n_taps = prod(len(ks) for ks in taps)
@@ -589,7 +593,24 @@ def _phases(w5, geom, groups):
             weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(
                 groups, cg, mg * n_taps
             )
-        phases.append(_Phase(residue, grid, offsets, weight, m_total * n_taps))
+        residues = np.array([residue], dtype=np.intp)
+        phases.append(_PhaseSet(residues, grid, offsets, weight, m_total * n_taps))
+    first = phases[0]
+    if len(phases) > 1 and all(
+        ph.weight is not None
+        and ph.grid == first.grid
+        and [o.shape for o in ph.offsets] == [o.shape for o in first.offsets]
+        for ph in phases
+    ):
+        return [
+            _PhaseSet(
+                np.concatenate([ph.residues for ph in phases]),
+                first.grid,
+                tuple(np.concatenate(axis) for axis in zip(*(ph.offsets for ph in phases))),
+                np.concatenate([ph.weight for ph in phases]),
+                first.rows * len(phases),
+            )
+        ]
     return phases
 
 
@@ -620,7 +641,7 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
         _parallel(n_samples * len(tiles), make_identity_worker, num_threads)
         return
     bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
-    phases = _phases(weight, geom, groups)
+    phases = _phase_sets(weight, geom, groups)
     n_grid = max(prod(ph.grid) for ph in phases)
     tile = _tile_length(max(ph.rows for ph in phases), n_grid, g5.itemsize)
     n_tiles = -(-n_grid // tile)
@@ -629,7 +650,7 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
 
     def make_worker():
         cols_buffer = np.empty(max(ph.rows for ph in phases) * tile, dtype)
-        tile_buffer = np.empty(channels * tile, dtype)
+        tile_buffer = np.empty(channels * max(len(ph.residues) for ph in phases) * tile, dtype)
 
         def work(item):
             # One tile of every phase: the phases' sub-grids interleave in memory, so
@@ -644,10 +665,11 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
                 if ph.weight is not None:
                     cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
                     _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
-                    out = tile_buffer[: channels * width].reshape(groups, cg, width)
-                    np.matmul(ph.weight, cols.reshape(groups, ph.rows // groups, width), out=out)
-                    out = out.reshape(channels, width)
-                _k.store_phase(out, dst5[n], bias_arr, ph.residue, geom.stride, ph.grid, p0, p1)
+                    stack = len(ph.weight)
+                    out = tile_buffer[: stack * cg * width].reshape(stack, cg, width)
+                    np.matmul(ph.weight, cols.reshape(stack, ph.rows // stack, width), out=out)
+                    out = out.reshape(stack * cg, width)
+                _k.store_phases(out, dst5[n], bias_arr, ph.residues, geom.stride, ph.grid, p0, p1)
 
         return work
 

@@ -9,7 +9,7 @@ def valid_range_py(
 def im2col(
     src: npt.NDArray[np.floating],
     cols: npt.NDArray[np.floating],
-    offset_d: npt.NDArray[np.intp],
+    offset_d: npt.NDArray[np.intp],  # (tap sets, taps)
     offset_h: npt.NDArray[np.intp],
     offset_w: npt.NDArray[np.intp],
     step: _Triple,
@@ -17,11 +17,11 @@ def im2col(
     p0: int,
     p1: int,
 ) -> None: ...
-def store_phase(
+def store_phases(
     tile: npt.NDArray[np.floating],
     dst: npt.NDArray[np.floating],
     bias: npt.NDArray[np.floating],
-    phase: _Triple,
+    residues: npt.NDArray[np.intp],
     step: _Triple,
     grid: _Triple,
     p0: int,

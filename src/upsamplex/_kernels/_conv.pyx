@@ -11,7 +11,7 @@ the source at ``o * step + offset[t]`` for output position ``o``:
 ``im2col`` fills the columns of one sample for a tile of flattened output
 positions ``[p0, p1)`` (zero where a tap falls outside the source), so a tile of
 columns stays in cache between being written and being read by the GEMM.
-``store_phase`` writes one GEMM tile onto its strided sub-grid of a transposed
+``store_phases`` writes GEMM tiles onto their strided sub-grids of a transposed
 convolution's output: every output element is written exactly once, so no
 scatter-add, no zero fill and no atomics are needed.
 
@@ -74,27 +74,31 @@ cdef inline void zero(floating* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogi
 
 
 def im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols,
-           const Py_ssize_t[::1] offset_d, const Py_ssize_t[::1] offset_h,
-           const Py_ssize_t[::1] offset_w, step, out_size, Py_ssize_t p0, Py_ssize_t p1):
-    """Fill ``cols`` (C*K, p1 - p0) from one sample ``src`` (C, D, H, W).
+           const Py_ssize_t[:, ::1] offset_d, const Py_ssize_t[:, ::1] offset_h,
+           const Py_ssize_t[:, ::1] offset_w, step, out_size, Py_ssize_t p0, Py_ssize_t p1):
+    """Fill ``cols`` (S*C*K, p1 - p0) from one sample ``src`` (C, D, H, W).
 
-    ``cols[(c, td, th, tw), p - p0] = src[c, od*sd + offset_d[td], oh*sh + offset_h[th],
-    ow*sw + offset_w[tw]]`` for the flattened output position ``p = (od, oh, ow)``.
+    Row ``(s, c, td, th, tw)`` at column ``p - p0`` holds ``src[c, od*sd + offset_d[s, td],
+    oh*sh + offset_h[s, th], ow*sw + offset_w[s, tw]]`` for the flattened output position
+    ``p = (od, oh, ow)``: one block of rows per tap set ``s`` (one per stride phase).
     """
     cdef Taps g
-    cdef Py_ssize_t a
-    g.offset[0] = &offset_d[0]
-    g.offset[1] = &offset_h[0]
-    g.offset[2] = &offset_w[0]
-    g.n_taps[0] = offset_d.shape[0]
-    g.n_taps[1] = offset_h.shape[0]
-    g.n_taps[2] = offset_w.shape[0]
+    cdef Py_ssize_t a, s, n_sets = offset_d.shape[0]
+    cdef Py_ssize_t set_rows = (src.shape[0] * offset_d.shape[1] * offset_h.shape[1]
+                                * offset_w.shape[1])
+    g.n_taps[0] = offset_d.shape[1]
+    g.n_taps[1] = offset_h.shape[1]
+    g.n_taps[2] = offset_w.shape[1]
     for a in range(3):
         g.step[a] = step[a]
         g.src[a] = src.shape[a + 1]
         g.out[a] = out_size[a]
     with nogil:
-        _im2col(src, cols, &g, p0, p1)
+        for s in range(n_sets):
+            g.offset[0] = &offset_d[s, 0]
+            g.offset[1] = &offset_h[s, 0]
+            g.offset[2] = &offset_w[s, 0]
+            _im2col(src, cols[s * set_rows:(s + 1) * set_rows], &g, p0, p1)
 
 
 cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const Taps* g,
@@ -170,46 +174,51 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                     row = row + 1
 
 
-def store_phase(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
-                const floating[::1] bias, phase, step, grid, Py_ssize_t p0, Py_ssize_t p1):
-    """``dst[c, q*step + phase] = bias[c] + tile[c, p - p0]`` for flattened ``q`` in [p0, p1).
+def store_phases(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
+                 const floating[::1] bias, const Py_ssize_t[:, ::1] residues, step, grid,
+                 Py_ssize_t p0, Py_ssize_t p1):
+    """``dst[c, q*step + residues[s]] = bias[c] + tile[s*C + c, p - p0]`` for flattened ``q``.
 
-    ``dst`` is one sample (C, D, H, W) and ``grid`` the phase's sub-grid size. ``bias``
-    is empty (no bias) or has one entry per channel; ``tile`` with no rows reads as zeros.
+    ``dst`` is one sample (C, D, H, W), ``q`` runs over [p0, p1) of the phases' common
+    sub-grid of size ``grid``. ``bias`` is empty (no bias) or has one entry per channel;
+    ``tile`` with no rows reads as zeros.
     """
-    cdef Py_ssize_t rd = phase[0], rh = phase[1], rw = phase[2]
     cdef Py_ssize_t sd = step[0], sh = step[1], sw = step[2]
     cdef Py_ssize_t QH = grid[1], QW = grid[2]
-    cdef Py_ssize_t H = dst.shape[2], W = dst.shape[3]
+    cdef Py_ssize_t H = dst.shape[2], W = dst.shape[3], C = dst.shape[0]
     cdef bint has_bias = bias.shape[0] > 0, has_tile = tile.shape[0] > 0
-    cdef Py_ssize_t c, r, qd, qh, qw, w0, w1
+    cdef Py_ssize_t s, c, r, qd, qh, qw, w0, w1, rd, rh, rw
     cdef Py_ssize_t r_first = p0 // QW, r_last = (p1 - 1) // QW
     cdef floating start
     cdef const floating* src
     cdef floating* dst_row
     with nogil:
-        for c in range(dst.shape[0]):
+        for c in range(C):
             start = bias[c] if has_bias else 0
-            qd = r_first // QH
-            qh = r_first % QH
-            w0 = p0 - r_first * QW
-            src = &tile[c, 0] - w0 if has_tile else NULL
-            for r in range(r_first, r_last + 1):
-                w1 = p1 - r * QW if r == r_last else QW
-                dst_row = &dst[c, 0, 0, 0] + ((qd * sd + rd) * H + qh * sh + rh) * W + rw
-                if not has_tile:
-                    for qw in range(w0, w1):
-                        dst_row[qw * sw] = start
-                elif sw == 1:
-                    for qw in range(w0, w1):
-                        dst_row[qw] = start + src[qw]
-                else:
-                    for qw in range(w0, w1):
-                        dst_row[qw * sw] = start + src[qw]
-                if has_tile:
-                    src += QW
-                w0 = 0
-                qh += 1
-                if qh == QH:
-                    qh = 0
-                    qd += 1
+            for s in range(residues.shape[0]):
+                rd = residues[s, 0]
+                rh = residues[s, 1]
+                rw = residues[s, 2]
+                qd = r_first // QH
+                qh = r_first % QH
+                w0 = p0 - r_first * QW
+                src = &tile[s * C + c, 0] - w0 if has_tile else NULL
+                for r in range(r_first, r_last + 1):
+                    w1 = p1 - r * QW if r == r_last else QW
+                    dst_row = &dst[c, 0, 0, 0] + ((qd * sd + rd) * H + qh * sh + rh) * W + rw
+                    if not has_tile:
+                        for qw in range(w0, w1):
+                            dst_row[qw * sw] = start
+                    elif sw == 1:
+                        for qw in range(w0, w1):
+                            dst_row[qw] = start + src[qw]
+                    else:
+                        for qw in range(w0, w1):
+                            dst_row[qw * sw] = start + src[qw]
+                    if has_tile:
+                        src += QW
+                    w0 = 0
+                    qh += 1
+                    if qh == QH:
+                        qh = 0
+                        qd += 1
