@@ -50,6 +50,8 @@ _TILE_BYTES = 2**20
 # batch and grid allow), so that several threads can share it.
 _MIN_BLOCKS = 8
 _TILE_CAP = 512
+# Below this many input or output channels the Winograd transforms cost more than they save.
+_WINOGRAD_MIN_CHANNELS = 16
 
 
 # --------------------------------------------------------------------------- validation
@@ -676,6 +678,59 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
     _parallel(n_samples * n_tiles, make_worker, num_threads)
 
 
+# Winograd F(2x2, 3x3): the weight transform G g G^T (Lavin & Gray 2015).
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def _winograd_ok(geom, groups, channels, m_total):
+    """3x3, stride 1, undilated 2-D convolutions with enough channels to pay for the transforms."""
+    return (
+        geom.kernel == (1, 3, 3)
+        and geom.stride == (1, 1, 1)
+        and geom.dilation == (1, 1, 1)
+        and geom.src[0] == 1
+        and groups == 1
+        and min(channels, m_total) >= _WINOGRAD_MIN_CHANNELS
+    )
+
+
+def _winograd_pass(src5, weight, dst5, bias, pad, num_threads):
+    """``dst5 = conv(src5, weight) + bias`` for a 3x3 stride-1 kernel by Winograd F(2x2, 3x3).
+
+    ``weight`` is (M, C, 3, 3); ``pad`` the (top, left) padding (the far side follows from
+    the size of ``dst5``). Each work item transforms a block of 2x2 output tiles, runs the
+    16 (M, C) @ (C, tiles) GEMMs as one stacked matmul and transforms back.
+    """
+    n_samples, channels = src5.shape[:2]
+    m_total = weight.shape[0]
+    dtype = src5.dtype
+    out_h, out_w = dst5.shape[3:]
+    n_tx = -(-out_w // 2)
+    n_blocks = -(-out_h // 2) * n_tx
+    u = np.einsum("ak,mckl,bl->abmc", _WINOGRAD_G, weight, _WINOGRAD_G)
+    u = np.ascontiguousarray(u.reshape(16, m_total, channels), dtype=dtype)
+    bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
+    width = _tile_length(16 * (channels + m_total), n_blocks, src5.itemsize)
+    n_items = -(-n_blocks // width)
+
+    def make_worker():
+        tiles_buffer = np.empty(16 * channels * width, dtype)
+        products_buffer = np.empty(16 * m_total * width, dtype)
+
+        def work(item):
+            n, b = divmod(item, n_items)
+            t0, t1 = b * width, min((b + 1) * width, n_blocks)
+            tiles = tiles_buffer[: 16 * channels * (t1 - t0)].reshape(16, channels, t1 - t0)
+            _k.winograd_input(src5[n, :, 0], tiles, pad[0], pad[1], n_tx, t0, t1)
+            products = products_buffer[: 16 * m_total * (t1 - t0)].reshape(16, m_total, t1 - t0)
+            np.matmul(u, tiles, out=products)
+            _k.winograd_output(products, dst5[n, :, 0], bias_arr, n_tx, t0, t1)
+
+        return work
+
+    _parallel(n_samples * n_items, make_worker, num_threads)
+
+
 def _as_x(arr5, problem):
     """Reshape an x-shaped 5-D result back to the caller's x layout."""
     arr = arr5.reshape(problem.x_shape)
@@ -784,9 +839,12 @@ def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_th
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
     buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias))
     y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.out)
-    _im2col_pass(
-        problem.x5, problem.geom, problem.groups, num_threads, problem.w5, y5, problem.bias
-    )
+    geom = problem.geom
+    if _winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]):
+        w = problem.w5[:, :, 0]
+        _winograd_pass(problem.x5, w, y5, problem.bias, geom.padding[1:], num_threads)
+    else:
+        _im2col_pass(problem.x5, geom, problem.groups, num_threads, problem.w5, y5, problem.bias)
     return _deliver(buffer, out)
 
 
@@ -982,7 +1040,17 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
     grad_input = grad_weight = None
     if mask[0]:
         gx5 = np.empty_like(problem.x5)
-        _col2im_pass(gy5, problem.w5, problem.geom, problem.groups, num_threads, gx5)
+        geom = problem.geom
+        if _winograd_ok(geom, problem.groups, gy5.shape[1], gx5.shape[1]) and max(
+            geom.padding
+        ) <= 2:
+            # The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv of the
+            # gradient with the flipped, transposed kernel and padding 2 - padding.
+            w_flip = np.ascontiguousarray(problem.w5[:, :, 0, ::-1, ::-1].transpose(1, 0, 2, 3))
+            pad = (2 - geom.padding[1], 2 - geom.padding[2])
+            _winograd_pass(gy5, w_flip, gx5, None, pad, num_threads)
+        else:
+            _col2im_pass(gy5, problem.w5, geom, problem.groups, num_threads, gx5)
         grad_input = _as_x(gx5, problem)
     if mask[1]:
         grad_weight = _im2col_pass(

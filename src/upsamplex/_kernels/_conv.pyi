@@ -27,3 +27,20 @@ def store_phases(
     p0: int,
     p1: int,
 ) -> None: ...
+def winograd_input(
+    src: npt.NDArray[np.floating],
+    tiles: npt.NDArray[np.floating],
+    pad_h: int,
+    pad_w: int,
+    n_tx: int,
+    t0: int,
+    t1: int,
+) -> None: ...
+def winograd_output(
+    products: npt.NDArray[np.floating],
+    dst: npt.NDArray[np.floating],
+    bias: npt.NDArray[np.floating],
+    n_tx: int,
+    t0: int,
+    t1: int,
+) -> None: ...

@@ -20,6 +20,8 @@ on several threads, each tile written by one thread only, so results do not
 depend on the thread count.
 """
 
+from libc.stdlib cimport free, malloc
+
 ctypedef fused floating:
     float
     double
@@ -222,3 +224,153 @@ def store_phases(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
                     if qh == QH:
                         qh = 0
                         qd += 1
+
+
+# Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3 stride-1 convolutions: each 2x2 block
+# of outputs costs 16 multiply-adds per channel pair instead of 36. The transforms
+# (B^T d B on 4x4 input tiles, A^T m A on the 16 products) only add, subtract and
+# multiply by 1/2 (in G, applied to the weight by the caller), so rounding stays at the
+# level of the direct sum.
+
+def winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] tiles,
+                   Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t n_tx,
+                   Py_ssize_t t0, Py_ssize_t t1):
+    """``tiles[ξ, c, t - t0]`` = B^T d B of the 4x4 input tile of output block ``t``.
+
+    ``src`` is one sample (C, H, W); block ``t = ty * n_tx + tx`` covers outputs
+    (2ty..2ty+1, 2tx..2tx+1) and reads input rows from 2ty - pad_h (zero outside).
+    One row of blocks at a time: its four input rows are copied with their zero padding,
+    combined (B^T d) and split into even and odd columns, so that every step is a
+    contiguous loop over the blocks of the row.
+    """
+    cdef Py_ssize_t wb = 2 * n_tx + 2, half = n_tx + 1
+    cdef floating* scratch = <floating*> malloc((4 * wb + 8 * half) * sizeof(floating))
+    if scratch == NULL:
+        raise MemoryError("winograd_input: no memory for a row buffer")
+    with nogil:
+        _winograd_input(src, tiles, pad_h, pad_w, n_tx, t0, t1, scratch)
+    free(scratch)
+
+
+cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] tiles,
+                          Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t n_tx,
+                          Py_ssize_t t0, Py_ssize_t t1, floating* scratch) noexcept nogil:
+    cdef Py_ssize_t H = src.shape[1], W = src.shape[2]
+    cdef Py_ssize_t wb = 2 * n_tx + 2, half = n_tx + 1
+    cdef Py_ssize_t c, ty, i, k, x, a, b, lo, hi, yy
+    cdef Py_ssize_t ty_first = t0 // n_tx, ty_last = (t1 - 1) // n_tx
+    cdef floating* rows = scratch            # 4 padded input rows, x from -pad_w
+    cdef floating* even = scratch + 4 * wb   # (B^T d) row i, even columns: even[i*half + k]
+    cdef floating* odd = even + 4 * half
+    cdef floating* L0
+    cdef floating* L1
+    cdef floating* L2
+    cdef floating* L3
+    cdef floating* e
+    cdef floating* o
+    cdef floating* out[16]
+    cdef const floating* src_row
+    # Input columns x in [lo, hi) of a padded row come from the source.
+    lo = pad_w if pad_w < wb else wb
+    hi = W + pad_w if W + pad_w < wb else wb
+    for c in range(src.shape[0]):
+        for ty in range(ty_first, ty_last + 1):
+            a = t0 - ty * n_tx if ty == ty_first else 0
+            b = t1 - ty * n_tx if ty == ty_last else n_tx
+            for i in range(4):
+                L0 = rows + i * wb
+                yy = 2 * ty - pad_h + i
+                if yy < 0 or yy >= H:
+                    zero(L0, 0, wb)
+                    continue
+                src_row = &src[c, yy, 0] - pad_w
+                zero(L0, 0, lo)
+                for x in range(lo, hi):
+                    L0[x] = src_row[x]
+                zero(L0, hi if hi > lo else lo, wb)
+            L0 = rows
+            L1 = rows + wb
+            L2 = rows + 2 * wb
+            L3 = rows + 3 * wb
+            for k in range(half):
+                x = 2 * k
+                even[k] = L0[x] - L2[x]
+                even[half + k] = L1[x] + L2[x]
+                even[2 * half + k] = L2[x] - L1[x]
+                even[3 * half + k] = L1[x] - L3[x]
+                x = x + 1
+                odd[k] = L0[x] - L2[x]
+                odd[half + k] = L1[x] + L2[x]
+                odd[2 * half + k] = L2[x] - L1[x]
+                odd[3 * half + k] = L1[x] - L3[x]
+            for k in range(16):
+                out[k] = &tiles[k, c, 0] + (ty * n_tx - t0)
+            for i in range(4):
+                e = even + i * half
+                o = odd + i * half
+                for k in range(a, b):
+                    out[4 * i][k] = e[k] - e[k + 1]
+                    out[4 * i + 1][k] = o[k] + e[k + 1]
+                    out[4 * i + 2][k] = e[k + 1] - o[k]
+                    out[4 * i + 3][k] = o[k] - o[k + 1]
+
+
+def winograd_output(const floating[:, :, ::1] products, floating[:, :, ::1] dst,
+                    const floating[::1] bias, Py_ssize_t n_tx, Py_ssize_t t0, Py_ssize_t t1):
+    """``dst[m]`` 2x2 block ``t`` = bias[m] + A^T M A, M = ``products[:, m, t - t0]`` (4x4).
+
+    ``dst`` is one sample (M, OH, OW); blocks hanging over its edge are cut.
+    """
+    cdef floating* scratch = <floating*> malloc(4 * n_tx * sizeof(floating))
+    if scratch == NULL:
+        raise MemoryError("winograd_output: no memory for a row buffer")
+    with nogil:
+        _winograd_output(products, dst, bias, n_tx, t0, t1, scratch)
+    free(scratch)
+
+
+cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::1] dst,
+                           const floating[::1] bias, Py_ssize_t n_tx, Py_ssize_t t0,
+                           Py_ssize_t t1, floating* scratch) noexcept nogil:
+    cdef Py_ssize_t OH = dst.shape[1], OW = dst.shape[2]
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef Py_ssize_t m, ty, k, a, b, pairs, q, oy
+    cdef Py_ssize_t ty_first = t0 // n_tx, ty_last = (t1 - 1) // n_tx
+    cdef const floating* p[16]
+    cdef floating* y[4]   # output rows 2ty (even, odd columns) and 2ty + 1 (even, odd)
+    cdef floating* row
+    cdef floating start, s00, s01, s02, s03, s10, s11, s12, s13
+    for q in range(4):
+        y[q] = scratch + q * n_tx
+    for m in range(dst.shape[0]):
+        start = bias[m] if has_bias else 0
+        for ty in range(ty_first, ty_last + 1):
+            a = t0 - ty * n_tx if ty == ty_first else 0
+            b = t1 - ty * n_tx if ty == ty_last else n_tx
+            for q in range(16):
+                p[q] = &products[q, m, 0] + (ty * n_tx - t0)
+            for k in range(a, b):
+                # A^T M (rows), then (A^T M) A (columns).
+                s00 = p[0][k] + p[4][k] + p[8][k]
+                s01 = p[1][k] + p[5][k] + p[9][k]
+                s02 = p[2][k] + p[6][k] + p[10][k]
+                s03 = p[3][k] + p[7][k] + p[11][k]
+                s10 = p[4][k] - p[8][k] - p[12][k]
+                s11 = p[5][k] - p[9][k] - p[13][k]
+                s12 = p[6][k] - p[10][k] - p[14][k]
+                s13 = p[7][k] - p[11][k] - p[15][k]
+                y[0][k] = start + (s00 + s01 + s02)
+                y[1][k] = start + (s01 - s02 - s03)
+                y[2][k] = start + (s10 + s11 + s12)
+                y[3][k] = start + (s11 - s12 - s13)
+            pairs = OW // 2 if OW // 2 < b else b  # blocks whose odd column exists
+            for q in range(2):
+                oy = 2 * ty + q
+                if oy >= OH:
+                    break
+                row = &dst[m, oy, 0]
+                for k in range(a, pairs):
+                    row[2 * k] = y[2 * q][k]
+                    row[2 * k + 1] = y[2 * q + 1][k]
+                for k in range(pairs if pairs > a else a, b):
+                    row[2 * k] = y[2 * q][k]
