@@ -125,6 +125,32 @@ def test_conv_string_padding(padding, kernel, dilation):
         assert_close(ours, ref, np.float64)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1, 2, (2, 0), "same", "valid"])
+@pytest.mark.parametrize("size", [(7, 9), (8, 8), (3, 4), (1, 2)])
+def test_winograd_3x3_matches_torch(monkeypatch, size, padding, dtype):
+    """3x3 stride-1 convolutions with >= 16 channels take the Winograd path."""
+    pads = {"same": (1, 1), "valid": (0, 0)}.get(padding, padding)
+    pads = pads if isinstance(pads, tuple) else (pads, pads)
+    if min(n + 2 * p for n, p in zip(size, pads)) < 3:
+        pytest.skip("padded input smaller than the kernel")
+    calls = []
+    winograd = _conv._winograd_pass
+    monkeypatch.setattr(_conv, "_winograd_pass", lambda *a: calls.append(1) or winograd(*a))
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 16) + size).astype(dtype)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(dtype)
+    b = rng.standard_normal(20).astype(dtype)
+    y_ref, _ = torch_conv(x, w, b, None, 2, padding=padding)
+    gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
+    y_ref, grads_ref = torch_conv(x, w, b, gy, 2, padding=padding)
+    assert_close(ux.conv2d(x, w, b, padding=padding), y_ref, dtype)
+    for ours, ref in zip(ux.conv_backward(gy, x, w, padding=padding), grads_ref):
+        assert_close(ours, ref, dtype)
+    assert len(calls) == 2  # forward and input gradient
+
+
 @st.composite
 def configs(draw):
     nd = draw(st.integers(1, 3))
@@ -382,6 +408,16 @@ def test_thread_count_does_not_change_results():
     for a, b in zip(
         ux.conv_transpose_backward(gy, x, w, num_threads=1, **kw),
         ux.conv_transpose_backward(gy, x, w, num_threads=2, **kw),
+    ):
+        np.testing.assert_array_equal(a, b)
+    # Winograd path (3x3, stride 1, >= 16 channels) and blocked weight gradient.
+    x16 = rng.standard_normal((3, 16, 9, 10)).astype(np.float32)
+    w16 = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    y16 = ux.conv2d(x16, w16, padding=1, num_threads=1)
+    np.testing.assert_array_equal(y16, ux.conv2d(x16, w16, padding=1, num_threads=2))
+    for a, b in zip(
+        ux.conv_backward(y16, x16, w16, padding=1, num_threads=1),
+        ux.conv_backward(y16, x16, w16, padding=1, num_threads=2),
     ):
         np.testing.assert_array_equal(a, b)
     wc = np.ascontiguousarray(np.swapaxes(w, 0, 1)).reshape(4, 6, 4, 3)

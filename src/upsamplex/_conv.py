@@ -678,8 +678,9 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
     _parallel(n_samples * n_tiles, make_worker, num_threads)
 
 
-# Winograd F(2x2, 3x3): the weight transform G g G^T (Lavin & Gray 2015).
+# Winograd F(2x2, 3x3) (Lavin & Gray 2015): the weight transform is G g G^T.
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_WINOGRAD_GG = np.kron(_WINOGRAD_G, _WINOGRAD_G)
 
 
 def _winograd_ok(geom, groups, channels, m_total):
@@ -692,6 +693,16 @@ def _winograd_ok(geom, groups, channels, m_total):
         and groups == 1
         and min(channels, m_total) >= _WINOGRAD_MIN_CHANNELS
     )
+
+
+def _winograd_weight(weight, dtype):
+    """U[4a + b, m, c] = (G w[m, c] G^T)[a, b], computed in float64.
+
+    Row-major flattening turns G g G^T into (G ⊗ G) vec(g): one (M*C, 9) @ (9, 16) GEMM.
+    """
+    m_total, channels = weight.shape[:2]
+    u = weight.reshape(m_total * channels, 9).astype(np.float64) @ _WINOGRAD_GG.T
+    return np.ascontiguousarray(u.T, dtype=dtype).reshape(16, m_total, channels)
 
 
 def _winograd_pass(src5, weight, dst5, bias, pad, num_threads):
@@ -707,8 +718,7 @@ def _winograd_pass(src5, weight, dst5, bias, pad, num_threads):
     out_h, out_w = dst5.shape[3:]
     n_tx = -(-out_w // 2)
     n_blocks = -(-out_h // 2) * n_tx
-    u = np.einsum("ak,mckl,bl->abmc", _WINOGRAD_G, weight, _WINOGRAD_G)
-    u = np.ascontiguousarray(u.reshape(16, m_total, channels), dtype=dtype)
+    u = _winograd_weight(weight, dtype)
     bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
     width = _tile_length(16 * (channels + m_total), n_blocks, src5.itemsize)
     n_items = -(-n_blocks // width)
