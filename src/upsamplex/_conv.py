@@ -1,20 +1,24 @@
 """Convolution and transposed convolution (1-D/2-D/3-D), forward and backward.
 
 Equal to ``torch.nn.functional.conv{1,2,3}d`` / ``conv_transpose{1,2,3}d`` and their
-autograd gradients. Everything is lowered to one pair of kernels phrased in
-*convolution* terms (``im2col`` and its adjoint ``col2im``) around NumPy GEMMs:
+autograd gradients. Everything is lowered to *convolution* terms around NumPy GEMMs:
 
-* conv forward            y  = W @ im2col(x)
-* conv grad_input         gx = col2im(Wᵀ @ gy)
+* conv forward            y  = W @ im2col(x)   (3x3 stride 1: Winograd F(2x2, 3x3))
+* conv grad_input         gx = col2im(Wᵀ @ gy), computed as one gather per stride
+                          phase: a stride-1 convolution of gy with the taps that land
+                          on that phase, written onto its strided sub-grid of gx
 * conv grad_weight        gW = Σ_n gy_n @ im2col(x)_nᵀ
 * conv_transpose forward  is conv's grad_input, with the transposed weight
   ``(C_in, C_out/groups, *k)`` read as a conv weight ``(M, C/groups, *k)``;
   its backward is conv's forward (grad_input) and conv's weight gradient with
   the roles of input and gradient swapped.
 
-1-D and 2-D problems run on the 3-D kernels with leading singleton axes. The
-batch is processed in chunks so the only large temporary is one column buffer
-of at most ``_CHUNK_BYTES`` (or one sample's columns, if that is larger).
+1-D and 2-D problems run on the 3-D kernels with leading singleton axes. Work is cut
+into tiles of one sample's output grid, sized so a tile of columns (at most
+``_TILE_BYTES``) stays in a core's cache between im2col and the GEMM; the only
+temporaries are these per-thread tile buffers (and the per-block weight-gradient
+partials). Tiles run on ``num_threads`` worker threads, each calling BLAS
+single-threaded, so our threads and BLAS's never compete for the cores.
 """
 
 import ctypes
@@ -772,8 +776,9 @@ _PARAMS = {
     "out": """out : ndarray, optional
         Array of the output's shape and dtype to write the result into.""",
     "threads": """num_threads : int, optional
-        Threads for the im2col/col2im kernels; all cores by default. BLAS uses its own
-        thread pool. Results do not depend on it.""",
+        Worker threads; all cores by default. Each runs its GEMMs on one BLAS thread
+        (when NumPy's BLAS is OpenBLAS; otherwise the work runs in the calling thread
+        and BLAS uses its own threads). Results do not depend on it.""",
     "mask": """output_mask : sequence of 3 bool, default (True, True, True)
         Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.""",
     "grads": """grad_input : ndarray or None
