@@ -375,6 +375,14 @@ def test_non_contiguous_inputs():
     grads = ux.conv_transpose_backward(gy, x, w, stride=2, padding=1)
     for ours, ref in zip(grads, grads_ref):
         assert_close(ours, ref, np.float32)
+    # 1x1 kernels take the plain-GEMM path (bias added after the GEMM), both ways.
+    w1 = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    xc, bc = np.ascontiguousarray(x), np.ascontiguousarray(b)
+    assert_close(ux.conv2d(x, w1, b), torch_conv(xc, w1, bc, None, 2)[0], np.float32)
+    w1t = np.ascontiguousarray(w1[:, :, 0, 0].T).reshape(3, 4, 1, 1)
+    assert_close(
+        ux.conv_transpose2d(x, w1t, b), torch_transpose(xc, w1t, bc, None, 2)[0], np.float32
+    )
 
 
 def test_out_argument():

@@ -243,7 +243,7 @@ def _check_channels(what, x_channels, w_shape, groups, w_channel_axis):
 def _prepare(nd, x, weight, bias, groups, transposed):
     x = _float_array("x", x)
     weight = _float_array("weight", weight)
-    bias = None if bias is None else _float_array("bias", bias)
+    bias = None if bias is None else np.ascontiguousarray(_float_array("bias", bias))
     _check_dtypes(x, weight=weight, bias=bias)
     x, batched = _batched(nd, x)
     if weight.ndim != nd + 2:
@@ -513,8 +513,7 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
         lhs = lhs5.reshape(n_samples, groups, mg, n_out)
     if dst5 is not None:
         w_mat = weight.reshape(groups, mg, cg_k)
-        dst = dst5.reshape(n_samples, groups, mg, n_out)
-        bias_col = None if bias is None else bias.reshape(groups, mg, 1)
+        dst = dst5.reshape(n_samples, m_total, n_out)
     offsets = _conv_offsets(geom)
     if identity:
         src_flat = src5.reshape(n_samples, groups, cg_k, n_out)
@@ -536,10 +535,10 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
                     _k.im2col(src5[n], cols, *offsets, geom.stride, geom.out, p0, p1)
                     cols = cols.reshape(groups, cg_k, p1 - p0)
                 if dst5 is not None:
-                    y = dst[n, :, :, p0:p1]
-                    np.matmul(w_mat, cols, out=y)
-                    if bias_col is not None:
-                        y += bias_col
+                    y = dst[n, :, p0:p1]
+                    np.matmul(w_mat, cols, out=y.reshape(groups, mg, p1 - p0))
+                    if bias is not None:
+                        _k.add_bias(y, bias)
                 if lhs5 is not None:
                     target = partials[item] if t == first else product
                     np.matmul(cols, lhs[n, :, :, p0:p1].transpose(0, 2, 1), out=target)
@@ -630,23 +629,23 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
         n_out = prod(geom.out)
         w_t = weight.reshape(groups, mg, cg).transpose(0, 2, 1)
         g_flat = g5.reshape(n_samples, groups, mg, n_out)
-        dst = dst5.reshape(n_samples, groups, cg, n_out)
+        dst = dst5.reshape(n_samples, channels, n_out)
         tiles = _tiles(n_out, _tile_length(m_total, n_out, g5.itemsize))
 
         def make_identity_worker():
             def work(item):
                 n, t = divmod(item, len(tiles))
                 p0, p1 = tiles[t]
-                y = dst[n, :, :, p0:p1]
-                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=y)
+                y = dst[n, :, p0:p1]
+                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=y.reshape(groups, cg, p1 - p0))
                 if bias is not None:
-                    y += bias.reshape(groups, cg, 1)
+                    _k.add_bias(y, bias)
 
             return work
 
         _parallel(n_samples * len(tiles), make_identity_worker, num_threads)
         return
-    bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
+    bias_arr = np.empty(0, dtype) if bias is None else bias
     phases = _phase_sets(weight, geom, groups)
     n_grid = max(prod(ph.grid) for ph in phases)
     tile = _tile_length(max(ph.rows for ph in phases), n_grid, g5.itemsize)
@@ -723,7 +722,7 @@ def _winograd_pass(src5, weight, dst5, bias, pad, num_threads):
     n_tx = -(-out_w // 2)
     n_blocks = -(-out_h // 2) * n_tx
     u = _winograd_weight(weight, dtype)
-    bias_arr = np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias)
+    bias_arr = np.empty(0, dtype) if bias is None else bias
     width = _tile_length(16 * (channels + m_total), n_blocks, src5.itemsize)
     n_items = -(-n_blocks // width)
 

@@ -376,3 +376,18 @@ cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::
                     row[2 * k + 1] = y[2 * q + 1][k]
                 for k in range(pairs if pairs > a else a, b):
                     row[2 * k] = y[2 * q][k]
+
+
+def add_bias(floating[:, :] tile, const floating[::1] bias):
+    """``tile[c, :] += bias[c]`` on a tile whose rows are contiguous (a GEMM's output)."""
+    cdef Py_ssize_t c, i, width = tile.shape[1]
+    cdef floating* row
+    cdef floating b
+    if width > 1 and tile.strides[1] != sizeof(floating):
+        raise ValueError("add_bias: the tile's rows must be contiguous")
+    with nogil:
+        for c in range(tile.shape[0]):
+            row = &tile[c, 0]
+            b = bias[c]
+            for i in range(width):
+                row[i] += b
