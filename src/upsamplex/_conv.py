@@ -648,7 +648,9 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
     bias_arr = np.empty(0, dtype) if bias is None else bias
     phases = _phase_sets(weight, geom, groups)
     n_grid = max(prod(ph.grid) for ph in phases)
-    tile = _tile_length(max(ph.rows for ph in phases), n_grid, g5.itemsize)
+    # Tiles sized by one phase's columns: the GEMM of one phase then reads columns that
+    # are still in cache, and the calls run long enough for threads not to convoy on the GIL.
+    tile = _tile_length(max(ph.rows // len(ph.residues) for ph in phases), n_grid, g5.itemsize)
     n_tiles = -(-n_grid // tile)
     no_rows = np.empty((0, 1), dtype)
     unit = (1, 1, 1)
