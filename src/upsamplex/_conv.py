@@ -434,23 +434,11 @@ def _executor(n_threads):
 def _parallel(n_items, make_worker, num_threads):
     """Call ``work(i)`` for each ``i < n_items``, ``work = make_worker()`` once per thread.
 
-    Items go to whichever thread is free (a busy machine then slows one thread, not the
-    whole call). Each item writes outputs of its own, so results do not depend on the
-    thread count. Without control over BLAS threads everything runs here, serially,
-    and the GEMMs use BLAS's own thread pool.
+    The calling thread and ``num_threads - 1`` pool threads take items as they become
+    free (a busy machine then slows one thread, not the whole call). Each item writes
+    outputs of its own, so results do not depend on the thread count. Without control
+    over BLAS threads everything runs here, serially, and the GEMMs use BLAS's own pool.
     """
-    setters = _blas_thread_setters()
-    n_threads = min(num_threads, n_items)
-    if n_threads <= 1 or not setters:
-        previous = [setter(1) for setter in setters] if num_threads == 1 else []
-        try:
-            work = make_worker()
-            for i in range(n_items):
-                work(i)
-        finally:
-            for setter, value in zip(setters, previous):
-                setter(value)
-        return
     counter = itertools.count()  # next() on it is atomic under the GIL
 
     def loop():
@@ -460,9 +448,21 @@ def _parallel(n_items, make_worker, num_threads):
                 return
             work(i)
 
-    pool = _executor(n_threads)
-    for future in [pool.submit(loop) for _ in range(n_threads)]:
-        future.result()
+    setters = _blas_thread_setters()
+    if not setters:
+        loop()
+        return
+    n_threads = min(num_threads, n_items)
+    pool = _executor(n_threads - 1) if n_threads > 1 else None
+    futures = [pool.submit(loop) for _ in range(n_threads - 1)] if pool else []
+    previous = [setter(1) for setter in setters]  # this thread works too, on one BLAS thread
+    try:
+        loop()
+    finally:
+        for setter, value in zip(setters, previous):
+            setter(value)
+        for future in futures:
+            future.result()
 
 
 # --------------------------------------------------------------------------- GEMM + kernels
