@@ -501,7 +501,12 @@ def _im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=N
     m_total = (dst5 if dst5 is not None else lhs5).shape[1]
     mg = m_total // groups
     identity = geom.pure_matmul
-    tiles = _tiles(n_out, _tile_length(rows, n_out, src5.itemsize))
+    if identity and lhs5 is not None:
+        # No columns to keep in cache: one GEMM per sample, with the long reduction
+        # (K = the grid) that BLAS runs best.
+        tiles = [(0, n_out)]
+    else:
+        tiles = _tiles(n_out, _tile_length(rows, n_out, src5.itemsize))
     if lhs5 is None:
         per_sample = len(tiles)
     else:
