@@ -1,8 +1,9 @@
 """Time upsamplex's conv / conv_transpose (forward and backward) against torch on the CPU.
 
 Both sides use the same thread count (``torch.set_num_threads`` and ``num_threads=``).
-Runs are interleaved A B A B so machine noise hits both alike; the speedup printed
-is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are faster).
+Runs are interleaved (A B, B A, ...) so machine noise hits both alike; the speedup
+printed is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are
+faster).
 
     python benchmarks/bench_conv.py            # about a minute or two
     python benchmarks/bench_conv.py --quick    # a few seconds
@@ -56,18 +57,25 @@ def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, thre
     return forward, backward
 
 
+def timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def interleaved(ours, theirs, repeats):
     ours(), theirs()  # warm up (allocator, thread pools)
     t_ours, t_theirs, ratios = [], [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        ours()
-        t1 = time.perf_counter()
-        theirs()
-        t2 = time.perf_counter()
-        t_ours.append(t1 - t0)
-        t_theirs.append(t2 - t1)
-        ratios.append((t2 - t1) / (t1 - t0))
+    for i in range(repeats):
+        # Alternate which side goes first (A B, B A, ...): torch's OpenMP threads spin for
+        # a while after each call and would otherwise always slow the call right after it.
+        if i % 2:
+            b, a = timed(theirs), timed(ours)
+        else:
+            a, b = timed(ours), timed(theirs)
+        t_ours.append(a)
+        t_theirs.append(b)
+        ratios.append(b / a)
     return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
 
 
