@@ -164,6 +164,19 @@ def test_winograd_3x3_matches_torch(monkeypatch, size, padding, dtype):
     assert len(calls) == 2  # forward and input gradient
 
 
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_1x1_backward_matches_torch(nd, groups):
+    """1x1 kernels: input and weight gradients come from one fused sweep over grad_output."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 6) + (5, 4, 3)[:nd])
+    w = rng.standard_normal((9, 6 // groups) + (1,) * nd)
+    b = rng.standard_normal(9)
+    gy = rng.standard_normal((2, 9) + (5, 4, 3)[:nd])
+    _, grads_ref = torch_conv(x, w, b, gy, nd, groups=groups)
+    assert_grads_close(ux.conv_backward(gy, x, w, groups=groups), grads_ref, gy, np.float64)
+
+
 @st.composite
 def configs(draw):
     nd = draw(st.integers(1, 3))

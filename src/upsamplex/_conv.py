@@ -1059,10 +1059,22 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
     num_threads = _num_threads(num_threads)
     gy5 = _grad_output(problem, grad_output)
     grad_input = grad_weight = None
+    geom, groups = problem.geom, problem.groups
+    if mask[0] and mask[1] and geom.pure_matmul:
+        # 1x1: gx = Wᵀ gy and gWᵀ = Σ_n x_n gy_nᵀ both read gy; one sweep, sample by
+        # sample, reads each gy_n once from memory (the transposed conv's backward form).
+        m_total, cg = problem.w5.shape[:2]
+        mg = m_total // groups
+        w_t = problem.w5.reshape(groups, mg, cg).transpose(0, 2, 1)
+        w_t = np.ascontiguousarray(w_t).reshape((groups * cg, mg) + geom.kernel)
+        gx5 = np.empty_like(problem.x5)
+        grad_w_t = _im2col_pass(gy5, geom, groups, num_threads, w_t, dst5=gx5, lhs5=problem.x5)
+        grad_weight = grad_w_t.reshape(groups, cg, mg).transpose(0, 2, 1)
+        grad_weight = grad_weight.reshape(np.shape(weight))
+        return _as_x(gx5, problem), grad_weight, _bias_grad(gy5, mask)
     if mask[0]:
         gx5 = np.empty_like(problem.x5)
-        geom = problem.geom
-        if _winograd_ok(geom, problem.groups, gy5.shape[1], gx5.shape[1]) and max(
+        if _winograd_ok(geom, groups, gy5.shape[1], gx5.shape[1]) and max(
             geom.padding
         ) <= 2:
             # The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv of the
@@ -1071,12 +1083,11 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
             pad = (2 - geom.padding[1], 2 - geom.padding[2])
             _winograd_pass(gy5, w_flip, gx5, None, pad, num_threads)
         else:
-            _col2im_pass(gy5, problem.w5, geom, problem.groups, num_threads, gx5)
+            _col2im_pass(gy5, problem.w5, geom, groups, num_threads, gx5)
         grad_input = _as_x(gx5, problem)
     if mask[1]:
-        grad_weight = _im2col_pass(
-            problem.x5, problem.geom, problem.groups, num_threads, lhs5=gy5
-        ).reshape(np.shape(weight))
+        grad_weight = _im2col_pass(problem.x5, geom, groups, num_threads, lhs5=gy5)
+        grad_weight = grad_weight.reshape(np.shape(weight))
     return grad_input, grad_weight, _bias_grad(gy5, mask)
 
 
