@@ -460,6 +460,22 @@ def test_thread_count_does_not_change_results():
     )
 
 
+def test_without_blas_thread_control(monkeypatch):
+    """With a BLAS we can't pin to one thread per worker, everything runs serially here."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 16, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 4, 4)).astype(np.float32)
+    gy = rng.standard_normal((3, 8, 18, 20)).astype(np.float32)
+    expected = (ux.conv_transpose2d(x, w, stride=2, padding=1),) + ux.conv_transpose_backward(
+        gy, x, w, stride=2, padding=1
+    )
+    monkeypatch.setattr(_conv, "_blas_thread_setters", lambda: ())
+    got = (ux.conv_transpose2d(x, w, stride=2, padding=1, num_threads=2),)
+    got += ux.conv_transpose_backward(gy, x, w, stride=2, padding=1, num_threads=2)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 def test_tiny_tiles(monkeypatch, transposed):
     """A tiny tile budget (one output position per tile) gives the same numbers."""
