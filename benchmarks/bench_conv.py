@@ -45,8 +45,17 @@ def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, thre
     def torch_backward():
         # aten's own backward kernel: the part autograd runs, without graph overhead.
         return torch.ops.aten.convolution_backward(
-            gyt, xt, wt, [c_out], [stride] * nd, [padding] * nd, [1] * nd,
-            transposed, zeros, 1, [True, True, True],
+            gyt,
+            xt,
+            wt,
+            [c_out],
+            [stride] * nd,
+            [padding] * nd,
+            [1] * nd,
+            transposed,
+            zeros,
+            1,
+            [True, True, True],
         )
 
     forward = (
@@ -98,8 +107,10 @@ def main():
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
     dtype = getattr(np, args.dtype)
-    print(f"threads={args.threads} (torch, upsamplex and OpenBLAS), {args.dtype}, repeats={repeats}, "
-          f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
+    print(
+        f"threads={args.threads} (torch, upsamplex and OpenBLAS), {args.dtype}, repeats={repeats}, "
+        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}"
+    )
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:
         if args.quick:
@@ -109,8 +120,7 @@ def main():
         )
         for label, (ours, theirs) in zip(("forward", "backward"), ops):
             t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
-            print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} "
-                  f"{ratio:7.2f}x")
+            print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} {ratio:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -243,8 +243,16 @@ def test_conv_transpose_random_against_torch(config, seed):
 @given(configs(), st.integers(0, 2**32 - 1))
 # A float32 bias gradient that cancels to ~1/300 of its terms (scale it by the terms).
 @example(
-    config=dict(nd=2, groups=2, c_in=4, c_out=2, batch=2, dtype=np.float32, bias=True,
-                axes=[(2, 1, 2, 3, 0, 2), (1, 1, 4, 3, 0, 4)]),
+    config=dict(
+        nd=2,
+        groups=2,
+        c_in=4,
+        c_out=2,
+        batch=2,
+        dtype=np.float32,
+        bias=True,
+        axes=[(2, 1, 2, 3, 0, 2), (1, 1, 4, 3, 0, 4)],
+    ),
     seed=45859,
 )
 def test_conv_random_against_torch(config, seed):
@@ -380,8 +388,11 @@ def test_unbatched_input(nd):
     np.testing.assert_array_equal(gw, batched[1])
     yc = CONV[nd](x, np.swapaxes(w, 0, 1), b, padding=1)
     assert_close(
-        yc, TORCH_CONV[nd](torch.tensor(x), torch.tensor(np.swapaxes(w, 0, 1)), torch.tensor(b),
-                           padding=1), np.float64
+        yc,
+        TORCH_CONV[nd](
+            torch.tensor(x), torch.tensor(np.swapaxes(w, 0, 1)), torch.tensor(b), padding=1
+        ),
+        np.float64,
     )
     gx, _, _ = ux.conv_backward(np.ones_like(yc), x, np.swapaxes(w, 0, 1), padding=1)
     assert gx.shape == x.shape
@@ -484,13 +495,16 @@ def test_tiny_tiles(monkeypatch, transposed):
     w = rng.standard_normal((4, 4, 3, 3))
     b = rng.standard_normal(4)
     if transposed:
+
         def run():
             y = ux.conv_transpose2d(x, w, b, stride=2)
             return (y,) + ux.conv_transpose_backward(y, x, w, stride=2)
     else:
+
         def run():
             y = ux.conv2d(x, w, b, padding=1)
             return (y,) + ux.conv_backward(y, x, w, padding=1)
+
     whole = run()
     monkeypatch.setattr(_conv, "_TILE_BYTES", 1)
     for a, b_ in zip(whole, run()):

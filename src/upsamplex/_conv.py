@@ -600,9 +600,7 @@ def _phase_sets(w5, geom, groups):
         weight = None
         if n_taps:
             w = w5[np.ix_(range(m_total), range(cg), *taps)].reshape(groups, mg, cg, n_taps)
-            weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(
-                groups, cg, mg * n_taps
-            )
+            weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(groups, cg, mg * n_taps)
         residues = np.array([residue], dtype=np.intp)
         phases.append(_PhaseSet(residues, grid, offsets, weight, m_total * n_taps))
     first = phases[0]
@@ -886,8 +884,9 @@ def _conv_transpose_nd(
 
 
 @_forward_doc(1, transposed=False)
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
-           num_threads=None):
+def conv1d(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, num_threads=None
+):
     """1-D convolution (cross-correlation), equal to ``torch.nn.functional.conv1d``.
 
     {sections}
@@ -904,8 +903,9 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
 
 
 @_forward_doc(2, transposed=False)
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
-           num_threads=None):
+def conv2d(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, num_threads=None
+):
     """2-D convolution (cross-correlation), equal to ``torch.nn.functional.conv2d``.
 
     {sections}
@@ -924,8 +924,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
 
 
 @_forward_doc(3, transposed=False)
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None,
-           num_threads=None):
+def conv3d(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None, num_threads=None
+):
     """3-D convolution (cross-correlation), equal to ``torch.nn.functional.conv3d``.
 
     {sections}
@@ -942,8 +943,19 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, o
 
 
 @_forward_doc(1, transposed=True)
-def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, *, out=None, num_threads=None):
+def conv_transpose1d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    out=None,
+    num_threads=None,
+):
     """1-D transposed convolution, equal to ``torch.nn.functional.conv_transpose1d``.
 
     {sections}
@@ -962,8 +974,19 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 
 @_forward_doc(2, transposed=True)
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, *, out=None, num_threads=None):
+def conv_transpose2d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    out=None,
+    num_threads=None,
+):
     """2-D transposed convolution, equal to ``torch.nn.functional.conv_transpose2d``.
 
     {sections}
@@ -983,8 +1006,19 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 
 @_forward_doc(3, transposed=True)
-def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, *, out=None, num_threads=None):
+def conv_transpose3d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    out=None,
+    num_threads=None,
+):
     """3-D transposed convolution, equal to ``torch.nn.functional.conv_transpose3d``.
 
     {sections}
@@ -1018,8 +1052,18 @@ def _bias_grad(gy5, mask):
 
 
 @_fill_doc
-def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
-                  output_mask=(True, True, True), num_threads=None):
+def conv_backward(
+    grad_output,
+    x,
+    weight,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    output_mask=(True, True, True),
+    num_threads=None,
+):
     """Gradients of :func:`conv1d`/:func:`conv2d`/:func:`conv3d`.
 
     The spatial rank (1, 2 or 3) is ``weight.ndim - 2``, which also tells a batched
@@ -1074,9 +1118,7 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
         return _as_x(gx5, problem), grad_weight, _bias_grad(gy5, mask)
     if mask[0]:
         gx5 = np.empty_like(problem.x5)
-        if _winograd_ok(geom, groups, gy5.shape[1], gx5.shape[1]) and max(
-            geom.padding
-        ) <= 2:
+        if _winograd_ok(geom, groups, gy5.shape[1], gx5.shape[1]) and max(geom.padding) <= 2:
             # The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv of the
             # gradient with the flipped, transposed kernel and padding 2 - padding.
             w_flip = np.ascontiguousarray(problem.w5[:, :, 0, ::-1, ::-1].transpose(1, 0, 2, 3))
@@ -1092,9 +1134,19 @@ def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, gr
 
 
 @_fill_doc
-def conv_transpose_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                            groups=1, dilation=1, output_mask=(True, True, True),
-                            num_threads=None):
+def conv_transpose_backward(
+    grad_output,
+    x,
+    weight,
+    *,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    output_mask=(True, True, True),
+    num_threads=None,
+):
     """Gradients of :func:`conv_transpose1d`/:func:`conv_transpose2d`/:func:`conv_transpose3d`.
 
     The spatial rank (1, 2 or 3) is ``weight.ndim - 2``, which also tells a batched
