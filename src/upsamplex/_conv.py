@@ -54,6 +54,8 @@ _TILE_BYTES = 2**20
 # batch and grid allow), so that several threads can share it.
 _MIN_BLOCKS = 8
 _TILE_CAP = 512
+# Upper bound for the columns of one tile of a whole set of stride phases.
+_SET_BYTES = 8 * 2**20
 # Below this many input or output channels the Winograd transforms cost more than they save.
 _WINOGRAD_MIN_CHANNELS = 16
 
@@ -654,6 +656,8 @@ def _col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
     # Tiles sized by one phase's columns: the GEMM of one phase then reads columns that
     # are still in cache, and the calls run long enough for threads not to convoy on the GIL.
     tile = _tile_length(max(ph.rows // len(ph.residues) for ph in phases), n_grid, g5.itemsize)
+    # ... but a set of many phases (large strides) keeps its columns within a bound.
+    tile = max(1, min(tile, _SET_BYTES // (max(1, *(ph.rows for ph in phases)) * g5.itemsize)))
     n_tiles = -(-n_grid // tile)
     no_rows = np.empty((0, 1), dtype)
     unit = (1, 1, 1)
