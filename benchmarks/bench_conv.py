@@ -1,8 +1,9 @@
 """Time upsamplex's conv / conv_transpose (forward and backward) against torch on the CPU.
 
 Both sides use the same thread count (``torch.set_num_threads`` and ``num_threads=``).
-Runs are interleaved A B A B so machine noise hits both alike; the speedup printed
-is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are faster).
+Runs are interleaved (A B, B A, ...) so machine noise hits both alike; the speedup
+printed is the median of the per-pair ratios torch_time / upsamplex_time (> 1: we are
+faster).
 
     python benchmarks/bench_conv.py            # about a minute or two
     python benchmarks/bench_conv.py --quick    # a few seconds
@@ -23,20 +24,20 @@ CASES = [
 ]
 
 
-def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads):
+def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads, dtype):
     rng = np.random.default_rng(0)
     nd = len(x_shape) - 2
     c_in = x_shape[1]
     w_shape = ((c_in, c_out) if transposed else (c_out, c_in)) + (k,) * nd
-    x = rng.standard_normal(x_shape, dtype=np.float32)
-    w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32(1 / np.sqrt(c_in * k**nd))
-    b = rng.standard_normal(c_out, dtype=np.float32)
+    x = rng.standard_normal(x_shape, dtype=dtype)
+    w = rng.standard_normal(w_shape, dtype=dtype) * dtype(1 / np.sqrt(c_in * k**nd))
+    b = rng.standard_normal(c_out, dtype=dtype)
     xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
     ours_f = getattr(ux, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     torch_f = getattr(torch.nn.functional, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     geometry = dict(stride=stride, padding=padding)
     y = ours_f(x, w, b, num_threads=threads, **geometry)
-    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    gy = rng.standard_normal(y.shape, dtype=dtype)
     gyt = torch.from_numpy(gy)
     ours_b = ux.conv_transpose_backward if transposed else ux.conv_backward
     zeros = [0] * nd
@@ -44,8 +45,17 @@ def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, thre
     def torch_backward():
         # aten's own backward kernel: the part autograd runs, without graph overhead.
         return torch.ops.aten.convolution_backward(
-            gyt, xt, wt, [c_out], [stride] * nd, [padding] * nd, [1] * nd,
-            transposed, zeros, 1, [True, True, True],
+            gyt,
+            xt,
+            wt,
+            [c_out],
+            [stride] * nd,
+            [padding] * nd,
+            [1] * nd,
+            transposed,
+            zeros,
+            1,
+            [True, True, True],
         )
 
     forward = (
@@ -56,18 +66,25 @@ def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, thre
     return forward, backward
 
 
+def timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def interleaved(ours, theirs, repeats):
     ours(), theirs()  # warm up (allocator, thread pools)
     t_ours, t_theirs, ratios = [], [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        ours()
-        t1 = time.perf_counter()
-        theirs()
-        t2 = time.perf_counter()
-        t_ours.append(t1 - t0)
-        t_theirs.append(t2 - t1)
-        ratios.append((t2 - t1) / (t1 - t0))
+    for i in range(repeats):
+        # Alternate which side goes first (A B, B A, ...): torch's OpenMP threads spin for
+        # a while after each call and would otherwise always slow the call right after it.
+        if i % 2:
+            b, a = timed(theirs), timed(ours)
+        else:
+            a, b = timed(ours), timed(theirs)
+        t_ours.append(a)
+        t_theirs.append(b)
+        ratios.append(b / a)
     return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios)
 
 
@@ -76,6 +93,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller batch")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args()
     # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
     # the GEMMs on our side use the same number of threads as torch.
@@ -88,18 +106,22 @@ def main():
 
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} (torch, upsamplex kernels and OpenBLAS), float32, "
-          f"repeats={repeats}, "
-          f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}")
+    dtype = getattr(np, args.dtype)
+    print(
+        f"threads={args.threads} (torch, upsamplex and OpenBLAS), {args.dtype}, "
+        f"repeats={repeats}, "
+        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}"
+    )
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:
         if args.quick:
             x_shape = (max(1, x_shape[0] // 4),) + x_shape[1:]
-        ops = make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads)
+        ops = make_ops(
+            np, torch, ux, transposed, x_shape, c_out, k, stride, padding, args.threads, dtype
+        )
         for label, (ours, theirs) in zip(("forward", "backward"), ops):
             t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
-            print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} "
-                  f"{ratio:7.2f}x")
+            print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} {ratio:7.2f}x")
 
 
 if __name__ == "__main__":

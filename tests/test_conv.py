@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import upsamplex as ux
@@ -19,13 +19,29 @@ TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def assert_close(ours, ref, dtype):
+def assert_close(ours, ref, dtype, scale=None):
+    """Max error <= TOL * scale; scale defaults to max|ref|.
+
+    A sum whose terms cancel (a bias gradient) is only as accurate as its terms: pass
+    their size as ``scale`` (see ``assert_grads_close``).
+    """
     ref = ref.detach().numpy() if isinstance(ref, torch.Tensor) else ref
     assert ours.shape == ref.shape
     assert ours.dtype == ref.dtype
-    scale = max(np.abs(ref).max(initial=0.0), 1e-30)
+    if scale is None:
+        scale = np.abs(ref).max(initial=0.0)
+    scale = max(scale, 1e-30)
     err = np.abs(ours - ref).max(initial=0.0)
     assert err <= TOL[dtype] * scale, f"max error {err:.3g} vs scale {scale:.3g}"
+
+
+def assert_grads_close(grads, grads_ref, gy, dtype):
+    """(grad_input, grad_weight, grad_bias) against torch's; None references are skipped."""
+    for i, (ours, ref) in enumerate(zip(grads, grads_ref)):
+        if ref is None:  # no bias given to torch
+            continue
+        terms = np.abs(gy).sum(axis=(0,) + tuple(range(2, gy.ndim))).max() if i == 2 else None
+        assert_close(ours, ref, dtype, scale=terms)
 
 
 def torch_reference(function, x, w, b, gy, **kw):
@@ -89,8 +105,7 @@ def test_conv_transpose_matches_torch(case, nd, dtype):
     y_ref, grads_ref = torch_transpose(x, w, b, gy, nd, output_padding=op, **kw)
     assert_close(CONV_T[nd](x, w, b, output_padding=op, **kw), y_ref, dtype)
     grads = ux.conv_transpose_backward(gy, x, w, output_padding=op, **kw)
-    for ours, ref in zip(grads, grads_ref):
-        assert_close(ours, ref, dtype)
+    assert_grads_close(grads, grads_ref, gy, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -104,8 +119,7 @@ def test_conv_matches_torch(case, nd, dtype):
     gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
     y_ref, grads_ref = torch_conv(x, w, b, gy, nd, **kw)
     assert_close(CONV[nd](x, w, b, **kw), y_ref, dtype)
-    for ours, ref in zip(ux.conv_backward(gy, x, w, **kw), grads_ref):
-        assert_close(ours, ref, dtype)
+    assert_grads_close(ux.conv_backward(gy, x, w, **kw), grads_ref, gy, dtype)
 
 
 # torch warns that even kernels with 'same' need a padded copy; we need none.
@@ -123,6 +137,44 @@ def test_conv_string_padding(padding, kernel, dilation):
     grads = ux.conv_backward(gy, x, w, padding=padding, dilation=dilation)
     for ours, ref in zip(grads[:2], grads_ref[:2]):
         assert_close(ours, ref, np.float64)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1, 2, (2, 0), "same", "valid"])
+@pytest.mark.parametrize("size", [(7, 9), (8, 8), (3, 4), (1, 2)])
+def test_winograd_3x3_matches_torch(monkeypatch, size, padding, dtype):
+    """3x3 stride-1 convolutions with >= 16 channels take the Winograd path."""
+    pads = {"same": (1, 1), "valid": (0, 0)}.get(padding, padding)
+    pads = pads if isinstance(pads, tuple) else (pads, pads)
+    if min(n + 2 * p for n, p in zip(size, pads)) < 3:
+        pytest.skip("padded input smaller than the kernel")
+    calls = []
+    winograd = _conv._winograd_pass
+    monkeypatch.setattr(_conv, "_winograd_pass", lambda *a: calls.append(1) or winograd(*a))
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 16) + size).astype(dtype)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(dtype)
+    b = rng.standard_normal(20).astype(dtype)
+    y_ref, _ = torch_conv(x, w, b, None, 2, padding=padding)
+    gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
+    y_ref, grads_ref = torch_conv(x, w, b, gy, 2, padding=padding)
+    assert_close(ux.conv2d(x, w, b, padding=padding), y_ref, dtype)
+    assert_grads_close(ux.conv_backward(gy, x, w, padding=padding), grads_ref, gy, dtype)
+    assert len(calls) == 2  # forward and input gradient
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_1x1_backward_matches_torch(nd, groups):
+    """1x1 kernels: input and weight gradients come from one fused sweep over grad_output."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 6) + (5, 4, 3)[:nd])
+    w = rng.standard_normal((9, 6 // groups) + (1,) * nd)
+    b = rng.standard_normal(9)
+    gy = rng.standard_normal((2, 9) + (5, 4, 3)[:nd])
+    _, grads_ref = torch_conv(x, w, b, gy, nd, groups=groups)
+    assert_grads_close(ux.conv_backward(gy, x, w, groups=groups), grads_ref, gy, np.float64)
 
 
 @st.composite
@@ -184,15 +236,25 @@ def test_conv_transpose_random_against_torch(config, seed):
     gy = rng.standard_normal((config["batch"], config["c_out"], *out_size)).astype(dtype)
     y_ref, grads_ref = torch_transpose(x, w, b, gy, nd, **kw)
     assert_close(CONV_T[nd](x, w, b, **kw), y_ref, dtype)
-    grads = ux.conv_transpose_backward(gy, x, w, **kw)
-    for ours, ref in zip(grads, grads_ref):
-        if ref is None:  # no bias given to torch
-            continue
-        assert_close(ours, ref, dtype)
+    assert_grads_close(ux.conv_transpose_backward(gy, x, w, **kw), grads_ref, gy, dtype)
 
 
 @settings(max_examples=60, deadline=None)
 @given(configs(), st.integers(0, 2**32 - 1))
+# A float32 bias gradient that cancels to ~1/300 of its terms (scale it by the terms).
+@example(
+    config=dict(
+        nd=2,
+        groups=2,
+        c_in=4,
+        c_out=2,
+        batch=2,
+        dtype=np.float32,
+        bias=True,
+        axes=[(2, 1, 2, 3, 0, 2), (1, 1, 4, 3, 0, 4)],
+    ),
+    seed=45859,
+)
 def test_conv_random_against_torch(config, seed):
     a, nd, dtype = _unpack(config), config["nd"], config["dtype"]
     size = tuple(s + d * (k - 1) for s, d, k in zip(a["size"], a["dilation"], a["kernel"]))
@@ -209,9 +271,7 @@ def test_conv_random_against_torch(config, seed):
     gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
     y_ref, grads_ref = torch_conv(x, w, b, gy, nd, **kw)
     assert_close(CONV[nd](x, w, b, **kw), y_ref, dtype)
-    for ours, ref in zip(ux.conv_backward(gy, x, w, **kw), grads_ref):
-        if ref is not None:
-            assert_close(ours, ref, dtype)
+    assert_grads_close(ux.conv_backward(gy, x, w, **kw), grads_ref, gy, dtype)
 
 
 @settings(max_examples=40, deadline=None)
@@ -328,8 +388,11 @@ def test_unbatched_input(nd):
     np.testing.assert_array_equal(gw, batched[1])
     yc = CONV[nd](x, np.swapaxes(w, 0, 1), b, padding=1)
     assert_close(
-        yc, TORCH_CONV[nd](torch.tensor(x), torch.tensor(np.swapaxes(w, 0, 1)), torch.tensor(b),
-                           padding=1), np.float64
+        yc,
+        TORCH_CONV[nd](
+            torch.tensor(x), torch.tensor(np.swapaxes(w, 0, 1)), torch.tensor(b), padding=1
+        ),
+        np.float64,
     )
     gx, _, _ = ux.conv_backward(np.ones_like(yc), x, np.swapaxes(w, 0, 1), padding=1)
     assert gx.shape == x.shape
@@ -347,8 +410,15 @@ def test_non_contiguous_inputs():
     )
     assert_close(ux.conv_transpose2d(x, w, b, stride=2, padding=1), y_ref, np.float32)
     grads = ux.conv_transpose_backward(gy, x, w, stride=2, padding=1)
-    for ours, ref in zip(grads, grads_ref):
-        assert_close(ours, ref, np.float32)
+    assert_grads_close(grads, grads_ref, gy, np.float32)
+    # 1x1 kernels take the plain-GEMM path (bias added after the GEMM), both ways.
+    w1 = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    xc, bc = np.ascontiguousarray(x), np.ascontiguousarray(b)
+    assert_close(ux.conv2d(x, w1, b), torch_conv(xc, w1, bc, None, 2)[0], np.float32)
+    w1t = np.ascontiguousarray(w1[:, :, 0, 0].T).reshape(3, 4, 1, 1)
+    assert_close(
+        ux.conv_transpose2d(x, w1t, b), torch_transpose(xc, w1t, bc, None, 2)[0], np.float32
+    )
 
 
 def test_out_argument():
@@ -384,6 +454,16 @@ def test_thread_count_does_not_change_results():
         ux.conv_transpose_backward(gy, x, w, num_threads=2, **kw),
     ):
         np.testing.assert_array_equal(a, b)
+    # Winograd path (3x3, stride 1, >= 16 channels) and blocked weight gradient.
+    x16 = rng.standard_normal((3, 16, 9, 10)).astype(np.float32)
+    w16 = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    y16 = ux.conv2d(x16, w16, padding=1, num_threads=1)
+    np.testing.assert_array_equal(y16, ux.conv2d(x16, w16, padding=1, num_threads=2))
+    for a, b in zip(
+        ux.conv_backward(y16, x16, w16, padding=1, num_threads=1),
+        ux.conv_backward(y16, x16, w16, padding=1, num_threads=2),
+    ):
+        np.testing.assert_array_equal(a, b)
     wc = np.ascontiguousarray(np.swapaxes(w, 0, 1)).reshape(4, 6, 4, 3)
     yc = ux.conv2d(x, wc.reshape(8, 3, 4, 3), stride=2, padding=1, groups=2, num_threads=1)
     np.testing.assert_array_equal(
@@ -391,23 +471,42 @@ def test_thread_count_does_not_change_results():
     )
 
 
+def test_without_blas_thread_control(monkeypatch):
+    """With a BLAS we can't pin to one thread per worker, everything runs serially here."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 16, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 4, 4)).astype(np.float32)
+    gy = rng.standard_normal((3, 8, 18, 20)).astype(np.float32)
+    expected = (ux.conv_transpose2d(x, w, stride=2, padding=1),) + ux.conv_transpose_backward(
+        gy, x, w, stride=2, padding=1
+    )
+    monkeypatch.setattr(_conv, "_blas_thread_setters", lambda: ())
+    got = (ux.conv_transpose2d(x, w, stride=2, padding=1, num_threads=2),)
+    got += ux.conv_transpose_backward(gy, x, w, stride=2, padding=1, num_threads=2)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("transposed", [False, True])
-def test_batch_chunks(monkeypatch, transposed):
-    """A tiny chunk budget (one sample per chunk) gives the same numbers."""
+def test_tiny_tiles(monkeypatch, transposed):
+    """A tiny tile budget (one output position per tile) gives the same numbers."""
     rng = np.random.default_rng(9)
     x = rng.standard_normal((5, 4, 6, 7))
     w = rng.standard_normal((4, 4, 3, 3))
     b = rng.standard_normal(4)
     if transposed:
+
         def run():
             y = ux.conv_transpose2d(x, w, b, stride=2)
             return (y,) + ux.conv_transpose_backward(y, x, w, stride=2)
     else:
+
         def run():
             y = ux.conv2d(x, w, b, padding=1)
             return (y,) + ux.conv_backward(y, x, w, padding=1)
+
     whole = run()
-    monkeypatch.setattr(_conv, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_conv, "_TILE_BYTES", 1)
     for a, b_ in zip(whole, run()):
         np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-13)
 
