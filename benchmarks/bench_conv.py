@@ -98,6 +98,9 @@ def main():
     # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
     # the GEMMs on our side use the same number of threads as torch.
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    # As in bench_interpolate.py: two OpenMP runtimes (torch's and ours) interleaved
+    # must not spin-wait on the cores the other needs.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import numpy as np
     import torch
 
