@@ -352,10 +352,10 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
     elif _prefer_hfirst(tables, sizes_in):
         # The order is chosen from the tables alone, so both layouts sum in the
         # same order and give identical bits.
-        th, tw = tables[1], tables[2]
-        n_planes = x.shape[0] * (1 if channels_last else x.shape[1])
+        td, th, tw = tables
+        n_planes = x.shape[0] * (1 if channels_last else x.shape[1]) * td[0].shape[0]
         block = _block_size(th[0].shape[0], n_planes, num_threads)
-        _resample.resample_hfirst(x, target, th[:3], tw[:3], sizes_in[1], sizes_in[2], tw[3],
+        _resample.resample_hfirst(x, target, td[:3], th[:3], tw[:3], *sizes_in, tw[3],
                                   block, channels_last, num_threads, stream)
     else:
         _resample.resample(x, target, [t[:3] for t in tables], sizes_in,
@@ -379,14 +379,13 @@ _GATHER_COST = 3.0  # a table-driven gather costs about 3 contiguous multiply-ad
 def _prefer_hfirst(tables, sizes_in):
     """W pass first (per input row) vs H first (per output row), by estimated cost."""
     td, th, tw = tables
-    if td[0].shape[0] != 1 or sizes_in[0] != 1:
-        return False
     size_ih, size_iw = sizes_in[1], sizes_in[2]
-    size_oh, size_ow = th[0].shape[0], tw[0].shape[0]
-    taps_h = th[4]
+    size_od, size_oh, size_ow = td[0].shape[0], th[0].shape[0], tw[0].shape[0]
+    taps_d, taps_h = td[4], th[4]
     w_cost = 0.3 if tw[3] == _tables.WALK_CODES["copy"] else _GATHER_COST * tw[4]
-    v_first = size_oh * (size_iw * taps_h + size_ow * w_cost)
-    h_first = size_ih * size_ow * w_cost + size_oh * size_ow * taps_h
+    v_first = size_od * size_oh * (size_iw * taps_d * taps_h + size_ow * w_cost)
+    h_first = size_od * (size_ih * (size_iw * taps_d + size_ow * w_cost)
+                         + size_oh * size_ow * taps_h)
     return h_first < v_first
 
 

@@ -311,46 +311,89 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
             out[i] = out[i] + w0 * r0[i]
 
 
+cdef inline const floating* _depth_row(const floating* base, Py_ssize_t zs, Py_ssize_t sw,
+                                        const Axis* ad, Py_ssize_t od, Py_ssize_t width,
+                                        floating* tmp, Py_ssize_t* step) noexcept nogil:
+    # The input row at depth output od: the source row itself when one tap of
+    # weight 1 (2-D data, or nearest/copied depth), else the weighted sum of
+    # the depth taps into ``tmp`` (same order as _combine_rows: first tap
+    # assigned, then added). ``base`` points at the row's (d=0) start; width
+    # samples ``sw`` apart.
+    cdef Py_ssize_t a, i, n = ad.cnt[od]
+    cdef const Py_ssize_t* idx = ad.idx + od * ad.k
+    cdef const floating* w = (<const floating*>ad.w) + od * ad.k
+    cdef const floating* src
+    cdef floating wv
+    if n == 1 and w[0] == 1:
+        step[0] = sw
+        return base + idx[0] * zs
+    step[0] = 1
+    if n == 0:
+        memset(tmp, 0, width * sizeof(floating))
+        return tmp
+    for a in range(n):
+        wv = w[a]
+        src = base + idx[a] * zs
+        if a == 0:
+            for i in range(width):
+                tmp[i] = wv * src[i * sw]
+        else:
+            for i in range(width):
+                tmp[i] = tmp[i] + wv * src[i * sw]
+    return tmp
+
+
 cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floating* y,
                                  const Py_ssize_t* ys, Py_ssize_t n_batch,
-                                 Py_ssize_t n_chan, const Axis* ah, const Axis* aw,
-                                 Py_ssize_t block, const Py_ssize_t* block_lo,
+                                 Py_ssize_t n_chan, const Axis* ad, const Axis* ah,
+                                 const Axis* aw, Py_ssize_t block, const Py_ssize_t* block_lo,
                                  const Py_ssize_t* block_hi, Py_ssize_t rows_max,
                                  int stream, int num_threads) noexcept nogil:
-    # 2-D planar, W pass first: each job (plane, block of output rows) resamples
-    # the input rows its block reads once into a private buffer, then blends
-    # them per output row with contiguous, vectorisable loops. Cheaper than
-    # the vertical-first kernel when upsampling along H.
-    cdef Py_ssize_t size_oh = ah.size_out, size_ow = aw.size_out
+    # Planar, W pass first: each job (plane, output depth, block of output rows)
+    # resamples the input rows its block reads once into a private buffer (3-D:
+    # after combining the depth taps), then blends them per output row with
+    # contiguous, vectorisable loops. Cheaper than the vertical-first kernel
+    # when upsampling along H.
+    cdef Py_ssize_t size_od = ad.size_out, size_oh = ah.size_out, size_ow = aw.size_out
+    cdef Py_ssize_t width = aw.size_in
     cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
-    cdef Py_ssize_t job, p, b, n, c, oh, oh0, oh1, lo, hi, ih
+    cdef Py_ssize_t job, p, b, n, c, od, oh, oh0, oh1, lo, hi, ih, rest, step
     cdef floating* buf
+    cdef floating* tmp
     cdef const floating* base
+    cdef const floating* row
+    cdef floating* yplane
     cdef const floating* wtab = <const floating*>ah.w
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         buf = <floating*>malloc((rows_max * size_ow + 1) * sizeof(floating))
-        for job in prange(n_batch * n_chan * n_blocks, schedule='static'):
-            if buf == NULL:
+        tmp = <floating*>malloc((width + 1) * sizeof(floating))
+        for job in prange(n_batch * n_chan * size_od * n_blocks, schedule='static'):
+            if buf == NULL or tmp == NULL:
                 failed_ptr[0] = 1
                 continue
-            p = job // n_blocks
             b = job % n_blocks
+            rest = job // n_blocks
+            od = rest % size_od
+            p = rest // size_od
             n = p // n_chan
             c = p % n_chan
             base = x + n * xs[0] + c * xs[1]
+            yplane = y + n * ys[0] + c * ys[1] + od * ys[2]
             oh0 = b * block
             oh1 = oh0 + block if oh0 + block < size_oh else size_oh
             lo = block_lo[b]
             hi = block_hi[b]
             for ih in range(lo, hi):
-                _walk(base + ih * xs[3], xs[4], buf + (ih - lo) * size_ow, 1, aw)
+                row = _depth_row(base + ih * xs[3], xs[2], xs[4], ad, od, width, tmp, &step)
+                _walk(row, step, buf + (ih - lo) * size_ow, 1, aw)
             for oh in range(oh0, oh1):
                 _blend_rows(buf, size_ow, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                            wtab + oh * ah.k, y + n * ys[0] + c * ys[1] + oh * ys[3], stream)
+                            wtab + oh * ah.k, yplane + oh * ys[3], stream)
         ux_stream_fence()
         free(buf)
+        free(tmp)
     return -1 if failed else 0
 
 
@@ -465,43 +508,73 @@ cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t
 
 cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* y,
                              const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
-                             const Axis* ah, const Axis* aw, Py_ssize_t block,
+                             const Axis* ad, const Axis* ah, const Axis* aw, Py_ssize_t block,
                              const Py_ssize_t* block_lo, const Py_ssize_t* block_hi,
                              Py_ssize_t rows_max, int stream, int num_threads) noexcept nogil:
     # Channels-last twin of _resample_planar_hfirst (same arithmetic order):
     # rows are OW * C contiguous values, so the H blend vectorises across
     # pixels and channels. ys: output strides of (N, D, H, W).
-    cdef Py_ssize_t size_oh = ah.size_out, size_ow = aw.size_out
-    cdef Py_ssize_t row_len = size_ow * n_chan
+    cdef Py_ssize_t size_od = ad.size_out, size_oh = ah.size_out, size_ow = aw.size_out
+    cdef Py_ssize_t width = aw.size_in, row_len = size_ow * n_chan
     cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
-    cdef Py_ssize_t job, n, b, oh, oh0, oh1, lo, hi, ih, o
+    cdef Py_ssize_t job, n, b, od, oh, oh0, oh1, lo, hi, ih, o, rest, step, i, c, a, nd
     cdef bint dense = ys[3] == n_chan
     cdef floating* buf
     cdef floating* line
+    cdef floating* tmp
     cdef floating* yrow
     cdef const floating* base
+    cdef const floating* row
+    cdef const floating* src
     cdef const floating* wtab = <const floating*>ah.w
+    cdef floating wv
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         buf = <floating*>malloc((rows_max * row_len + 1) * sizeof(floating))
         line = <floating*>malloc((row_len + 1) * sizeof(floating))
-        for job in prange(n_batch * n_blocks, schedule='static'):
-            if buf == NULL or line == NULL:
+        tmp = <floating*>malloc((width * n_chan + 1) * sizeof(floating))
+        for job in prange(n_batch * size_od * n_blocks, schedule='static'):
+            if buf == NULL or line == NULL or tmp == NULL:
                 failed_ptr[0] = 1
                 continue
-            n = job // n_blocks
             b = job % n_blocks
+            rest = job // n_blocks
+            od = rest % size_od
+            n = rest // size_od
             base = x + n * xs[0]
             oh0 = b * block
             oh1 = oh0 + block if oh0 + block < size_oh else size_oh
             lo = block_lo[b]
             hi = block_hi[b]
             for ih in range(lo, hi):
-                _walk_cl(base + ih * xs[3], xs[4], n_chan, buf + (ih - lo) * row_len,
-                         n_chan, aw)
+                if xs[4] == n_chan:
+                    # Dense pixels: combine the depth taps over the flat row.
+                    row = _depth_row(base + ih * xs[3], xs[2], 1, ad, od, width * n_chan,
+                                     tmp, &step)
+                    step = n_chan
+                elif ad.cnt[od] == 1 and (<const floating*>ad.w)[od * ad.k] == 1:
+                    row = base + ad.idx[od * ad.k] * xs[2] + ih * xs[3]
+                    step = xs[4]
+                else:
+                    nd = ad.cnt[od]
+                    if nd == 0:
+                        memset(tmp, 0, width * n_chan * sizeof(floating))
+                    for a in range(nd):
+                        wv = (<const floating*>ad.w)[od * ad.k + a]
+                        src = base + ad.idx[od * ad.k + a] * xs[2] + ih * xs[3]
+                        for i in range(width):
+                            for c in range(n_chan):
+                                if a == 0:
+                                    tmp[i * n_chan + c] = wv * src[i * xs[4] + c]
+                                else:
+                                    tmp[i * n_chan + c] = (tmp[i * n_chan + c]
+                                                           + wv * src[i * xs[4] + c])
+                    row = tmp
+                    step = n_chan
+                _walk_cl(row, step, n_chan, buf + (ih - lo) * row_len, n_chan, aw)
             for oh in range(oh0, oh1):
-                yrow = y + n * ys[0] + oh * ys[2]
+                yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
                 if dense:
                     _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
                                 wtab + oh * ah.k, yrow, stream)
@@ -513,6 +586,7 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
         ux_stream_fence()
         free(buf)
         free(line)
+        free(tmp)
     return -1 if failed else 0
 
 
@@ -767,24 +841,25 @@ cdef Py_ssize_t _block_ranges(const Axis* ah, Py_ssize_t block, Py_ssize_t* lo,
     return widest
 
 
-def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_ih, Py_ssize_t size_iw, walk_w,
-                    Py_ssize_t block, bint channels_last, int num_threads,
-                    bint stream=False):
-    """2-D resampling, W pass first, of 5-D views whose D axis is 1 -> 1."""
-    cdef Axis axes[2]
+def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssize_t size_ih,
+                    Py_ssize_t size_iw, walk_w, Py_ssize_t block, bint channels_last,
+                    int num_threads, bint stream=False):
+    """Resampling of 5-D views, W pass first (depth taps combined before it)."""
+    cdef Axis axes[3]
     cdef list keep = []
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
     cdef Py_ssize_t i
     cdef Py_ssize_t rows_max
     cdef int status
-    _fill_axis(&axes[0], table_h, size_ih, 0, keep)
-    _fill_axis(&axes[1], table_w, size_iw, walk_w, keep)
-    n_blocks = (axes[0].size_out + block - 1) // block
+    _fill_axis(&axes[0], table_d, size_id, 0, keep)
+    _fill_axis(&axes[1], table_h, size_ih, 0, keep)
+    _fill_axis(&axes[2], table_w, size_iw, walk_w, keep)
+    n_blocks = (axes[1].size_out + block - 1) // block
     ranges = np.empty(2 * n_blocks, dtype=np.intp)
     cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
     cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
-    rows_max = _block_ranges(&axes[0], block, &lo_v[0], &hi_v[0])
+    rows_max = _block_ranges(&axes[1], block, &lo_v[0], &hi_v[0])
     xstr = _element_strides(x)
     ystr = _element_strides(y)
     for i in range(5):
@@ -803,10 +878,10 @@ def resample_hfirst(x, y, table_h, table_w, Py_ssize_t size_ih, Py_ssize_t size_
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
-cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y, Py_ssize_t* xs,
-                     Py_ssize_t* ys, Axis* axes, Py_ssize_t block, const Py_ssize_t* lo,
-                     const Py_ssize_t* hi, Py_ssize_t rows_max, bint channels_last,
-                     int stream, int num_threads) except? -2:
+cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
+                     Py_ssize_t* xs, Py_ssize_t* ys, Axis* axes, Py_ssize_t block,
+                     const Py_ssize_t* lo, const Py_ssize_t* hi, Py_ssize_t rows_max,
+                     bint channels_last, int stream, int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
@@ -814,11 +889,12 @@ cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     with nogil:
         if channels_last:
             status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
-                                         block, lo, hi, rows_max, stream, num_threads)
+                                         &axes[2], block, lo, hi, rows_max, stream,
+                                         num_threads)
         else:
             status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0],
-                                             &axes[1], block, lo, hi, rows_max, stream,
-                                             num_threads)
+                                             &axes[1], &axes[2], block, lo, hi, rows_max,
+                                             stream, num_threads)
     return status
 
 
