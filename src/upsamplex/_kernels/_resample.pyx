@@ -311,9 +311,9 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
             out[i] = out[i] + w0 * r0[i]
 
 
-cdef inline const floating* _depth_row(const floating* base, Py_ssize_t zs, Py_ssize_t sw,
-                                        const Axis* ad, Py_ssize_t od, Py_ssize_t width,
-                                        floating* tmp, Py_ssize_t* step) noexcept nogil:
+cdef inline const floating* _depth_row(
+        const floating* base, Py_ssize_t zs, Py_ssize_t sw, const Axis* ad, Py_ssize_t od,
+        Py_ssize_t width, floating* tmp, Py_ssize_t* step) noexcept nogil:
     # The input row at depth output od: the source row itself when one tap of
     # weight 1 (2-D data, or nearest/copied depth), else the weighted sum of
     # the depth taps into ``tmp`` (same order as _combine_rows: first tap
