@@ -443,6 +443,12 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
         _walk_cl_range(row, step, n_chan, out, out_step, a, 0, 2 * lo)
         _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
         return
+    if a.dn2_hi > a.dn2_lo:
+        # Halving: taps at pixel 2o + off with constant weights (as _walk_down2).
+        _walk_cl_range(row, step, n_chan, out, out_step, a, 0, a.dn2_lo)
+        _walk_cl_down2(row, step, n_chan, out, out_step, a)
+        _walk_cl_range(row, step, n_chan, out, out_step, a, a.dn2_hi, a.size_out)
+        return
     if hi > lo and k == 4:
         # Integer x2 bicubic: four taps, constant weights per output parity.
         for par in range(2):
@@ -461,6 +467,36 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
         _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
         return
     _walk_cl_range(row, step, n_chan, out, out_step, a, 0, a.size_out)
+
+
+cdef inline void _walk_cl_down2(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                                floating* out, Py_ssize_t out_step,
+                                const Axis* a) noexcept nogil:
+    cdef Py_ssize_t o, j, c, n = a.dn2_taps
+    cdef const floating* w = (<const floating*>a.w) + a.dn2_lo * a.k
+    cdef const floating* src
+    cdef floating* pix
+    cdef floating p0, p1, p2
+    for o in range(a.dn2_lo, a.dn2_hi):
+        src = row + (2 * o + a.dn2_off) * step
+        pix = out + o * out_step
+        if n_chan == 3:
+            p0 = w[0] * src[0]
+            p1 = w[0] * src[1]
+            p2 = w[0] * src[2]
+            for j in range(1, n):
+                p0 = p0 + w[j] * src[j * step]
+                p1 = p1 + w[j] * src[j * step + 1]
+                p2 = p2 + w[j] * src[j * step + 2]
+            pix[0] = p0
+            pix[1] = p1
+            pix[2] = p2
+            continue
+        for c in range(n_chan):
+            pix[c] = w[0] * src[c]
+        for j in range(1, n):
+            for c in range(n_chan):
+                pix[c] = pix[c] + w[j] * src[j * step + c]
 
 
 cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
