@@ -109,12 +109,15 @@ cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) 
             r = row + 2 * o + a.dn2_off
             out[o] = w0 * r[0] + w1 * r[1] + w2 * r[2] + w3 * r[3]
     else:
+        # Tap-outer passes (each one vectorises); per output the same sum in the
+        # same order as the single loop.
+        r = row + a.dn2_off
         for o in range(lo, hi):
-            r = row + 2 * o + a.dn2_off
-            acc = w0 * r[0]
-            for j in range(1, n):
-                acc = acc + w[j] * r[j]
-            out[o] = acc
+            out[o] = w0 * r[2 * o]
+        for j in range(1, n):
+            acc = w[j]
+            for o in range(lo, hi):
+                out[o] = out[o] + acc * r[2 * o + j]
 
 
 cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
