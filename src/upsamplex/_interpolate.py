@@ -333,7 +333,7 @@ def _output_order(ndim, channels_last):
     return None
 
 
-def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
+def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest, fresh):
     """Run one float/uint8 kernel from 5-D views ``x`` into ``y``."""
     if not _compatible_strides(x):
         x = np.ascontiguousarray(x)
@@ -344,8 +344,10 @@ def _run(x, y, tables, sizes_in, channels_last, num_threads, nearest):
     fits = fits and _compatible_strides(y)
     target = y if fits else v.allocate(y.shape, y.dtype,
                                        (0, 2, 3, 4, 1) if channels_last else None)
-    # Outputs far larger than the caches are written with streaming stores.
-    stream = target.nbytes > _STREAM_ABOVE
+    # A caller's array far larger than the caches is written with streaming
+    # stores (no read-for-ownership). Not a fresh one: its pages were just zeroed
+    # by the kernel, so its lines are likely cached and plain stores win.
+    stream = not fresh and target is y and target.nbytes > _STREAM_ABOVE
     if nearest:
         _resample.nearest(x, target, tables[0][0][:, 0].copy(), tables[1][0][:, 0].copy(),
                           tables[2][0][:, 0].copy(), channels_last, num_threads, stream)
@@ -398,7 +400,7 @@ def _threads_for(n_out, num_threads):
     return 1 if n_out < _SERIAL_BELOW else num_threads
 
 
-def _forward(x, y, plan, num_threads):
+def _forward(x, y, plan, num_threads, fresh):
     num_threads = _threads_for(y.size, num_threads)
     channels_last = v.is_channels_last(x)
     x5, y5 = _as_5d(x), _as_5d(y)
@@ -418,7 +420,7 @@ def _forward(x, y, plan, num_threads):
     dtype_str = "f4" if x.dtype == np.uint8 else x.dtype.str
     tables = _tables_5d(plan, dtype_str)
     nearest = plan.table_mode in ("nearest", "nearest-exact")
-    _run(x5, y5, tables, sizes_in, channels_last, num_threads, nearest)
+    _run(x5, y5, tables, sizes_in, channels_last, num_threads, nearest, fresh)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -485,7 +487,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         y = v.check_out(out, out_shape, x.dtype)
     if y.size:
-        _forward(x, y, plan, num_threads)
+        _forward(x, y, plan, num_threads, out is None)
     return y
 
 
@@ -563,5 +565,6 @@ def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None,
         num_threads = _threads_for(max(gx.size, g.size), num_threads)
         tables = _tables_5d(plan, g.dtype.str, adjoint=True)
         sizes_in = (1,) * (3 - len(shape) + 2) + plan.out_sizes
-        _run(_as_5d(g), _as_5d(gx), tables, sizes_in, channels_last, num_threads, False)
+        _run(_as_5d(g), _as_5d(gx), tables, sizes_in, channels_last, num_threads, False,
+             out is None)
     return gx
