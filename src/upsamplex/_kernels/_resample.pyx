@@ -806,6 +806,19 @@ cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, walk,
     a.walk, a.up2_lo, a.up2_hi, a.dn2_lo, a.dn2_hi, a.dn2_taps, a.dn2_off = walk
 
 
+cdef void _view_strides(x, y, bint channels_last, Py_ssize_t* xs, Py_ssize_t* ys) except *:
+    # Element strides of the 5-D input (N, C, D, H, W), and of the output's
+    # (N, C, D, H) axes (planar: W stride 1) or (N, D, H, W) axes (channels-last:
+    # C stride 1).
+    cdef Py_ssize_t i
+    xstr = _element_strides(x)
+    ystr = _element_strides(y)
+    for i in range(5):
+        xs[i] = xstr[i]
+    for i in range(4):
+        ys[i] = ystr[i + 1 if channels_last and i > 0 else i]
+
+
 def _element_strides(arr):
     item = arr.itemsize
     return [s // item for s in arr.strides]
@@ -824,14 +837,7 @@ def resample(x, y, tables, sizes_in, walks, bint channels_last, int num_threads)
     cdef int status
     for i in range(3):
         _fill_axis(&axes[i], tables[i], sizes_in[i], walks[i], keep)
-    xstr = _element_strides(x)
-    ystr = _element_strides(y)
-    for i in range(5):
-        xs[i] = xstr[i]
-    if channels_last:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[2], ystr[3], ystr[4]
-    else:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[1], ystr[2], ystr[3]
+    _view_strides(x, y, channels_last, xs, ys)
     if x.dtype == np.float32:
         status = _run_float[float](x, y, xs, ys, n_batch, n_chan, axes, channels_last,
                                    num_threads)
@@ -888,7 +894,6 @@ def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssiz
     cdef list keep = []
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
-    cdef Py_ssize_t i
     cdef Py_ssize_t rows_max
     cdef int status
     _fill_axis(&axes[0], table_d, size_id, 0, keep)
@@ -899,14 +904,7 @@ def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssiz
     cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
     cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
     rows_max = _block_ranges(&axes[1], block, &lo_v[0], &hi_v[0])
-    xstr = _element_strides(x)
-    ystr = _element_strides(y)
-    for i in range(5):
-        xs[i] = xstr[i]
-    if channels_last:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[2], ystr[3], ystr[4]
-    else:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[1], ystr[2], ystr[3]
+    _view_strides(x, y, channels_last, xs, ys)
     if x.dtype == np.float32:
         status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
                                     channels_last, stream, num_threads)
@@ -942,15 +940,7 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads,
     """Nearest gather of 5-D views ``x`` -> ``y`` given source indices per axis."""
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
-    cdef Py_ssize_t i
-    xstr = _element_strides(x)
-    ystr = _element_strides(y)
-    for i in range(5):
-        xs[i] = xstr[i]
-    if channels_last:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[2], ystr[3], ystr[4]
-    else:
-        ys[0], ys[1], ys[2], ys[3] = ystr[0], ystr[1], ystr[2], ystr[3]
+    _view_strides(x, y, channels_last, xs, ys)
     off_w = np.ascontiguousarray(src_w * xs[4], dtype=np.intp)
     copy_w = (not channels_last and xs[4] == 1 and src_w.shape[0] == x.shape[4]
               and bool(np.all(src_w == np.arange(src_w.shape[0]))))
