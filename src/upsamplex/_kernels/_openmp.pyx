@@ -1,17 +1,24 @@
 """OpenMP introspection: whether the build really linked it, and thread counts."""
 
-cimport openmp
 from cython.parallel cimport prange
 
 cdef extern from *:
     """
     #ifdef _OPENMP
+    #include <omp.h>
     #define UPSAMPLEX_HAVE_OPENMP 1
+    static int ux_max_threads(void) { return omp_get_max_threads(); }
+    static int ux_thread_num(void) { return omp_get_thread_num(); }
     #else
+    /* Built with -Dopenmp=disabled: prange loops run serially. */
     #define UPSAMPLEX_HAVE_OPENMP 0
+    static int ux_max_threads(void) { return 1; }
+    static int ux_thread_num(void) { return 0; }
     #endif
     """
     int UPSAMPLEX_HAVE_OPENMP
+    int ux_max_threads() noexcept nogil
+    int ux_thread_num() noexcept nogil
 
 
 def openmp_enabled():
@@ -21,9 +28,7 @@ def openmp_enabled():
 
 def max_threads():
     """Threads a ``prange`` uses by default (honours ``OMP_NUM_THREADS``)."""
-    if UPSAMPLEX_HAVE_OPENMP:
-        return openmp.omp_get_max_threads()
-    return 1
+    return ux_max_threads()
 
 
 def threads_used(int num_threads):
@@ -34,7 +39,7 @@ def threads_used(int num_threads):
     for i in range(256):
         seen[i] = 0
     for _ in prange(n, nogil=True, num_threads=num_threads, schedule='static', chunksize=1):
-        seen[openmp.omp_get_thread_num() % 256] = 1
+        seen[ux_thread_num() % 256] = 1
     for i in range(256):
         total += seen[i]
     return total
