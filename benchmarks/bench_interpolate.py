@@ -70,6 +70,7 @@ B64 = (8, 64, 128, 128)
 HD = (1, 3, 1080, 1920)
 WORKLOADS = [
     Workload("nearest ×2", B64, "nearest", X2, cv2_flag="INTER_NEAREST"),
+    Workload("nearest-exact ×1.5", B64, "nearest-exact", {"scale_factor": 1.5}),
     Workload("bilinear ×2", B64, "bilinear", X2, cv2_flag="INTER_LINEAR"),
     Workload("bicubic ×2", B64, "bicubic", X2, cv2_flag="INTER_CUBIC"),
     Workload("area →128", (8, 64, 256, 256), "area", {"size": (128, 128)},
