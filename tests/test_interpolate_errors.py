@@ -250,3 +250,9 @@ def test_upsample_backward_before_forward():
 def test_upsample_rejects_wrong_ndim():
     with pytest.raises(ValueError, match=r"bilinear\W* needs 4-D"):
         ux.Upsample(scale_factor=2, mode="bilinear")(X3)
+
+
+def test_non_native_byte_order_names_the_fix():
+    x = np.arange(8, dtype=">f4").reshape(1, 1, 8)
+    with pytest.raises(TypeError, match="non-native byte order"):
+        ux.interpolate(x, scale_factor=2, mode="linear")

@@ -85,6 +85,11 @@ def plan_interpolate(shape, dtype, size, scale_factor, mode, align_corners,
         if align_corners:
             raise ValueError("mode='lanczos' does not support align_corners=True")
     dtype = np.dtype(dtype)
+    if not dtype.isnative:
+        raise TypeError(
+            f"{name} dtype {dtype.str} has non-native byte order; convert it first with "
+            f"x.astype(x.dtype.newbyteorder('='))"
+        )
     if dtype == np.uint8:
         if mode not in _UINT8_MODES:
             raise TypeError(
