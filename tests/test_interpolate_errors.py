@@ -256,3 +256,13 @@ def test_non_native_byte_order_names_the_fix():
     x = np.arange(8, dtype=">f4").reshape(1, 1, 8)
     with pytest.raises(TypeError, match="non-native byte order"):
         ux.interpolate(x, scale_factor=2, mode="linear")
+
+
+def test_out_overlapping_the_input_is_refused():
+    # The kernels read the input while they write out: an alias would corrupt both.
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    with pytest.raises(ValueError, match="out overlaps the input"):
+        ux.interpolate(x, size=(6, 6), mode="bilinear", out=x)
+    g = np.ones((1, 2, 6, 6))
+    with pytest.raises(ValueError, match="out overlaps the grad_output"):
+        ux.interpolate_backward(g, g.shape, size=(6, 6), mode="bilinear", out=g)

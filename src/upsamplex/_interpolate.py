@@ -490,7 +490,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if out is None:
         y = v.allocate(out_shape, x.dtype, _output_order(x.ndim, v.is_channels_last(x)))
     else:
-        y = v.check_out(out, out_shape, x.dtype)
+        y = v.check_out(out, out_shape, x.dtype, x)
     if y.size:
         _forward(x, y, plan, num_threads, out is None)
     return y
@@ -565,7 +565,7 @@ def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None,
     if out is None:
         gx = v.allocate(shape, g.dtype, _output_order(len(shape), channels_last))
     else:
-        gx = v.check_out(out, shape, g.dtype)
+        gx = v.check_out(out, shape, g.dtype, g, "grad_output")
     if gx.size:
         num_threads = _threads_for(max(gx.size, g.size), num_threads)
         tables = _tables_5d(plan, g.dtype.str, adjoint=True)

@@ -91,8 +91,9 @@ def as_tuple(value, n, name):
     return (value,) * n
 
 
-def check_out(out, shape, dtype):
-    """Validate a caller-provided output array (exact shape and dtype, writable)."""
+def check_out(out, shape, dtype, source=None, source_name="input"):
+    """Validate a caller-provided output array (exact shape and dtype, writable,
+    not overlapping ``source``, which the kernels read while they write)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {_type_name(out)}")
     if out.shape != tuple(shape):
@@ -101,6 +102,8 @@ def check_out(out, shape, dtype):
         raise TypeError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)}")
     if not out.flags.writeable:
         raise ValueError("out is read-only; pass a writable array")
+    if source is not None and out.size and np.may_share_memory(out, source):
+        raise ValueError(f"out overlaps the {source_name}; pass a separate array")
     return out
 
 
