@@ -218,3 +218,17 @@ def test_area_output_size_zero_is_an_error():
     assert ref.torch_direct(x, scale_factor=0.5, mode="area").shape == (1, 1, 0, 3)
     with pytest.raises(ValueError, match="output size of 0"):
         ux.interpolate(x, scale_factor=0.5, mode="area")
+
+
+def test_uint8_many_channels_output_width_one(rng):
+    # README difference 3, uint8 side: with more than 4 channels torch's separable uint8
+    # path repeats the first row when the output width is 1; upsamplex gives each row
+    # its own value, within 1 of the float64 answer.
+    x = rng.integers(0, 256, (1, 5, 5, 3)).astype(np.uint8)
+    kw = dict(size=(2, 1), mode="bilinear")
+    ours = ux.interpolate(x, **kw).astype(int)
+    float_ref = np.round(ux.interpolate(x.astype(np.float64), **kw))
+    torch_uint8 = ref.torch_direct(x, **kw).astype(int)
+    assert np.abs(ours - float_ref).max() <= 1
+    np.testing.assert_array_equal(torch_uint8[:, :, 0], torch_uint8[:, :, 1])  # torch: a copy
+    assert np.abs(ours[:, :, 0] - ours[:, :, 1]).max() > 2
