@@ -17,18 +17,21 @@ from upsamplex._kernels import _resample, _resample_uint8, _tables
 GENERIC = _tables.WALK_CODES["generic"]
 
 
-@pytest.mark.parametrize("width", [4, 5, 6, 7, 11, 16, 17, 33, 100, 101])
+@pytest.mark.parametrize("layout", ["rgb", "planar"])
+@pytest.mark.parametrize("width", [4, 5, 6, 7, 11, 16, 17, 18, 33, 100, 101])
 @pytest.mark.parametrize("mode", ["linear", "aa-linear"])
-def test_uint8_rgb_x2_fast_path_is_exact(width, mode):
+def test_uint8_x2_fast_paths_are_exact(width, mode, layout):
     rng = np.random.default_rng(width)
     x = rng.integers(0, 256, (2, 3, 5, width)).astype(np.uint8)
-    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if layout == "rgb":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     th = interp.axis_table_uint8(mode, 5, 10, 2.0, False)
     tw = interp.axis_table_uint8(mode, width, 2 * width, 2.0, False)
     fast = np.empty((2, 3, 10, 2 * width), np.uint8)
     plain = np.empty_like(fast)
-    _resample_uint8.resample_uint8(x, fast, th[:4], tw[:4], th[4], tw[4], True, 4, tw[5], 1)
-    _resample_uint8.resample_uint8(x, plain, th[:4], tw[:4], th[4], tw[4], True, 4, (0, 0), 1)
+    cl = layout == "rgb"
+    _resample_uint8.resample_uint8(x, fast, th[:4], tw[:4], th[4], tw[4], cl, 4, tw[5], 1)
+    _resample_uint8.resample_uint8(x, plain, th[:4], tw[:4], th[4], tw[4], cl, 4, (0, 0), 1)
     if mode == "linear" and width >= 4:
         assert tw[5][1] > tw[5][0]  # the fast path really ran
     np.testing.assert_array_equal(fast, plain)

@@ -296,12 +296,51 @@ static ptrdiff_t ux_u8_up2_rgb(const uint8_t *src, uint8_t *dst, ptrdiff_t lo, p
     }
     return i;
 }
+
+/*
+ * The same for rows of single samples (planar uint8): 16 input samples give
+ * 16 even and 16 odd outputs, interleaved by unpacking. Returns hi_done.
+ */
+static ptrdiff_t ux_u8_up2_gray(const uint8_t *src, uint8_t *dst, ptrdiff_t lo, ptrdiff_t hi,
+                                ptrdiff_t even_first, ptrdiff_t odd_first,
+                                const int16_t *we, const int16_t *wo, int precision)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m128i vbias = _mm_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    const __m128i wwe = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)we[0]
+                                                 | ((uint32_t)(uint16_t)we[1] << 16)));
+    const __m128i wwo = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)wo[0]
+                                                 | ((uint32_t)(uint16_t)wo[1] << 16)));
+    const ptrdiff_t de = even_first - lo, dodd = odd_first - lo;
+    ptrdiff_t i = lo;
+    for (; i + 16 <= hi; i += 16) {
+        const uint8_t *x = src + i;
+        __m128i e = ux_u8_pairs(_mm_loadu_si128((const __m128i *)(x + de)),
+                                _mm_loadu_si128((const __m128i *)(x + de + 1)), wwe, vbias,
+                                shift);
+        __m128i o = ux_u8_pairs(_mm_loadu_si128((const __m128i *)(x + dodd)),
+                                _mm_loadu_si128((const __m128i *)(x + dodd + 1)), wwo, vbias,
+                                shift);
+        _mm_storeu_si128((__m128i *)(dst + 2 * i), _mm_unpacklo_epi8(e, o));
+        _mm_storeu_si128((__m128i *)(dst + 2 * i + 16), _mm_unpackhi_epi8(e, o));
+    }
+    return i;
+}
 #define UX_HAVE_UP2_RGB 1
 #else
 #define UX_HAVE_UP2_RGB 0
 static ptrdiff_t ux_u8_up2_rgb(const uint8_t *src, uint8_t *dst, ptrdiff_t lo, ptrdiff_t hi,
                                ptrdiff_t even_first, ptrdiff_t odd_first,
                                const int16_t *we, const int16_t *wo, int precision)
+{
+    (void)src; (void)dst; (void)hi; (void)even_first; (void)odd_first;
+    (void)we; (void)wo; (void)precision;
+    return lo;
+}
+static ptrdiff_t ux_u8_up2_gray(const uint8_t *src, uint8_t *dst, ptrdiff_t lo, ptrdiff_t hi,
+                                ptrdiff_t even_first, ptrdiff_t odd_first,
+                                const int16_t *we, const int16_t *wo, int precision)
 {
     (void)src; (void)dst; (void)hi; (void)even_first; (void)odd_first;
     (void)we; (void)wo; (void)precision;
