@@ -80,7 +80,7 @@ WORKLOADS = [
     Workload("1080p AA bilinear →540×960", HD, "bilinear",
              {"size": (540, 960), "antialias": True}, pillow=True),
     Workload("1080p uint8 RGB bilinear ×2", HD, "bilinear", X2, dtype="uint8",
-             channels_last_only=True, cv2_flag="INTER_LINEAR", pillow=True),
+             cv2_flag="INTER_LINEAR", pillow=True),
     Workload("trilinear ×2", (2, 16, 32, 64, 64), "trilinear", X2),
     Workload("linear ×2", (16, 32, 8192), "linear", X2, cv2_flag="INTER_LINEAR"),
     Workload("backward bilinear ×2", B64, "bilinear", X2, backward=True),
