@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._kernels import _conv as _k
-from ._kernels import _openmp
+from ._validation import FLOAT_DTYPES, check_num_threads, check_out
 
 __all__ = [
     "conv1d",
@@ -46,7 +46,6 @@ __all__ = [
     "conv_transpose_backward",
 ]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Upper bound for one tile of columns: it should stay in a core's L2 cache until the GEMM
 # has read it.
 _TILE_BYTES = 2**20
@@ -65,7 +64,7 @@ _WINOGRAD_MIN_CHANNELS = 16
 
 def _float_array(name, value):
     arr = np.asarray(value)
-    if arr.dtype not in _FLOAT_DTYPES:
+    if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     return arr
 
@@ -104,12 +103,6 @@ def _positive_int(name, value):
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return value
-
-
-def _num_threads(num_threads):
-    if num_threads is None:
-        return _openmp.max_threads()
-    return _positive_int("num_threads", num_threads)
 
 
 def _output_mask(output_mask):
@@ -355,14 +348,8 @@ def _output_buffer(out, shape, dtype, inputs):
     """Return a contiguous buffer of ``shape`` to compute into (``out`` itself when possible)."""
     if out is None:
         return np.empty(shape, dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out must have shape {shape}, got shape {out.shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out must be writeable, got a read-only array")
+    check_out(out, shape, dtype)
+    # Unlike interpolate, an out= that overlaps an operand is allowed: compute aside.
     if out.flags.c_contiguous and not any(
         np.may_share_memory(out, a) for a in inputs if a is not None
     ):
@@ -858,7 +845,7 @@ def _forward_doc(nd, transposed):
 
 def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_threads):
     problem = _conv_problem(nd, x, weight, bias, stride, padding, dilation, groups)
-    num_threads = _num_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
     buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias))
     y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.out)
@@ -877,7 +864,7 @@ def _conv_transpose_nd(
     problem = _transpose_problem(
         nd, x, weight, bias, stride, padding, output_padding, dilation, groups
     )
-    num_threads = _num_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
     buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias))
     y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.src)
@@ -1104,7 +1091,7 @@ def conv_backward(
     mask = _output_mask(output_mask)
     nd = _spatial_rank(weight)
     problem = _conv_problem(nd, x, weight, None, stride, padding, dilation, groups)
-    num_threads = _num_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     gy5 = _grad_output(problem, grad_output)
     grad_input = grad_weight = None
     geom, groups = problem.geom, problem.groups
@@ -1190,7 +1177,7 @@ def conv_transpose_backward(
     problem = _transpose_problem(
         nd, x, weight, None, stride, padding, output_padding, dilation, groups
     )
-    num_threads = _num_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     gy5 = _grad_output(problem, grad_output)
     grad_input = grad_weight = None
     if mask[0] or mask[1]:

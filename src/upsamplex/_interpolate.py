@@ -165,7 +165,6 @@ def _freeze(*arrays):
 
 _TABLE_BYTES_MAX = 4 << 30
 _TABLE_BYTES_CACHED = 64 << 20  # bigger tables are rebuilt per call, not kept alive
-_HALF_WIDTH = {"aa-linear": 1.0, "aa-cubic": 2.0, "aa-lanczos": 3.0}
 
 
 def _check_table_size(table_mode, size_in, size_out):
@@ -184,7 +183,7 @@ def _check_table_size(table_mode, size_in, size_out):
     elif table_mode == "area":
         taps = math.ceil(ratio) + 1
     else:
-        taps = 2 * math.ceil(_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
+        taps = 2 * math.ceil(_tables.AA_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
     n_bytes = size_out * taps * 16
     if n_bytes > _TABLE_BYTES_MAX:
         raise ValueError(
@@ -302,9 +301,6 @@ def _periodic_x2(idx, w, size_in):
     if contiguous and np.array_equal(idx[o], ref_idx) and np.array_equal(w[o], ref_w):
         return lo, hi
     return 0, 0
-
-
-_UNIT_AXIS = object()
 
 
 def _tables_5d(plan, dtype_str, adjoint=False):

@@ -97,11 +97,11 @@ def check_out(out, shape, dtype, source=None, source_name="input"):
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {_type_name(out)}")
     if out.shape != tuple(shape):
-        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+        raise ValueError(f"out must have shape {tuple(shape)}, got shape {out.shape}")
     if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)}")
+        raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
     if not out.flags.writeable:
-        raise ValueError("out is read-only; pass a writable array")
+        raise ValueError("out must be writeable, got a read-only array")
     if source is not None and out.size and np.may_share_memory(out, source):
         raise ValueError(f"out overlaps the {source_name}; pass a separate array")
     return out

@@ -14,6 +14,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from ._tables import element_strides
+
 from ._tables cimport (
     WALK_COPY,
     WALK_GATHER,
@@ -811,17 +813,12 @@ cdef void _view_strides(x, y, bint channels_last, Py_ssize_t* xs, Py_ssize_t* ys
     # (N, C, D, H) axes (planar: W stride 1) or (N, D, H, W) axes (channels-last:
     # C stride 1).
     cdef Py_ssize_t i
-    xstr = _element_strides(x)
-    ystr = _element_strides(y)
+    xstr = element_strides(x)
+    ystr = element_strides(y)
     for i in range(5):
         xs[i] = xstr[i]
     for i in range(4):
         ys[i] = ystr[i + 1 if channels_last and i > 0 else i]
-
-
-def _element_strides(arr):
-    item = arr.itemsize
-    return [s // item for s in arr.strides]
 
 
 def resample(x, y, tables, sizes_in, walks, bint channels_last, int num_threads):

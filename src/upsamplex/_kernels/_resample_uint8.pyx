@@ -14,6 +14,8 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
+from ._tables import element_strides
+
 
 cdef extern from "_uint8_simd.h" nogil:
     void ux_u8_blend_rows(const uint8_t* rows, Py_ssize_t row_len, Py_ssize_t n,
@@ -193,11 +195,6 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
         free(line)
 
 
-def _element_strides(arr):
-    item = arr.itemsize
-    return [s // item for s in arr.strides]
-
-
 def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
                    bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block,
                    up2_w, int num_threads):
@@ -219,8 +216,8 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     cdef Py_ssize_t i, rows_max
     cdef Py_ssize_t up2_lo = up2_w[0], up2_hi = up2_w[1]
     cdef int failed = 0
-    xstr = _element_strides(np.asarray(x))
-    ystr = _element_strides(np.asarray(y))
+    xstr = element_strides(np.asarray(x))
+    ystr = element_strides(np.asarray(y))
     for i in range(4):
         xs[i] = xstr[i]
         ys[i] = ystr[i]

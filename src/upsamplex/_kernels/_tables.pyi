@@ -3,9 +3,11 @@ from numpy.typing import NDArray
 
 MODE_CODES: dict[str, int]
 WALK_CODES: dict[str, int]
+AA_HALF_WIDTH: dict[str, float]
 
 Table = tuple[NDArray[np.intp], NDArray[np.floating], NDArray[np.intp]]
 
+def element_strides(arr: np.ndarray) -> list[int]: ...
 def build_table(
     mode: str, size_in: int, size_out: int, scale: float | None, align_corners: bool,
     dtype: np.dtype

@@ -44,6 +44,9 @@ MODE_CODES = {
     "aa-cubic": AA_CUBIC,
     "aa-lanczos": AA_LANCZOS,
 }
+# Half-width of each antialias filter's support at scale 1 (taps = 2 * half + 1 when
+# not downscaling); the planner sizes tables from it too.
+AA_HALF_WIDTH = {"aa-linear": 1.0, "aa-cubic": 2.0, "aa-lanczos": 3.0}
 WALK_CODES = {
     "generic": WALK_GENERIC,
     "copy": WALK_COPY,
@@ -173,6 +176,12 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
             cnt[o] = n
 
 
+def element_strides(arr):
+    """Strides of ``arr`` in elements (the kernels walk typed pointers)."""
+    item = arr.itemsize
+    return [s // item for s in arr.strides]
+
+
 def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
                 bint align_corners, dtype):
     """Build the tap table of one axis.
@@ -218,7 +227,7 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
             hi = ((o + 1) * size_in + size_out - 1) // size_out
             k = max(k, hi - lo)
     else:
-        half = {AA_LINEAR: 1.0, AA_CUBIC: 2.0, AA_LANCZOS: 3.0}[code]
+        half = AA_HALF_WIDTH[mode]
         if dtype == np.float32:
             r = _ratio[float](np.empty((1, 1), np.float32), size_in, size_out,
                               align_corners, s)
