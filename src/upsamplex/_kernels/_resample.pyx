@@ -22,6 +22,7 @@ from ._tables cimport (
     WALK_TAP2,
     WALK_TAP4,
     Axis,
+    block_ranges,
     floating,
 )
 
@@ -860,29 +861,6 @@ cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
     return status
 
 
-cdef Py_ssize_t _block_ranges(const Axis* ah, Py_ssize_t block, Py_ssize_t* lo,
-                              Py_ssize_t* hi) noexcept nogil:
-    # Input rows [lo, hi) each block of output rows reads (rows without taps,
-    # possible in an adjoint table, are skipped); returns the widest span.
-    cdef Py_ssize_t b, oh, n, first, last, widest = 1
-    cdef Py_ssize_t n_blocks = (ah.size_out + block - 1) // block
-    for b in range(n_blocks):
-        lo[b] = ah.size_in
-        hi[b] = 0
-        for oh in range(b * block, min(b * block + block, ah.size_out)):
-            n = ah.cnt[oh]
-            if n > 0:
-                first = ah.idx[oh * ah.k]
-                last = ah.idx[oh * ah.k + n - 1] + 1
-                lo[b] = first if first < lo[b] else lo[b]
-                hi[b] = last if last > hi[b] else hi[b]
-        if hi[b] <= lo[b]:
-            lo[b] = 0
-            hi[b] = 0
-        widest = hi[b] - lo[b] if hi[b] - lo[b] > widest else widest
-    return widest
-
-
 def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssize_t size_ih,
                     Py_ssize_t size_iw, walk_w, Py_ssize_t block, bint channels_last,
                     int num_threads, bint stream=False):
@@ -900,7 +878,8 @@ def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssiz
     ranges = np.empty(2 * n_blocks, dtype=np.intp)
     cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
     cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
-    rows_max = _block_ranges(&axes[1], block, &lo_v[0], &hi_v[0])
+    rows_max = block_ranges(axes[1].idx, axes[1].cnt, axes[1].k, axes[1].size_in,
+                            axes[1].size_out, block, &lo_v[0], &hi_v[0])
     _view_strides(x, y, channels_last, xs, ys)
     if x.dtype == np.float32:
         status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,

@@ -1,9 +1,7 @@
 import numpy as np
-from numpy.typing import NDArray
 
 def resample_uint8(
     x: np.ndarray, y: np.ndarray, table_h: tuple, table_w: tuple, skip_h: bool, skip_w: bool,
     channels_last: bool, block: int, up2_w: tuple[int, int],
     num_threads: int
 ) -> None: ...
-def block_rows(first: NDArray[np.intp], count: NDArray[np.intp], block: int) -> int: ...

@@ -16,6 +16,8 @@ import numpy as np
 
 from ._tables import element_strides
 
+from ._tables cimport block_ranges
+
 
 cdef extern from "_uint8_simd.h" nogil:
     void ux_u8_blend_rows(const uint8_t* rows, Py_ssize_t row_len, Py_ssize_t n,
@@ -125,7 +127,8 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                            const Py_ssize_t* idx_w, const int16_t* w_w,
                            const Py_ssize_t* cnt_w, Py_ssize_t k_w, int prec_w, bint skip_w,
                            Py_ssize_t up2_lo, Py_ssize_t up2_hi,
-                           Py_ssize_t block, Py_ssize_t rows_max, int num_threads,
+                           Py_ssize_t block, const Py_ssize_t* block_lo,
+                           const Py_ssize_t* block_hi, Py_ssize_t rows_max, int num_threads,
                            int* failed) noexcept nogil:
     # Strides are (N, C, H, W). Planar: a plane is one (n, c) and a pixel one
     # sample; channels-last: a plane is one n and a pixel holds C samples.
@@ -160,11 +163,8 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
             ybase = y + (p // per_plane) * ys[0] + (p % per_plane) * ys[1]
             oh0 = b * block
             oh1 = oh0 + block if oh0 + block < size_oh else size_oh
-            lo = idx_h[oh0 * k_h]
-            hi = idx_h[(oh1 - 1) * k_h + cnt_h[oh1 - 1] - 1] + 1
-            if hi - lo > rows_max:
-                failed[0] = 2
-                continue
+            lo = block_lo[b]
+            hi = block_hi[b]
             for ih in range(lo, hi):
                 src = xbase + ih * xs[2]
                 dst = buf + (ih - lo) * row_len
@@ -213,7 +213,7 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     cdef int prec_h = table_h[3], prec_w = table_w[3]
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ys[4]
-    cdef Py_ssize_t i, rows_max
+    cdef Py_ssize_t i, rows_max, n_blocks = (y.shape[2] + block - 1) // block
     cdef Py_ssize_t up2_lo = up2_w[0], up2_hi = up2_w[1]
     cdef int failed = 0
     xstr = element_strides(np.asarray(x))
@@ -221,27 +221,17 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     for i in range(4):
         xs[i] = xstr[i]
         ys[i] = ystr[i]
-    rows_max = block_rows(np.asarray(idx_h)[:, 0], np.asarray(cnt_h), block)
+    ranges = np.empty(2 * n_blocks, dtype=np.intp)
+    cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
+    cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
+    rows_max = block_ranges(&idx_h[0, 0], &cnt_h[0], idx_h.shape[1], x.shape[2], y.shape[2],
+                            block, &lo_v[0], &hi_v[0])
     with nogil:
         _uint8_separable(&x[0, 0, 0, 0], xs, &y[0, 0, 0, 0], ys, x.shape[0], x.shape[1],
                          channels_last, x.shape[3], y.shape[2], y.shape[3],
                          &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
                          &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
-                         up2_lo, up2_hi, block, rows_max, num_threads, &failed)
-    if failed == 1:
-        raise MemoryError("could not allocate a row buffer for the uint8 kernel")
+                         up2_lo, up2_hi, block, &lo_v[0], &hi_v[0], rows_max, num_threads,
+                         &failed)
     if failed:
-        raise AssertionError("uint8 kernel: tap window larger than its buffer")
-
-
-def block_rows(first, count, Py_ssize_t block):
-    """Most input rows one block of ``block`` consecutive output rows reads.
-
-    ``first``/``count``: each output row's first tap and tap count (taps are
-    contiguous and rows monotone, as every table here is).
-    """
-    first = np.asarray(first)
-    last = first + np.maximum(np.asarray(count), 1) - 1
-    starts = np.arange(0, first.shape[0], block)
-    ends = np.minimum(starts + block, first.shape[0]) - 1
-    return max(1, int(np.max(last[ends] - first[starts] + 1)))
+        raise MemoryError("could not allocate a row buffer for the uint8 kernel")

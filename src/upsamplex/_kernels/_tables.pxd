@@ -50,6 +50,31 @@ ctypedef fused floating:
     double
 
 
+cdef inline Py_ssize_t block_ranges(const Py_ssize_t* idx, const Py_ssize_t* cnt,
+                                    Py_ssize_t k, Py_ssize_t size_in, Py_ssize_t size_out,
+                                    Py_ssize_t block, Py_ssize_t* lo,
+                                    Py_ssize_t* hi) noexcept nogil:
+    # Input rows [lo[b], hi[b]) that block b of ``block`` consecutive output rows
+    # reads (rows without taps, possible in an adjoint table, are skipped);
+    # returns the widest span, the row buffer a block needs.
+    cdef Py_ssize_t b, o, n, first, last, widest = 1
+    for b in range((size_out + block - 1) // block):
+        lo[b] = size_in
+        hi[b] = 0
+        for o in range(b * block, min(b * block + block, size_out)):
+            n = cnt[o]
+            if n > 0:
+                first = idx[o * k]
+                last = idx[o * k + n - 1] + 1
+                lo[b] = first if first < lo[b] else lo[b]
+                hi[b] = last if last > hi[b] else hi[b]
+        if hi[b] <= lo[b]:
+            lo[b] = 0
+            hi[b] = 0
+        widest = hi[b] - lo[b] if hi[b] - lo[b] > widest else widest
+    return widest
+
+
 cdef inline floating cubic_near(floating x, floating a) noexcept nogil:
     # Keys' cubic convolution for |x| <= 1.
     return ((a + 2) * x - (a + 3)) * x * x + 1
