@@ -20,9 +20,12 @@ _resample = float_kernels()
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area",
          "lanczos")
 # Modes bound to one input rank (torch's rule); the others take 3-D to 5-D.
-_MODE_NDIM = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5, "lanczos": 4}
+# bicubic and lanczos go beyond torch (4-D only there): cubic and tricubic too.
+_MODE_NDIM = {"linear": 3, "bilinear": 4, "trilinear": 5}
 _NO_ALIGN = ("nearest", "nearest-exact", "area")
-_ANTIALIAS_MODES = ("bilinear", "bicubic", "lanczos")
+# torch allows antialias only for 4-D bilinear/bicubic/lanczos; the filter is
+# defined per axis, so every rank gets it.
+_ANTIALIAS_MODES = ("linear", "bilinear", "trilinear", "bicubic", "lanczos")
 _UINT8_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos")
 _SPATIAL_NAMES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -74,10 +77,10 @@ def plan_interpolate(shape, dtype, size, scale_factor, mode, align_corners,
             )
     if not isinstance(antialias, (bool, np.bool_)):
         raise TypeError(f"antialias must be a bool, got {type(antialias).__name__}")
-    if antialias and (mode not in _ANTIALIAS_MODES or ndim != 4):
+    if antialias and mode not in _ANTIALIAS_MODES:
         raise ValueError(
-            "antialias=True is only supported for modes 'bilinear', 'bicubic' and "
-            f"'lanczos' on 4-D input, got mode={mode!r} with {ndim}-D {name}"
+            "antialias=True is only supported for modes 'linear', 'bilinear', "
+            f"'trilinear', 'bicubic' and 'lanczos', got mode={mode!r}"
         )
     if mode == "lanczos":
         if not antialias:
@@ -91,6 +94,11 @@ def plan_interpolate(shape, dtype, size, scale_factor, mode, align_corners,
             f"x.astype(x.dtype.newbyteorder('='))"
         )
     if dtype == np.uint8:
+        if mode not in ("nearest", "nearest-exact") and ndim != 4:
+            raise TypeError(
+                f"mode={mode!r} on uint8 {name} needs 4-D input (N, C, H, W), got {ndim}-D; "
+                "convert to float32 for 1-D or 3-D resampling"
+            )
         if mode not in _UINT8_MODES:
             raise TypeError(
                 f"mode={mode!r} does not support uint8 {name}; supported: float32, float64"
@@ -145,7 +153,8 @@ def plan_interpolate(shape, dtype, size, scale_factor, mode, align_corners,
         scales = factors if keep else (None,) * n_spatial
 
     if antialias:
-        table_mode = {"bilinear": "aa-linear", "bicubic": "aa-cubic",
+        table_mode = {"linear": "aa-linear", "bilinear": "aa-linear",
+                      "trilinear": "aa-linear", "bicubic": "aa-cubic",
                       "lanczos": "aa-lanczos"}[mode]
     else:
         table_mode = {"linear": "linear", "bilinear": "linear", "trilinear": "linear",
