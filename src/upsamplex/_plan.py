@@ -419,7 +419,7 @@ class Plan:
 
     __slots__ = ("in_shape", "out_shape", "dtype", "axes", "mode", "antialias",
                  "align_corners", "geometry", "_torch_layout", "_perm", "_n_batch", "_path",
-                 "_table_dtype", "_fwd", "_bwd", "nbytes")
+                 "_table_dtype", "_fwd", "_bwd", "nbytes", "_fast")
 
     def __init__(self, shape, dtype, size=None, scale_factor=None, mode="nearest",
                  align_corners=None, recompute_scale_factor=None, antialias=False, *,
@@ -457,6 +457,7 @@ class Plan:
         self._table_dtype = "<f8" if dtype == np.float64 else "<f4"
         self._fwd = None
         self._bwd = None
+        self._fast = {}  # (strides, dtype, shape) of an input -> its bound fast call
         self.nbytes = 0
         self._forward_pass()
 
@@ -547,6 +548,12 @@ class Plan:
     # -- running -----------------------------------------------------------
     def __call__(self, x, *, out=None, out_window=None, num_threads=None):
         """Resample ``x`` (the whole input, or the slab ``input_window(out_window)``)."""
+        if out_window is None and num_threads is None and type(x) is np.ndarray:
+            fast = self._fast.get((x.strides, x.dtype, x.shape))
+            if fast is None and len(self._fast) < 8:
+                fast = self._fast[(x.strides, x.dtype, x.shape)] = self._bind_fast(x)
+            if fast:
+                return fast(x, out)
         x = v.as_array(x)
         if x.dtype != self.dtype:
             raise TypeError(f"input dtype {x.dtype} does not match the plan's dtype "
@@ -602,6 +609,72 @@ class Plan:
                 origin = [a for a, _ in self._footprint(pass_, ranges)]
             self._run_bands(pass_, x, y, ranges, origin, threads, out is None)
         return y
+
+    def _bind_fast(self, x):
+        """A call bound to this input layout: the kernel prepared with its
+        tables, the views precomputed; False where the general path is needed.
+        Same kernels, same tables, same order: the same bits."""
+        if (x.dtype != self.dtype or x.shape != self.in_shape or self._path not in
+                ("float", "gather") or self._n_batch > 2 or not _compatible_strides(x)
+                or x.dtype.itemsize not in _GATHER_UNITS):
+            return False
+        pass_ = self._forward_pass()
+        unit = _GATHER_UNITS[x.dtype.itemsize] if self._path == "gather" else x.dtype
+        order = self._output_order(x)
+        y = v.allocate(self.out_shape, x.dtype, order)
+        if y.nbytes > self._BAND_BYTES:
+            return False
+        perm = self._perm
+        lead = (None,) * (2 - self._n_batch)
+        index = lead + (slice(None),) * self._n_batch + (None,) * (3 - len(self.axes)) + (
+            Ellipsis,)
+
+        def view(a):
+            if a.dtype != unit:
+                a = a.view(unit)
+            return (a.transpose(perm) if perm is not None else a)[index]
+
+        x5, y5 = view(x), view(y)
+        channels_last = v.is_channels_last(x5)
+        item = y.itemsize
+        if not (y5.strides[1] == item if channels_last else
+                (y5.strides[4] == item or y5.shape[4] == 1)):
+            return False
+        tables = pass_.tables
+        if pass_.kind == "gather":
+            kernel_order, block = 2, 4
+        elif pass_.hfirst:
+            threads = v.check_num_threads(None)
+            td, th = tables[0], tables[1]
+            n_planes = x5.shape[0] * (1 if channels_last else x5.shape[1]) * td.size_out
+            kernel_order, block = 1, _block_size(th.size_out, n_planes, threads)
+        else:
+            kernel_order, block = 0, 4
+        prepared = _resample.Prepared([t[:3] for t in tables], [t.size_in for t in tables],
+                                      [t.walk for t in tables], kernel_order, block)
+        y_strides, dtype = y.strides, y.dtype
+        phys = None if order is None else tuple(self.out_shape[a] for a in order)
+        inverse = None if order is None else tuple(np.argsort(order).tolist())
+        n_out, n_in = y.size, x.size
+        small = n_out < _SERIAL_BELOW and n_in < _SERIAL_BELOW
+        out_shape = self.out_shape
+
+        def call(x, out):
+            if out is None:
+                y = np.empty(out_shape if phys is None else phys, dtype)
+                if inverse is not None:
+                    y = y.transpose(inverse)
+                stream = False
+            else:
+                y = v.check_out(out, out_shape, dtype, x)
+                if y.strides != y_strides:
+                    return self(x, out=out, num_threads=v.check_num_threads(None))
+                stream = y.nbytes > _STREAM_ABOVE
+            threads = 1 if small else v.check_num_threads(None)
+            prepared.run(view(x), view(y), channels_last, threads, stream)
+            return y
+
+        return call if n_out else False
 
     def _output_order(self, x):
         """Memory order of a new output: today's rule in torch's layout (planar
@@ -719,20 +792,28 @@ def _store_rounded(src, dst):
 PLAN_CACHE = ByteLRU(64 << 20)
 
 
+_PLAIN = frozenset((int, float, bool, str, type(None)))
+
+
 def _key_part(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_key_part(x) for x in value)
-    if isinstance(value, np.ndarray):
+    # The type is part of the key: 2 and 2.0 and True hash alike, but a plan
+    # made for one must not answer a call with another (bool is refused).
+    kind = type(value)
+    if kind in _PLAIN:
+        return kind, value
+    if kind is tuple or kind is list:
+        return (kind,) + tuple(map(_key_part, value))
+    if kind is np.ndarray:
         return ("ndarray", value.dtype.str, value.shape, tuple(value.ravel().tolist()))
-    return (type(value), value)
+    return kind, value
 
 
 def cached_plan(shape, dtype, size, scale_factor, mode, align_corners,
                 recompute_scale_factor, antialias, axes, name="input"):
     """A plan for these arguments, from the cache when it was made before."""
     try:
-        key = (tuple(shape), np.dtype(dtype).str, _key_part(size), _key_part(scale_factor),
-               mode, _key_part(align_corners), _key_part(recompute_scale_factor),
+        key = (shape, dtype, _key_part(size), _key_part(scale_factor), _key_part(mode),
+               _key_part(align_corners), _key_part(recompute_scale_factor),
                _key_part(antialias), _key_part(axes), name)
         hash(key)
     except TypeError:
