@@ -19,10 +19,16 @@ Examples
 (1, 2)
 """
 
+import errno
 import math
+import os
+import struct
+import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 __all__ = [
     "Parameter",
@@ -289,29 +295,13 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing key(s) " + ", ".join(map(repr, missing)))
-            if unexpected:
-                parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
-            raise KeyError(
-                f"error loading state_dict into {type(self).__name__}: " + "; ".join(parts)
-            )
+            raise _key_error(f"state_dict into {type(self).__name__}", missing, unexpected)
         updates = []
         for key, param in own.items():
             if key not in state_dict:
                 continue
             value = np.asarray(state_dict[key])
-            if value.shape != param.shape:
-                raise ValueError(
-                    f"shape mismatch for {key!r}: the model has {param.shape}, "
-                    f"the state_dict has {value.shape}"
-                )
-            if value.dtype != param.dtype:
-                raise ValueError(
-                    f"dtype mismatch for {key!r}: the model has {param.dtype}, "
-                    f"the state_dict has {value.dtype}"
-                )
+            _check_loaded(key, param, value.shape, value.dtype, "the state_dict")
             updates.append((param, value))
         for param, value in updates:
             param.data[...] = value
@@ -322,16 +312,44 @@ class Module:
         np.savez(path, **self.state_dict())
 
     def load(self, path, strict=True):
-        """Load parameters written by :meth:`save` (see :meth:`load_state_dict`)."""
-        path = str(path)
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            if path.endswith(".npz"):
-                raise
-            archive = np.load(path + ".npz", allow_pickle=False)
-        with archive:
-            self.load_state_dict({key: archive[key] for key in archive.files}, strict=strict)
+        """Load parameters written by :meth:`save` (see :meth:`load_state_dict`).
+
+        The file is treated as untrusted: the zip directory and every ``.npy``
+        header are read and checked against the parameters (keys, dtypes,
+        shapes, and each member's uncompressed size against its header) before
+        any array data is read, so a crafted archive cannot make this allocate
+        or decompress more than the model's own parameters. Nothing is copied
+        unless the whole file checks out, and pickled objects are never loaded.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file; if it does not exist and has no ``.npz`` suffix,
+            ``path + ".npz"`` is tried (``numpy.savez`` appends it).
+        strict : bool, default True
+            Refuse missing and unexpected keys (``KeyError``). With False,
+            unexpected members are skipped unread.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        KeyError
+            ``strict`` and the keys differ from the parameters' names.
+        ValueError
+            Not an ``.npz`` archive (empty, a plain ``.npy``, truncated or
+            corrupt), or a member whose header, dtype, shape or size does not
+            match its parameter. The message names the file and the key.
+        """
+        own = dict(self.named_parameters())
+        arrays, missing, unexpected = _read_npz(path, own, strict, type(self).__name__)
+        for key, value in arrays.items():
+            own[key].data[...] = value
         return self
 
     # -- repr ---------------------------------------------------------------
@@ -351,6 +369,161 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{type(self).__name__}({body})"
+
+
+# -- loading untrusted .npz files ----------------------------------------------------
+_NPY_SUFFIX = ".npy"
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error, ValueError,
+               NotImplementedError)
+
+
+def _key_error(where, missing, unexpected):
+    parts = []
+    if missing:
+        parts.append("missing key(s) " + ", ".join(map(repr, missing)))
+    if unexpected:
+        parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
+    return KeyError(f"error loading {where}: " + "; ".join(parts))
+
+
+def _check_loaded(key, param, shape, dtype, source):
+    if tuple(shape) != param.shape:
+        raise ValueError(
+            f"shape mismatch for {key!r}: the model has {param.shape}, {source} has "
+            f"{tuple(shape)}"
+        )
+    if dtype != param.dtype:
+        raise ValueError(
+            f"dtype mismatch for {key!r}: the model has {param.dtype}, {source} has {dtype}"
+        )
+
+
+class _CountingReader:
+    """A read-only file wrapper that counts the bytes read (the .npy header's length)."""
+
+    def __init__(self, stream):
+        self.stream, self.count = stream, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
+def _open_npz(path):
+    """Open ``path`` (or ``path + '.npz'``); return (binary file, shown name)."""
+    try:
+        name = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"path must be a str or os.PathLike, got {type(path).__name__}"
+        ) from None
+    candidates = [name] if name.endswith(".npz") else [name, name + ".npz"]
+    for candidate in candidates:
+        try:
+            return open(candidate, "rb"), repr(candidate)  # noqa: SIM115 - caller closes
+        except FileNotFoundError:
+            continue
+    tried = "" if len(candidates) == 1 else f" (nor {candidates[1]!r})"
+    raise FileNotFoundError(errno.ENOENT, f"Module.load: no such file{tried}", name)
+
+
+def _zip_archive(f, shown):
+    """``f`` as a ZipFile, or a ValueError saying what the file is instead."""
+    head = f.read(len(npy_format.MAGIC_PREFIX))
+    if not head:
+        raise ValueError(f"{shown} is empty, not an .npz archive written by Module.save")
+    if head == npy_format.MAGIC_PREFIX:
+        raise ValueError(
+            f"{shown} is a single-array .npy file; Module.load needs the .npz archive "
+            "that Module.save writes (one array per parameter)"
+        )
+    if head[:2] != b"PK":
+        raise ValueError(f"{shown} is not an .npz archive (no zip signature)")
+    f.seek(0)
+    try:
+        return zipfile.ZipFile(f)
+    except _ZIP_ERRORS as exc:
+        raise ValueError(f"{shown} is a truncated or corrupt .npz archive: {exc}") from exc
+
+
+def _npy_header(zf, info, where):
+    """Parse one member's .npy header: (shape, fortran_order, dtype, header length)."""
+    try:
+        with zf.open(info) as stream:
+            reader = _CountingReader(stream)
+            version = npy_format.read_magic(reader)
+            if version == (1, 0):
+                shape, fortran, dtype = npy_format.read_array_header_1_0(reader)
+            elif version == (2, 0):
+                shape, fortran, dtype = npy_format.read_array_header_2_0(reader)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+    except (*_ZIP_ERRORS, RuntimeError) as exc:  # RuntimeError: an encrypted member
+        raise ValueError(f"{where} has no valid .npy header: {exc}") from exc
+    return shape, fortran, dtype, reader.count
+
+
+def _read_npz(path, own, strict, owner):
+    """Check an .npz archive against the parameters ``own``, then read its arrays.
+
+    Returns ``({key: array}, missing, unexpected)``; raises before reading any
+    array data if any key, header, dtype, shape or member size is wrong.
+    """
+    f, shown = _open_npz(path)
+    with f, _zip_archive(f, shown) as zf:
+        members = {}
+        for info in zf.infolist():
+            fname = info.filename
+            key = fname[: -len(_NPY_SUFFIX)] if fname.endswith(_NPY_SUFFIX) else fname
+            if key in members:
+                raise ValueError(f"{shown} holds key {key!r} twice; the file is corrupt or crafted")
+            members[key] = info
+        missing = [k for k in own if k not in members]
+        unexpected = [k for k in members if k not in own]
+        if strict and (missing or unexpected):
+            raise _key_error(f"{shown} into {owner}", missing, unexpected)
+
+        # Pass 1: headers and sizes only, for every member we would read.
+        plan = []
+        for key, param in own.items():
+            info = members.get(key)
+            if info is None:
+                continue
+            where = f"key {key!r} of {shown}"
+            if info.is_dir() or not info.filename.endswith(_NPY_SUFFIX):
+                raise ValueError(f"{where} is not an .npy member ({info.filename!r})")
+            shape, fortran, dtype, header_len = _npy_header(zf, info, where)
+            if dtype.hasobject:
+                raise ValueError(
+                    f"{where} holds Python objects (dtype {dtype}); Module.load never unpickles"
+                )
+            _check_loaded(key, param, shape, dtype, shown)
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.file_size != header_len + nbytes:
+                raise ValueError(
+                    f"{where}: the member holds {info.file_size} bytes but its header describes "
+                    f"{header_len + nbytes} ({header_len}-byte header + {shape} {dtype}); the file "
+                    "is corrupt or crafted"
+                )
+            plan.append((key, info, shape, fortran, dtype, header_len, nbytes))
+
+        # Pass 2: the data, each member exactly as large as its parameter.
+        arrays = {}
+        for key, info, shape, fortran, dtype, header_len, nbytes in plan:
+            try:
+                with zf.open(info) as stream:
+                    stream.read(header_len)
+                    data = stream.read(nbytes)
+                    stream.read(1)  # reach the end, so zipfile checks the CRC
+            except (*_ZIP_ERRORS, RuntimeError) as exc:
+                raise ValueError(f"key {key!r} of {shown} is corrupt: {exc}") from exc
+            if len(data) != nbytes:
+                raise ValueError(
+                    f"key {key!r} of {shown} is truncated: {len(data)} of {nbytes} data bytes"
+                )
+            arrays[key] = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+    return arrays, missing, unexpected
 
 
 class Sequential(Module):
