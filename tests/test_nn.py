@@ -474,3 +474,49 @@ def test_issue_example_runs_in_float32(tmp_path):
         p.data[...] = 0
     model.load(tmp_path / "decoder.npz")
     np.testing.assert_array_equal(model(xb), before)
+
+
+# ---------------------------------------------------------------- layers over the functional ops
+SAME_CASES = [
+    (nn.Conv1d, 4, 1, (2, 3, 9)),
+    (nn.Conv1d, 3, 2, (3, 7)),
+    (nn.Conv2d, (4, 3), (1, 2), (2, 3, 6, 7)),
+    (nn.Conv2d, 2, 3, (1, 3, 8, 5)),
+    (nn.Conv3d, (2, 3, 4), 1, (1, 3, 5, 4, 6)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's, for even k
+@pytest.mark.parametrize("cls,kernel,dilation,shape", SAME_CASES)
+def test_same_padding_is_the_functional_ops(cls, kernel, dilation, shape):
+    """padding='same' (odd and even totals) is handed to conv*d / conv_backward as is."""
+    layer = cls(3, 2, kernel, padding="same", dilation=dilation, dtype=np.float64, rng=0)
+    x = rand(shape)
+    conv = getattr(upsamplex, f"conv{layer._n}d")
+    y = layer(x)
+    np.testing.assert_array_equal(
+        y, conv(x, layer.weight.data, layer.bias.data, padding="same", dilation=dilation))
+    assert y.shape == x.shape[:-layer._n - 1] + (2,) + x.shape[-layer._n:]
+    g = rand(y.shape, seed=1)
+    gx = layer.backward(g)
+    grads = upsamplex.conv_backward(g, x, layer.weight.data, padding="same", dilation=dilation)
+    np.testing.assert_array_equal(gx, grads[0])
+    np.testing.assert_array_equal(layer.weight.grad, grads[1])
+    check_against_torch(cls(3, 2, kernel, padding="same", dilation=dilation,
+                            dtype=np.float64, rng=0), x)
+
+
+def test_layers_do_not_look_ops_up_on_the_package(monkeypatch):
+    """nn imports the ops it uses; rebinding names on ``upsamplex`` does not change a layer."""
+    def broken(*args, **kwargs):
+        raise AssertionError("nn looked the op up on the upsamplex package")
+
+    for name in CONV_FUNCS + CONVT_FUNCS + INTERP_FUNCS:
+        monkeypatch.setattr(upsamplex, name, broken)
+    model = make_decoder()
+    y = model(rand((1, 8, 3, 3)))
+    model.backward(np.ones_like(y))
+    for cls in (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose3d):
+        layer = cls(2, 2, 1, dtype=np.float64)
+        out = layer(rand((1, 2) + (2,) * layer._n))
+        layer.backward(np.ones_like(out))

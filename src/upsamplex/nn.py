@@ -30,6 +30,18 @@ from collections import OrderedDict
 import numpy as np
 from numpy.lib import format as npy_format
 
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backward,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
+from ._upsample import Upsample as _Upsample
+
 __all__ = [
     "Parameter",
     "Module",
@@ -50,16 +62,6 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _functional(name):
-    """Look up a functional op of ``upsamplex`` at call time (avoids an import cycle)."""
-    import upsamplex
-
-    try:
-        return getattr(upsamplex, name)
-    except AttributeError:
-        raise NotImplementedError(f"upsamplex.{name} is not available in this build") from None
 
 
 def _float_dtype(dtype):
@@ -699,14 +701,17 @@ class Tanh(_Elementwise):
 
 
 # -- upsampling --------------------------------------------------------------------
-class Upsample(Module):
-    """Resize (N, C, *spatial) arrays like ``torch.nn.Upsample``; no parameters.
+class Upsample(Module, _Upsample):
+    """:class:`upsamplex.Upsample` as a :class:`Module`, for use in a :class:`Sequential`.
+
+    Everything it does (arguments, checks, forward, backward, repr) is
+    :class:`upsamplex.Upsample`'s, so the two cannot disagree; this class only
+    adds the Module protocol (no parameters, ``train``/``eval``, ``state_dict``).
 
     Parameters
     ----------
     size, scale_factor, mode, align_corners, recompute_scale_factor
-        As :func:`upsamplex.interpolate` (exactly one of ``size`` and
-        ``scale_factor``).
+        As :class:`upsamplex.Upsample` and :func:`upsamplex.interpolate`.
 
     Examples
     --------
@@ -721,44 +726,15 @@ class Upsample(Module):
              [4., 4.]]]])
     """
 
-    def __init__(
-        self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-        recompute_scale_factor=None,
-    ):
-        super().__init__()
-        self.size = size
-        # torch stores the factor as float(s) for its repr and for interpolate
-        if isinstance(scale_factor, (tuple, list)):
-            scale_factor = tuple(float(f) for f in scale_factor)
-        else:
-            scale_factor = float(scale_factor) if scale_factor else None
-        self.scale_factor = scale_factor
-        self.mode = mode
-        self.align_corners = align_corners
-        self.recompute_scale_factor = recompute_scale_factor
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        _Upsample.__init__(self, *args, **kwargs)
 
-    def _kwargs(self):
-        return dict(
-            size=self.size, scale_factor=self.scale_factor, mode=self.mode,
-            align_corners=self.align_corners, recompute_scale_factor=self.recompute_scale_factor,
-        )
-
-    def forward(self, x):
-        x = np.asarray(x)
-        out = _functional("interpolate")(x, **self._kwargs())
-        self._cache = {"in_shape": x.shape, "out_shape": out.shape}
-        return out
-
-    def backward(self, grad_output):
-        cache, grad = self._check_backward(grad_output)
-        return _functional("interpolate_backward")(grad, cache["in_shape"], **self._kwargs())
-
-    def extra_repr(self):
-        if self.scale_factor is not None:
-            info = "scale_factor=" + repr(self.scale_factor)
-        else:
-            info = "size=" + repr(self.size)
-        return info + ", mode=" + repr(self.mode)
+    # Module comes first in the MRO (its registry and __call__), so name the
+    # methods whose definition must be upsamplex.Upsample's.
+    forward = _Upsample.forward
+    backward = _Upsample.backward
+    __repr__ = _Upsample.__repr__
 
 
 # -- convolutions ------------------------------------------------------------------
@@ -923,43 +899,28 @@ class _Conv(_ConvNd):
             dilation, padding_mode, dtype=dtype, rng=rng,
         )
 
-    def _padding_plan(self):
-        """Symmetric padding for the op plus extra right padding (torch's 'same' rule)."""
-        if self.padding == "valid":
-            return (0,) * self._n, (0,) * self._n
-        if self.padding == "same":
-            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            left = tuple(t // 2 for t in total)
-            return left, tuple(t - 2 * lft for t, lft in zip(total, left))
-        return self.padding, (0,) * self._n
-
     def forward(self, x):
         """Convolve ``x`` of shape (N, C_in, *spatial) or (C_in, *spatial)."""
         x, unbatched = self._prepare_input(x)
-        padding, extra = self._padding_plan()
-        if any(extra):  # odd total 'same' padding: torch pads one more on the right
-            x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
         bias = None if self.bias is None else self.bias.data
-        out = _functional(f"conv{self._n}d")(
-            x, self.weight.data, bias, stride=self.stride, padding=padding,
+        # padding may be 'same' / 'valid': the functional op places torch's odd
+        # extra element of 'same' padding itself.
+        out = _CONV[self._n](
+            x, self.weight.data, bias, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups,
         )
-        return self._finish(x, out, unbatched, padding=padding, extra=extra)
+        return self._finish(x, out, unbatched)
 
     def backward(self, grad_output):
         """Return the gradient w.r.t. the input; add weight/bias gradients."""
         cache, grad = self._check_backward(grad_output)
         if cache["unbatched"]:
             grad = grad[None]
-        grads = _functional("conv_backward")(
-            grad, cache["x"], self.weight.data, stride=self.stride, padding=cache["padding"],
+        grads = conv_backward(
+            grad, cache["x"], self.weight.data, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, output_mask=self._mask(),
         )
-        grad_input = grads[0]
-        if any(cache["extra"]):
-            crop = tuple(slice(0, s - e) for s, e in zip(grad_input.shape[2:], cache["extra"]))
-            grad_input = grad_input[(slice(None), slice(None), *crop)]
-        return self._accumulate(cache, grad, (grad_input, *grads[1:]))
+        return self._accumulate(cache, grad, grads)
 
 
 class _ConvTranspose(_ConvNd):
@@ -1001,7 +962,7 @@ class _ConvTranspose(_ConvNd):
         output_padding = self._output_padding(x_in, output_size)
         x, unbatched = self._prepare_input(x_in)
         bias = None if self.bias is None else self.bias.data
-        out = _functional(f"conv_transpose{self._n}d")(
+        out = _CONV_TRANSPOSE[self._n](
             x, self.weight.data, bias, stride=self.stride, padding=self.padding,
             output_padding=output_padding, groups=self.groups, dilation=self.dilation,
         )
@@ -1012,13 +973,16 @@ class _ConvTranspose(_ConvNd):
         cache, grad = self._check_backward(grad_output)
         if cache["unbatched"]:
             grad = grad[None]
-        grads = _functional("conv_transpose_backward")(
+        grads = conv_transpose_backward(
             grad, cache["x"], self.weight.data, stride=self.stride, padding=self.padding,
             output_padding=cache["output_padding"], groups=self.groups,
             dilation=self.dilation, output_mask=self._mask(),
         )
         return self._accumulate(cache, grad, grads)
 
+
+_CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+_CONV_TRANSPOSE = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 
 _CONV_DOC = """{n}-D {what}, equal to ``torch.nn.{name}``.
 
