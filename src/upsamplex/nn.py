@@ -21,11 +21,13 @@ Examples
 
 import errno
 import math
+import numbers
 import os
 import struct
 import zipfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -64,18 +66,59 @@ __all__ = [
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _float_dtype(dtype):
-    dt = np.dtype(dtype)
+def _type_name(value):
+    return type(value).__name__
+
+
+def _float_dtype(dtype, name="dtype"):
+    """float32 or float64 from a dtype-like (None means float32, torch's default)."""
+    if dtype is None:
+        return _FLOAT_DTYPES[0]
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if dt not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
     return dt
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_type_name(value)} {value!r}")
+    return bool(value)
+
+
+def _check_real(value, name, *, finite=True):
+    """A real number (Python or NumPy; not bool), as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {_type_name(value)} {value!r}")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _real_array(value, name):
+    """``value`` as an array of a real numeric dtype (ints and floats; not bool/complex/str)."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot read is "not an array"
+        raise TypeError(f"{name} must be a real numeric array, got {_type_name(value)}") from exc
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
 
 
 class Parameter:
     """A trainable array: ``data`` plus the gradient accumulated into ``grad``.
 
     ``grad`` is None until the first ``backward``; later backward calls add to
-    it (as in torch) until ``zero_grad()`` resets it to None.
+    it (as in torch) until ``zero_grad()`` resets it to None. Assigning
+    ``grad`` checks it as torch does: it must have the parameter's shape (no
+    broadcasting) and a real dtype, and is stored in the parameter's dtype.
 
     Parameters
     ----------
@@ -94,43 +137,84 @@ class Parameter:
     array([2., 2., 2.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad")
+    __slots__ = ("_data", "_grad", "requires_grad")
 
     def __init__(self, data, requires_grad=True):
-        data = np.asarray(data)
-        self.data = np.array(data, dtype=_float_dtype(data.dtype), order="C")
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
+        if isinstance(data, Parameter):
+            data = data.data
+        try:
+            arr = np.asarray(data)
+        except Exception as exc:  # noqa: BLE001
+            raise TypeError(f"Parameter data must be an array, got {_type_name(data)}") from exc
+        _float_dtype(arr.dtype, "Parameter data")
+        self._data = np.array(arr, order="C")
+        self._grad = None
+        self.requires_grad = _check_bool(requires_grad, "requires_grad")
+
+    @property
+    def data(self):
+        """The values (a float32/float64 ndarray); update in place or assign a new array."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"Parameter.data must be a numpy array, got {_type_name(value)}")
+        _float_dtype(value.dtype, "Parameter.data")
+        self._data = value
+
+    @property
+    def grad(self):
+        """The accumulated gradient: None, or an array of the parameter's shape and dtype."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = None if value is None else self._checked_grad(value, "assigned grad")
+
+    def _checked_grad(self, grad, what):
+        grad = _real_array(grad, what)
+        if grad.shape != self._data.shape:
+            raise ValueError(
+                f"{what} has shape {grad.shape}, but the parameter has shape {self._data.shape} "
+                "(gradients are not broadcast)"
+            )
+        return grad if grad.dtype == self._data.dtype else grad.astype(self._data.dtype)
 
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     def accumulate_grad(self, grad):
-        """Add ``grad`` into ``self.grad`` (allocating it on first use)."""
+        """Add ``grad`` (the parameter's shape) into ``self.grad``, allocating it on first use."""
         if not self.requires_grad or grad is None:
             return
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, order="C")
-        else:
-            self.grad += grad
+        grad = self._checked_grad(grad, "gradient")
+        if self._grad is None:
+            self._grad = np.array(grad, order="C")
+        elif self._grad.flags.writeable:
+            self._grad += grad
+        else:  # an assigned read-only array (a broadcast view, say): do not write into it
+            self._grad = self._grad + grad
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradient: to None (default, as torch) or to zeros."""
-        if set_to_none or self.grad is None:
-            self.grad = None
+        if _check_bool(set_to_none, "set_to_none") or self._grad is None:
+            self._grad = None
+        elif self._grad.flags.writeable:
+            self._grad[...] = 0
         else:
-            self.grad[...] = 0
+            self._grad = np.zeros_like(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.data, dtype=dtype)
+        return np.asarray(self._data, dtype=dtype)
 
     def __repr__(self):
-        return "Parameter containing:\n" + repr(self.data)
+        return "Parameter containing:\n" + repr(self._data)
 
 
 def _addindent(text, spaces):
@@ -221,7 +305,7 @@ class Module:
                 f"{type(self).__name__}.backward() was called before forward(); "
                 "run the module on an input first"
             )
-        grad = np.asarray(grad_output)
+        grad = _real_array(grad_output, f"{type(self).__name__}.backward(): grad_output")
         if grad.shape != tuple(cache["out_shape"]):
             raise ValueError(
                 f"{type(self).__name__}.backward(): grad_output has shape {grad.shape}, "
@@ -272,8 +356,9 @@ class Module:
 
     def train(self, mode=True):
         """Set training mode on this module and its descendants; returns self."""
+        mode = _check_bool(mode, "mode")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
@@ -293,6 +378,11 @@ class Module:
         differs from the parameter's raises ``ValueError``. Both name the key.
         Arrays from torch (``tensor.detach().numpy()``) load directly.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict must be a mapping of names to arrays, got {_type_name(state_dict)}"
+            )
+        _check_bool(strict, "strict")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -302,7 +392,7 @@ class Module:
         for key, param in own.items():
             if key not in state_dict:
                 continue
-            value = np.asarray(state_dict[key])
+            value = _real_array(state_dict[key], f"state_dict[{key!r}]")
             _check_loaded(key, param, value.shape, value.dtype, "the state_dict")
             updates.append((param, value))
         for param, value in updates:
@@ -348,6 +438,7 @@ class Module:
             corrupt), or a member whose header, dtype, shape or size does not
             match its parameter. The message names the file and the key.
         """
+        _check_bool(strict, "strict")
         own = dict(self.named_parameters())
         arrays, missing, unexpected = _read_npz(path, own, strict, type(self).__name__)
         for key, value in arrays.items():
@@ -557,6 +648,9 @@ class Sequential(Module):
         else:
             items = ((str(i), m) for i, m in enumerate(modules))
         for name, module in items:
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"Sequential module names must be non-empty strings without "
+                                 f"'.', got {name!r}")
             if not isinstance(module, Module):
                 raise TypeError(f"Sequential expects Module instances, got {type(module).__name__}")
             setattr(self, name, module)
@@ -576,6 +670,10 @@ class Sequential(Module):
 
     def __getitem__(self, index):
         items = list(self._modules.items())
+        if not (isinstance(index, slice) or _is_int(index)):
+            raise TypeError(
+                f"Sequential indices must be integers or slices, got {_type_name(index)}"
+            )
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
         try:
@@ -601,7 +699,7 @@ class _Elementwise(Module):
     """Shared forward/backward plumbing: cache one array, apply a local derivative."""
 
     def forward(self, x):
-        x = np.asarray(x)
+        x = _real_array(x, f"{type(self).__name__} input")
         out = self._f(x)
         self._cache = {"saved": self._saved(x, out), "out_shape": out.shape}
         return out
@@ -648,7 +746,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _check_real(negative_slope, "negative_slope")
 
     def _f(self, x):
         return np.where(x > 0, x, x * self.negative_slope)
@@ -738,18 +836,45 @@ class Upsample(Module, _Upsample):
 
 
 # -- convolutions ------------------------------------------------------------------
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _ntuple(value, n, name):
-    if isinstance(value, (int, np.integer)):
+    """An int or a sequence of exactly ``n`` ints (as torch's _pair/_triple), as a tuple."""
+    if _is_int(value):
         return (int(value),) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, (int, np.integer)) for v in value):
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if not all(_is_int(v) for v in value):
+        raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if len(value) != n:
+        raise ValueError(
+            f"{name} must be an int or a tuple of {n} ints, got {tuple(value)!r} "
+            f"(length {len(value)})"
+        )
     return tuple(int(v) for v in value)
+
+
+def _positive_int(value, name):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {_type_name(value)} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _make_rng(rng):
     if isinstance(rng, np.random.Generator):
         return rng
+    if rng is not None and not _is_int(rng):
+        raise TypeError(
+            f"rng must be None, an int seed or a numpy.random.Generator, got {_type_name(rng)}"
+        )
+    if rng is not None and rng < 0:
+        raise ValueError(f"rng seed must be non-negative, got {rng}")
     return np.random.default_rng(rng)
 
 
@@ -765,18 +890,18 @@ class _ConvNd(Module):
     ):
         super().__init__()
         n, name = self._n, type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{arg} must be a positive int, got {value!r}")
-        if not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        in_channels = _positive_int(in_channels, "in_channels")
+        out_channels = _positive_int(out_channels, "out_channels")
+        groups = _positive_int(groups, "groups")
+        bias = _check_bool(bias, "bias")
+        dtype = _float_dtype(dtype)
         if in_channels % groups:
             raise ValueError(f"in_channels must be divisible by groups ({in_channels} % {groups})")
         if out_channels % groups:
             raise ValueError(
                 f"out_channels must be divisible by groups ({out_channels} % {groups})"
             )
-        if padding_mode != "zeros":
+        if not isinstance(padding_mode, str) or padding_mode != "zeros":
             raise ValueError(
                 f'Only "zeros" padding mode is supported for {name}, got {padding_mode!r}'
             )
@@ -810,17 +935,29 @@ class _ConvNd(Module):
                     f"dilation, but got output_padding={self.output_padding}, "
                     f"stride={self.stride}, dilation={self.dilation} (dimension {d})"
                 )
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.groups = int(groups)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.groups = groups
         self.padding_mode = padding_mode
-        dtype = _float_dtype(dtype)
+        generator = _make_rng(rng)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(np.zeros(shape, dtype))
+        nbytes = math.prod(shape) * dtype.itemsize
+        try:
+            if nbytes > np.iinfo(np.intp).max:
+                raise MemoryError
+            weight = np.zeros(shape, dtype)
+        except MemoryError:
+            raise ValueError(
+                f"{name}({in_channels}, {out_channels}, kernel_size={self.kernel_size}, "
+                f"groups={groups}) needs a weight of shape {shape} ({nbytes / 2**30:.3g} GiB of "
+                f"{dtype}), more than can be allocated; check in_channels, out_channels and "
+                "kernel_size"
+            ) from None
+        self.weight = Parameter(weight)
         self.bias = Parameter(np.zeros(self.out_channels, dtype)) if bias else None
-        self.reset_parameters(rng)
+        self.reset_parameters(generator)
 
     def reset_parameters(self, rng=None):
         """Redraw weight and bias from torch's default distribution."""
@@ -931,6 +1068,13 @@ class _ConvTranspose(_ConvNd):
         if output_size is None:
             return self.output_padding
         n = self._n
+        if isinstance(output_size, (str, bytes)) or not isinstance(
+            output_size, (tuple, list, np.ndarray)
+        ) or not all(_is_int(s) for s in output_size):
+            raise TypeError(
+                f"{type(self).__name__}: output_size must be a sequence of ints, got "
+                f"{output_size!r}"
+            )
         output_size = [int(s) for s in output_size]
         if len(output_size) in (n + 1, n + 2) and len(output_size) == x.ndim:
             output_size = output_size[-n:]
@@ -1061,8 +1205,13 @@ class _Loss(Module):
 
     def __init__(self, reduction="mean"):
         super().__init__()
+        if not isinstance(reduction, str):
+            raise TypeError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
+            raise ValueError(
+                f"{reduction} is not a valid value for reduction (expected 'mean', 'sum' or "
+                "'none')"
+            )
         self.reduction = reduction
 
     def forward(self, input, target):
@@ -1071,7 +1220,9 @@ class _Loss(Module):
             raise TypeError(
                 f"{type(self).__name__}: input must be float32 or float64, got {input.dtype}"
             )
-        target = np.asarray(target, dtype=input.dtype)  # the prediction's dtype wins
+        name = type(self).__name__
+        # the prediction's dtype wins
+        target = _real_array(target, f"{name}: target").astype(input.dtype, copy=False)
         if target.shape != input.shape:
             raise ValueError(
                 f"{type(self).__name__}: target shape {target.shape} differs from input shape "

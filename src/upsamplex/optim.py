@@ -19,6 +19,9 @@ array([ 0.9, -2.1])
 
 import copy
 import math
+import numbers
+import operator
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -32,48 +35,153 @@ def _add(a, b, alpha):
     return a + alpha * b
 
 
+def _type_name(value):
+    return type(value).__name__
+
+
+def _is_real(value):
+    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _check_flag(group, key, where):
+    value = group[key]
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{key} must be a bool{where}, got {_type_name(value)} {value!r}")
+
+
+def _check_number(group, key, where, invalid=None):
+    """A finite real hyperparameter; ``invalid`` is torch's message for a negative one."""
+    value = group[key]
+    if not _is_real(value):
+        raise TypeError(f"{key} must be a real number{where}, got {_type_name(value)} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{invalid or 'Invalid ' + key}: {value}{where}; {key} must be finite")
+    if invalid is not None and value < 0:
+        raise ValueError(f"{invalid}: {value}{where}; {key} must be >= 0")
+
+
+def _check_betas(group, where):
+    betas = group["betas"]
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise TypeError(
+            f"betas must be a pair of floats (beta1, beta2){where}, got {_type_name(betas)} "
+            f"{betas!r}"
+        )
+    betas = tuple(betas)
+    if len(betas) != 2:
+        raise ValueError(
+            f"betas must be a pair of floats (beta1, beta2){where}, got {len(betas)} value(s) "
+            f"{betas!r}"
+        )
+    for i, beta in enumerate(betas):
+        if not _is_real(beta):
+            raise TypeError(
+                f"betas[{i}] must be a real number{where}, got {_type_name(beta)} {beta!r}"
+            )
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(
+                f"Invalid beta parameter at index {i}: {beta}{where}; need 0 <= beta < 1"
+            )
+    group["betas"] = betas
+
+
+def _where(index):
+    return f" (param group {index})"
+
+
+def _params_iterable(params, what):
+    if isinstance(params, (Parameter, np.ndarray, str, bytes, dict)) or not isinstance(
+        params, Iterable
+    ):
+        raise TypeError(
+            f"{what} must be an iterable of upsamplex.nn.Parameter (e.g. model.parameters()), "
+            f"got {_type_name(params)}"
+        )
+
+
 class Optimizer:
     """Base class: parameter groups, per-parameter state, ``zero_grad``, state dicts.
+
+    Every hyperparameter is checked when the optimizer is built, when a group is
+    added or loaded, when ``lr`` is set and at each ``step`` (so an edited
+    ``param_groups`` entry is caught too): a wrong type raises ``TypeError``, a
+    wrong value ``ValueError``, naming the argument and the group. Gradients
+    must have their parameter's shape: nothing is broadcast into a step.
 
     Parameters
     ----------
     params : iterable of Parameter, or iterable of dict
         The parameters, or groups ``{"params": [...], "lr": ...}`` whose keys
-        override ``defaults`` for that group.
+        override ``defaults`` for that group. A group may also carry a
+        ``"name"``; any other key is refused (a misspelt hyperparameter would
+        otherwise be ignored silently).
     defaults : dict
         Hyperparameters used where a group does not set them.
     """
 
     def __init__(self, params, defaults):
+        if not isinstance(defaults, dict):
+            raise TypeError(f"defaults must be a dict, got {_type_name(defaults)}")
         self.defaults = dict(defaults)
+        self._check_group(self.defaults, "")
         self.state = {}
         self.param_groups = []
-        if isinstance(params, Parameter):
-            raise TypeError("params must be an iterable of Parameters or dicts, got a Parameter")
+        _params_iterable(params, "params")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(groups[0], dict):
+        kinds = {isinstance(g, dict) for g in groups}
+        if kinds == {True, False}:
+            raise TypeError("params mixes Parameters and param-group dicts; pass one or the other")
+        if kinds == {False}:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
 
+    def _check_group(self, group, where):
+        """Check a group's hyperparameters (each subclass states its rules)."""
+
     def add_param_group(self, param_group):
         """Add a dict ``{"params": [...], **hyperparameters}``."""
+        index = len(self.param_groups)
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"param_group must be a dict with a 'params' entry, got {_type_name(param_group)}"
+            )
+        if "params" not in param_group:
+            raise ValueError(f"param group {index} has no 'params' entry")
+        unknown = sorted(set(param_group) - set(self.defaults) - {"params", "name"}, key=str)
+        if unknown:
+            raise ValueError(
+                f"param group {index} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                f"{type(self).__name__} takes {', '.join(map(repr, sorted(self.defaults)))} "
+                "(and 'params', 'name')"
+            )
         group = dict(param_group)
         params = group["params"]
-        group["params"] = [params] if isinstance(params, Parameter) else list(params)
-        for p in group["params"]:
-            if not isinstance(p, Parameter):
-                raise TypeError(
-                    "optimizer can only optimize upsamplex.nn.Parameter objects, "
-                    f"got {type(p).__name__}"
-                )
+        if isinstance(params, Parameter):
+            params = [params]
+        _params_iterable(params, f"the 'params' of param group {index}")
+        group["params"] = list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
-        if any(id(p) in seen for p in group["params"]):
-            raise ValueError("some parameters appear in more than one parameter group")
+        for i, p in enumerate(group["params"]):
+            if not isinstance(p, Parameter):
+                hint = "; wrap arrays in nn.Parameter" if isinstance(p, np.ndarray) else ""
+                raise TypeError(
+                    "optimizer can only optimize upsamplex.nn.Parameter objects, got "
+                    f"{_type_name(p)} (param group {index}, item {i}){hint}"
+                )
+            if id(p) in seen:
+                raise ValueError(
+                    f"item {i} of param group {index} is a parameter the optimizer already "
+                    "has (it would be updated twice per step)"
+                )
+            seen.add(id(p))
         for key, value in self.defaults.items():
             group.setdefault(key, value)
+        self._check_group(group, _where(index))
         self.param_groups.append(group)
 
     @property
@@ -83,24 +191,44 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        if value < 0:
-            raise ValueError(f"Invalid learning rate: {value}")
+        _check_number({"lr": value}, "lr", "", "Invalid learning rate")
         for group in self.param_groups:
             group["lr"] = value
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of every optimized parameter (to None by default)."""
+        if not isinstance(set_to_none, (bool, np.bool_)):
+            raise TypeError(f"set_to_none must be a bool, got {_type_name(set_to_none)}")
         for group in self.param_groups:
             for p in group["params"]:
                 p.zero_grad(set_to_none)
 
     def step(self):
         """Update every parameter that has a gradient."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    grad = np.asarray(p.grad, dtype=p.dtype)
-                    self._update(p, grad, self.state.setdefault(p, {}), group)
+        for gi, group in enumerate(self.param_groups):
+            self._check_group(group, _where(gi))
+            for pi, p in enumerate(group["params"]):
+                grad = p.grad
+                if grad is None:
+                    continue
+                data = p.data
+                # Parameter.grad checks assignments; this catches a reshape in place.
+                if grad.shape != data.shape:
+                    raise ValueError(
+                        f"the gradient of param_groups[{gi}]['params'][{pi}] has shape "
+                        f"{grad.shape}, but the parameter has shape {data.shape}"
+                    )
+                if grad.dtype != data.dtype:
+                    grad = grad.astype(data.dtype)
+                state = self.state.setdefault(p, {})
+                for key, value in state.items():
+                    if type(value) is np.ndarray and value.shape != data.shape:
+                        raise ValueError(
+                            f"param_groups[{gi}]['params'][{pi}] has shape {data.shape}, but "
+                            f"its optimizer state {key!r} has shape {value.shape} (was the "
+                            "parameter's data replaced by an array of another shape?)"
+                        )
+                self._update(p, grad, state, group)
 
     def state_dict(self):
         """Copies of the state and groups, parameters referred to by index (as torch)."""
@@ -115,18 +243,79 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` returned for an optimizer over the same parameters."""
-        groups = state_dict["param_groups"]
+        """Restore what :meth:`state_dict` returned for an optimizer over the same parameters.
+
+        Everything is checked before anything changes: the structure, the
+        groups' hyperparameters, the parameter indices and each state array's
+        shape (arrays are copied in the parameter's dtype, as torch casts them).
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(
+                "state_dict must be a dict as returned by Optimizer.state_dict(), got "
+                f"{_type_name(state_dict)}"
+            )
+        for key in ("state", "param_groups"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry (see Optimizer.state_dict())")
+        groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, (list, tuple)) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups
+        ):
+            raise ValueError("state_dict['param_groups'] must be a list of dicts with 'params'")
+        if not isinstance(saved_state, dict):
+            raise ValueError("state_dict['state'] must be a dict {parameter index: state}")
         if len(groups) != len(self.param_groups) or any(
             len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
         ):
             raise ValueError("loaded state dict has a different number of parameters or groups")
+        hyper = []
+        for gi, saved in enumerate(groups):
+            values = {k: v for k, v in saved.items() if k != "params"}
+            unknown = sorted(set(values) - set(self.defaults) - {"name"}, key=str)
+            if unknown:
+                raise ValueError(
+                    f"state_dict param group {gi} has unknown key(s) "
+                    f"{', '.join(map(repr, unknown))}"
+                )
+            merged = {**self.param_groups[gi], **values}
+            self._check_group(merged, _where(gi))
+            hyper.append({k: merged[k] for k in values})
         params = [p for g in self.param_groups for p in g["params"]]
-        self.state = {}
-        for i, saved in state_dict["state"].items():
-            self.state[params[int(i)]] = copy.deepcopy(saved)
-        for own, saved in zip(self.param_groups, groups):
-            own.update({k: v for k, v in saved.items() if k != "params"})
+        state = {}
+        for i, saved in saved_state.items():
+            try:
+                index = operator.index(i)
+            except TypeError:
+                raise ValueError(f"state_dict['state'] keys must be ints, got {i!r}") from None
+            if not 0 <= index < len(params):
+                raise ValueError(
+                    f"state_dict['state'] refers to parameter {index}, but the optimizer has "
+                    f"{len(params)} parameters"
+                )
+            if not isinstance(saved, dict):
+                raise ValueError(
+                    f"the state of parameter {index} must be a dict, got {_type_name(saved)}"
+                )
+            p, entry = params[index], {}
+            for key, value in saved.items():
+                if key == "step":
+                    if not _is_real(value):
+                        raise ValueError(
+                            f"the 'step' of parameter {index} must be a number, got {value!r}"
+                        )
+                    entry[key] = float(value)
+                    continue
+                arr = np.asarray(value)
+                if arr.dtype.kind not in "iuf" or arr.shape != p.shape:
+                    raise ValueError(
+                        f"state {key!r} of parameter {index} has shape {arr.shape} and dtype "
+                        f"{arr.dtype}; the parameter has shape {p.shape} ({p.dtype})"
+                    )
+                entry[key] = np.array(arr, dtype=p.dtype, order="C")
+            state[p] = entry
+        self.state = state
+        for own, values in zip(self.param_groups, hyper):
+            own.update(values)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -134,11 +323,6 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
         return "\n".join(lines) + "\n)"
-
-
-def _check(condition, message):
-    if not condition:
-        raise ValueError(message)
 
 
 class SGD(Optimizer):
@@ -176,18 +360,24 @@ class SGD(Optimizer):
         self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
         maximize=False,
     ):
-        _check(lr >= 0, f"Invalid learning rate: {lr}")
-        _check(momentum >= 0, f"Invalid momentum value: {momentum}")
-        _check(weight_decay >= 0, f"Invalid weight_decay value: {weight_decay}")
-        _check(
-            not nesterov or (momentum > 0 and dampening == 0),
-            "Nesterov momentum requires a momentum and zero dampening",
-        )
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov, maximize=maximize,
         )
         super().__init__(params, defaults)
+
+    def _check_group(self, group, where):
+        _check_number(group, "lr", where, "Invalid learning rate")
+        _check_number(group, "momentum", where, "Invalid momentum value")
+        _check_number(group, "dampening", where)
+        _check_number(group, "weight_decay", where, "Invalid weight_decay value")
+        _check_flag(group, "nesterov", where)
+        _check_flag(group, "maximize", where)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"Nesterov momentum requires a momentum and zero dampening{where}, got "
+                f"momentum={group['momentum']}, dampening={group['dampening']}"
+            )
 
     def _update(self, p, grad, state, group):
         if group["maximize"]:
@@ -243,16 +433,19 @@ class Adam(Optimizer):
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
         maximize=False, decoupled_weight_decay=False,
     ):
-        _check(lr >= 0, f"Invalid learning rate: {lr}")
-        _check(eps >= 0, f"Invalid epsilon value: {eps}")
-        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
-        _check(weight_decay >= 0, f"Invalid weight_decay value: {weight_decay}")
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
+
+    def _check_group(self, group, where):
+        _check_number(group, "lr", where, "Invalid learning rate")
+        _check_number(group, "eps", where, "Invalid epsilon value")
+        _check_betas(group, where)
+        _check_number(group, "weight_decay", where, "Invalid weight_decay value")
+        for key in ("amsgrad", "maximize", "decoupled_weight_decay"):
+            _check_flag(group, key, where)
 
     def _update(self, p, grad, state, group):
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
