@@ -520,3 +520,48 @@ def test_layers_do_not_look_ops_up_on_the_package(monkeypatch):
         layer = cls(2, 2, 1, dtype=np.float64)
         out = layer(rand((1, 2) + (2,) * layer._n))
         layer.backward(np.ones_like(out))
+
+
+SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.0, -3.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [lambda: (nn.ReLU(), tnn.ReLU()),
+                                  lambda: (nn.LeakyReLU(0.2), tnn.LeakyReLU(0.2)),
+                                  lambda: (nn.LeakyReLU(-1.5), tnn.LeakyReLU(-1.5))],
+                         ids=["relu", "leaky0.2", "leaky-1.5"])
+def test_piecewise_activations_bit_equal_torch_on_special_values(make, dtype):
+    """NaN, +-0, +-inf and subnormals in input and gradient: torch's exact bits.
+
+    torch's ReLU keeps -0.0 and NaN (clamp_min) and passes the gradient where the output is
+    NaN (threshold_backward tests out <= 0); the old np.maximum / np.where(out > 0) did not.
+    """
+    ours, theirs = make()
+    x = np.array([[a for a in SPECIALS for _ in SPECIALS]], dtype)
+    g = np.array([[b for _ in SPECIALS for b in SPECIALS]], dtype)
+    x = np.concatenate([x, rand(x.shape, dtype)], axis=0)
+    g = np.concatenate([g, rand(g.shape, dtype, 1)], axis=0)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = theirs(xt)
+    yt.backward(torch.from_numpy(g))
+    y, gx = ours(x), ours.backward(g)
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    np.testing.assert_array_equal(y.view(uint), yt.detach().numpy().view(uint))
+    np.testing.assert_array_equal(gx.view(uint), xt.grad.numpy().view(uint))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_bit_select_equals_np_where(dtype):
+    from upsamplex.nn import _select, _zero_where
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 7, 9)).astype(dtype)[:, ::2]  # strided views too
+    b = rng.standard_normal((5, 7, 9)).astype(dtype)[:, ::2]
+    a[0, 0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+    mask = rng.random(a.shape) > 0.5
+    uint = {8: np.uint64, 4: np.uint32, 2: np.uint16}[np.dtype(dtype).itemsize]
+    np.testing.assert_array_equal(_select(mask, a, b).view(uint), np.where(mask, a, b).view(uint))
+    np.testing.assert_array_equal(_zero_where(mask, a).view(uint),
+                                  np.where(mask, dtype(0), a).view(uint))
+    ints = np.arange(6)
+    np.testing.assert_array_equal(_zero_where(ints > 2, ints), [0, 1, 2, 0, 0, 0])

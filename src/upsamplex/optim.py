@@ -30,11 +30,6 @@ from .nn import Parameter
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
-def _add(a, b, alpha):
-    """torch's ``a.add(b, alpha=alpha)``."""
-    return a + alpha * b
-
-
 def _type_name(value):
     return type(value).__name__
 
@@ -142,6 +137,20 @@ class Optimizer:
 
     def _check_group(self, group, where):
         """Check a group's hyperparameters (each subclass states its rules)."""
+
+    def _scratch(self, like, count):
+        """``count`` work arrays shaped like ``like``, reused across steps and parameters.
+
+        The updates run in place through these (``out=``) instead of allocating a
+        temporary per operation: the same operations in the same order, so the same
+        bits, with fewer passes over fresh memory. Not part of ``state_dict``.
+        """
+        pool = self.__dict__.setdefault("_scratch_pool", {})
+        key = (like.shape, like.dtype.str)
+        arrays = pool.get(key)
+        if arrays is None or len(arrays) < count:
+            arrays = pool[key] = [np.empty_like(like, order="C") for _ in range(count)]
+        return arrays
 
     def add_param_group(self, param_group):
         """Add a dict ``{"params": [...], **hyperparameters}``."""
@@ -380,20 +389,28 @@ class SGD(Optimizer):
             )
 
     def _update(self, p, grad, state, group):
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = _add(grad, p.data, group["weight_decay"])
-        momentum = group["momentum"]
+        data = p.data
+        g_buf, tmp = self._scratch(data, 2)
+        wd, momentum = group["weight_decay"], group["momentum"]
+        if wd != 0:  # torch: d_p = (-)grad + weight_decay * p
+            np.multiply(data, wd, out=g_buf)
+            (np.subtract if group["maximize"] else np.add)(g_buf, grad, out=g_buf)
+            grad = g_buf
+        elif group["maximize"]:
+            grad = np.negative(grad, out=g_buf)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
+                buf = state["momentum_buffer"] = np.array(grad, order="C")
             else:
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = _add(grad, buf, momentum) if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+                buf += np.multiply(grad, 1 - group["dampening"], out=tmp)
+            if group["nesterov"]:  # d_p = d_p + momentum * buf
+                np.multiply(buf, momentum, out=tmp)
+                grad = np.add(grad, tmp, out=tmp)
+            else:
+                grad = buf
+        data -= np.multiply(grad, group["lr"], out=tmp)
 
 
 class Adam(Optimizer):
@@ -449,8 +466,10 @@ class Adam(Optimizer):
 
     def _update(self, p, grad, state, group):
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        data = p.data
+        g_buf, tmp = self._scratch(data, 2)
         if group["maximize"]:
-            grad = -grad
+            grad = np.negative(grad, out=g_buf)
         if not state:
             state["step"] = 0.0
             state["exp_avg"] = np.zeros_like(p.data)
@@ -461,13 +480,15 @@ class Adam(Optimizer):
         step = state["step"]
         if wd != 0:
             if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * wd
-            else:
-                grad = _add(grad, p.data, wd)
+                data *= 1 - lr * wd
+            else:  # grad + weight_decay * p (grad may already be g_buf: add into tmp)
+                np.multiply(data, wd, out=tmp)
+                grad = np.add(grad, tmp, out=g_buf)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)  # torch's lerp_ for weight < 0.5
+        # torch's lerp_ for weight < 0.5: m + (1 - beta1) * (g - m)
+        exp_avg += np.multiply(np.subtract(grad, exp_avg, out=tmp), 1 - beta1, out=tmp)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (grad * grad)
+        exp_avg_sq += np.multiply(np.multiply(grad, grad, out=tmp), 1 - beta2, out=tmp)
         bias_correction1 = 1 - beta1**step
         bias_correction2_sqrt = math.sqrt(1 - beta2**step)
         step_size = lr / bias_correction1
@@ -476,8 +497,10 @@ class Adam(Optimizer):
             second = state["max_exp_avg_sq"]
         else:
             second = exp_avg_sq
-        denom = np.sqrt(second) / bias_correction2_sqrt + group["eps"]
-        p.data -= step_size * (exp_avg / denom)
+        denom = np.sqrt(second, out=tmp)
+        denom /= bias_correction2_sqrt
+        denom += group["eps"]
+        data -= np.multiply(np.divide(exp_avg, denom, out=tmp), step_size, out=tmp)
 
 
 class AdamW(Adam):
