@@ -368,3 +368,24 @@ def test_non_strict_load_of_a_partial_file(tmp_path):
     with pytest.raises(KeyError, match=r"missing key\(s\) '0.weight', '0.bias', '2.weight'; "
                                        r"unexpected key\(s\) 'other'"):
         model.load(path)
+
+
+@pytest.mark.parametrize("method, flags, match", [
+    (99, 0, "has no valid .npy header: .*compression"),  # an unknown compression method
+    (zipfile.ZIP_STORED, 0x1, "has no valid .npy header: .*encrypted"),
+])
+def test_unreadable_member(tmp_path, method, flags, match):
+    model = make_model()
+    path = tmp_path / "odd.npz"
+    data = npy_bytes(np.zeros(3))
+    members = good_members(model, skip={"0.bias"}) + [
+        ("0.bias.npy", [data], zlib.crc32(data), len(data), method)]
+    write_zip(path, members)
+    if flags:  # set the encryption bit in the local and central headers
+        raw = bytearray(path.read_bytes())
+        for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            pos = raw.rfind(sig + (b"\x14\x00" if sig == b"PK\x03\x04" else b"\x14\x00\x14\x00"))
+            raw[pos + at] |= flags
+        path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=f"key '0.bias' of '.*odd.npz' {match}"):
+        model.load(path)
