@@ -176,6 +176,8 @@ CASES = [
     ("params-arrays", lambda: optim.SGD([np.zeros(3)]), TypeError,
      r"optimizer can only optimize upsamplex.nn.Parameter objects, got ndarray \(param group "
      r"0, item 0\); wrap arrays in nn.Parameter"),
+    ("params-named", lambda: optim.SGD(nn.Conv1d(1, 1, 1).named_parameters()), TypeError,
+     r"got tuple \(param group 0, item 0\); pass model.parameters\(\), not named_parameters"),
     ("params-mixed", lambda: optim.SGD([P(), {"params": [P()]}]), TypeError,
      "params mixes Parameters and param-group dicts"),
     ("params-duplicate", lambda: optim.SGD([p := P(), p]), ValueError,

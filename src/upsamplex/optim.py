@@ -178,6 +178,8 @@ class Optimizer:
         for i, p in enumerate(group["params"]):
             if not isinstance(p, Parameter):
                 hint = "; wrap arrays in nn.Parameter" if isinstance(p, np.ndarray) else ""
+                if isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Parameter):
+                    hint = "; pass model.parameters(), not named_parameters()"
                 raise TypeError(
                     "optimizer can only optimize upsamplex.nn.Parameter objects, got "
                     f"{_type_name(p)} (param group {index}, item {i}){hint}"
