@@ -474,3 +474,94 @@ def test_issue_example_runs_in_float32(tmp_path):
         p.data[...] = 0
     model.load(tmp_path / "decoder.npz")
     np.testing.assert_array_equal(model(xb), before)
+
+
+# ---------------------------------------------------------------- layers over the functional ops
+SAME_CASES = [
+    (nn.Conv1d, 4, 1, (2, 3, 9)),
+    (nn.Conv1d, 3, 2, (3, 7)),
+    (nn.Conv2d, (4, 3), (1, 2), (2, 3, 6, 7)),
+    (nn.Conv2d, 2, 3, (1, 3, 8, 5)),
+    (nn.Conv3d, (2, 3, 4), 1, (1, 3, 5, 4, 6)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's, for even k
+@pytest.mark.parametrize("cls,kernel,dilation,shape", SAME_CASES)
+def test_same_padding_is_the_functional_ops(cls, kernel, dilation, shape):
+    """padding='same' (odd and even totals) is handed to conv*d / conv_backward as is."""
+    layer = cls(3, 2, kernel, padding="same", dilation=dilation, dtype=np.float64, rng=0)
+    x = rand(shape)
+    conv = getattr(upsamplex, f"conv{layer._n}d")
+    y = layer(x)
+    np.testing.assert_array_equal(
+        y, conv(x, layer.weight.data, layer.bias.data, padding="same", dilation=dilation))
+    assert y.shape == x.shape[:-layer._n - 1] + (2,) + x.shape[-layer._n:]
+    g = rand(y.shape, seed=1)
+    gx = layer.backward(g)
+    grads = upsamplex.conv_backward(g, x, layer.weight.data, padding="same", dilation=dilation)
+    np.testing.assert_array_equal(gx, grads[0])
+    np.testing.assert_array_equal(layer.weight.grad, grads[1])
+    check_against_torch(cls(3, 2, kernel, padding="same", dilation=dilation,
+                            dtype=np.float64, rng=0), x)
+
+
+def test_layers_do_not_look_ops_up_on_the_package(monkeypatch):
+    """nn imports the ops it uses; rebinding names on ``upsamplex`` does not change a layer."""
+    def broken(*args, **kwargs):
+        raise AssertionError("nn looked the op up on the upsamplex package")
+
+    for name in CONV_FUNCS + CONVT_FUNCS + INTERP_FUNCS:
+        monkeypatch.setattr(upsamplex, name, broken)
+    model = make_decoder()
+    y = model(rand((1, 8, 3, 3)))
+    model.backward(np.ones_like(y))
+    for cls in (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose3d):
+        layer = cls(2, 2, 1, dtype=np.float64)
+        out = layer(rand((1, 2) + (2,) * layer._n))
+        layer.backward(np.ones_like(out))
+
+
+SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.0, -3.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [lambda: (nn.ReLU(), tnn.ReLU()),
+                                  lambda: (nn.LeakyReLU(0.2), tnn.LeakyReLU(0.2)),
+                                  lambda: (nn.LeakyReLU(-1.5), tnn.LeakyReLU(-1.5))],
+                         ids=["relu", "leaky0.2", "leaky-1.5"])
+def test_piecewise_activations_bit_equal_torch_on_special_values(make, dtype):
+    """NaN, +-0, +-inf and subnormals in input and gradient: torch's exact bits.
+
+    torch's ReLU keeps -0.0 and NaN (clamp_min) and passes the gradient where the output is
+    NaN (threshold_backward tests out <= 0); the old np.maximum / np.where(out > 0) did not.
+    """
+    ours, theirs = make()
+    x = np.array([[a for a in SPECIALS for _ in SPECIALS]], dtype)
+    g = np.array([[b for _ in SPECIALS for b in SPECIALS]], dtype)
+    x = np.concatenate([x, rand(x.shape, dtype)], axis=0)
+    g = np.concatenate([g, rand(g.shape, dtype, 1)], axis=0)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = theirs(xt)
+    yt.backward(torch.from_numpy(g))
+    y, gx = ours(x), ours.backward(g)
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    np.testing.assert_array_equal(y.view(uint), yt.detach().numpy().view(uint))
+    np.testing.assert_array_equal(gx.view(uint), xt.grad.numpy().view(uint))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_bit_select_equals_np_where(dtype):
+    from upsamplex.nn import _select, _zero_where
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 7, 9)).astype(dtype)[:, ::2]  # strided views too
+    b = rng.standard_normal((5, 7, 9)).astype(dtype)[:, ::2]
+    a[0, 0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+    mask = rng.random(a.shape) > 0.5
+    uint = {8: np.uint64, 4: np.uint32, 2: np.uint16}[np.dtype(dtype).itemsize]
+    np.testing.assert_array_equal(_select(mask, a, b).view(uint), np.where(mask, a, b).view(uint))
+    np.testing.assert_array_equal(_zero_where(mask, a).view(uint),
+                                  np.where(mask, dtype(0), a).view(uint))
+    ints = np.arange(6)
+    np.testing.assert_array_equal(_zero_where(ints > 2, ints), [0, 1, 2, 0, 0, 0])

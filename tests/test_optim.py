@@ -162,3 +162,31 @@ def test_rejects_non_parameters():
     with pytest.raises(ValueError, match="lr|learning rate"):
         opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.1)
         opt.lr = -1
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1, maximize=True)),
+        (optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5)),
+        (optim.Adam, dict(lr=0.1, weight_decay=0.1, maximize=True)),
+        (optim.AdamW, dict(lr=0.1, amsgrad=True)),
+    ],
+    ids=["sgd-nesterov-wd-max", "sgd-dampening", "adam-wd-max", "adamw-amsgrad"],
+)
+def test_steps_update_in_place_without_temporaries(cls, kwargs):
+    """After the first step (state and work arrays exist) a step allocates no array-sized
+    temporaries: the updates run through reused buffers with out=."""
+    import tracemalloc
+
+    params = [nn.Parameter(np.full(2**18, 0.5)) for _ in range(3)]  # 2 MiB each
+    for p in params:
+        p.grad = np.full(p.shape, 0.25)
+    opt = cls(params, **kwargs)
+    opt.step()
+    tracemalloc.start()
+    for _ in range(3):
+        opt.step()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2**18  # bytes; one temporary would be 2 MiB

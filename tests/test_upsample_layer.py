@@ -83,3 +83,81 @@ def test_attributes_like_torch():
     layer = ux.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
     assert layer.scale_factor == 2.0 and isinstance(layer.scale_factor, float)
     assert layer.mode == "bicubic" and layer.align_corners is False and layer.size is None
+
+
+# ---------------------------------------------------------------- one Upsample
+def _outcome(fn):
+    """What calling ``fn`` gives: ("ok", value) or (exception type, message)."""
+    try:
+        return "ok", fn()
+    except Exception as exc:  # noqa: BLE001 - compared between the two classes
+        return type(exc), str(exc)
+
+
+UPSAMPLE_ARGS = [
+    dict(scale_factor=2),
+    dict(scale_factor=0),
+    dict(scale_factor=0.0),
+    dict(scale_factor=False),
+    dict(scale_factor=-1),
+    dict(scale_factor=float("nan")),
+    dict(scale_factor=(2, 0)),
+    dict(scale_factor=(1.5, 0.5), mode="bilinear", recompute_scale_factor=True),
+    dict(scale_factor=[]),
+    dict(scale_factor="x"),
+    dict(),
+    dict(size=0),
+    dict(size=(3,)),
+    dict(size=2.5),
+    dict(size=(5, 7), mode="bicubic", align_corners=True),
+    dict(size=3, scale_factor=2),
+    dict(scale_factor=2, mode="bogus"),
+    dict(scale_factor=2, mode="linear"),
+    dict(scale_factor=2, mode="bilinear", align_corners=1),
+    dict(scale_factor=2, recompute_scale_factor="yes"),
+    dict(size=(3, 2), mode="area"),
+]
+
+
+@pytest.mark.parametrize("kwargs", UPSAMPLE_ARGS, ids=repr)
+def test_nn_upsample_behaves_exactly_like_ux_upsample(kwargs):
+    """nn.Upsample is ux.Upsample plus the Module protocol: same checks, numbers and repr."""
+    from upsamplex import nn
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    results = []
+    for cls in (ux.Upsample, nn.Upsample):
+        made = _outcome(lambda cls=cls: cls(**kwargs))
+        if made[0] != "ok":
+            results.append((made,))
+            continue
+        layer = made[1]
+        fwd = _outcome(lambda layer=layer: layer(x))
+        bwd = ("skipped",)
+        if fwd[0] == "ok":
+            g = np.ones_like(fwd[1])
+            bwd = _outcome(lambda layer=layer, g=g: layer.backward(g).tolist())
+            fwd = ("ok", fwd[1].tolist())
+        bad_bwd = _outcome(lambda layer=layer: layer.backward(np.ones((1, 1, 1, 1))))
+        attrs = {k: getattr(layer, k) for k in
+                 ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")}
+        results.append((repr(layer), str(attrs), fwd, bwd, bad_bwd))
+    assert results[0] == results[1]
+
+
+def test_nn_upsample_is_a_module_over_the_same_class():
+    from upsamplex import nn
+
+    layer = nn.Upsample(scale_factor=2)
+    assert isinstance(layer, ux.Upsample) and isinstance(layer, nn.Module)
+    assert nn.Upsample.forward is ux.Upsample.forward
+    assert nn.Upsample.backward is ux.Upsample.backward
+    assert list(layer.parameters()) == [] and layer.state_dict() == {}
+    assert layer.eval() is layer and not layer.training
+    model = nn.Sequential(nn.ReLU(), layer)
+    assert repr(model) == (
+        "Sequential(\n  (0): ReLU()\n  (1): Upsample(scale_factor=2.0, mode='nearest')\n)"
+    )
+    x = np.ones((1, 1, 2, 2))
+    out = np.empty((1, 1, 4, 4))
+    assert layer(x, out=out, num_threads=1) is out

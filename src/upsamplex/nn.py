@@ -19,10 +19,30 @@ Examples
 (1, 2)
 """
 
+import errno
 import math
+import numbers
+import os
+import struct
+import zipfile
+import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.lib import format as npy_format
+
+from ._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backward,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
+from ._upsample import Upsample as _Upsample
 
 __all__ = [
     "Parameter",
@@ -46,28 +66,59 @@ __all__ = [
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _functional(name):
-    """Look up a functional op of ``upsamplex`` at call time (avoids an import cycle)."""
-    import upsamplex
+def _type_name(value):
+    return type(value).__name__
 
+
+def _float_dtype(dtype, name="dtype"):
+    """float32 or float64 from a dtype-like (None means float32, torch's default)."""
+    if dtype is None:
+        return _FLOAT_DTYPES[0]
     try:
-        return getattr(upsamplex, name)
-    except AttributeError:
-        raise NotImplementedError(f"upsamplex.{name} is not available in this build") from None
-
-
-def _float_dtype(dtype):
-    dt = np.dtype(dtype)
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if dt not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
     return dt
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_type_name(value)} {value!r}")
+    return bool(value)
+
+
+def _check_real(value, name, *, finite=True):
+    """A real number (Python or NumPy; not bool), as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {_type_name(value)} {value!r}")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _real_array(value, name):
+    """``value`` as an array of a real numeric dtype (ints and floats; not bool/complex/str)."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot read is "not an array"
+        raise TypeError(f"{name} must be a real numeric array, got {_type_name(value)}") from exc
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
 
 
 class Parameter:
     """A trainable array: ``data`` plus the gradient accumulated into ``grad``.
 
     ``grad`` is None until the first ``backward``; later backward calls add to
-    it (as in torch) until ``zero_grad()`` resets it to None.
+    it (as in torch) until ``zero_grad()`` resets it to None. Assigning
+    ``grad`` checks it as torch does: it must have the parameter's shape (no
+    broadcasting) and a real dtype, and is stored in the parameter's dtype.
 
     Parameters
     ----------
@@ -86,43 +137,84 @@ class Parameter:
     array([2., 2., 2.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad")
+    __slots__ = ("_data", "_grad", "requires_grad")
 
     def __init__(self, data, requires_grad=True):
-        data = np.asarray(data)
-        self.data = np.array(data, dtype=_float_dtype(data.dtype), order="C")
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
+        if isinstance(data, Parameter):
+            data = data.data
+        try:
+            arr = np.asarray(data)
+        except Exception as exc:  # noqa: BLE001
+            raise TypeError(f"Parameter data must be an array, got {_type_name(data)}") from exc
+        _float_dtype(arr.dtype, "Parameter data")
+        self._data = np.array(arr, order="C")
+        self._grad = None
+        self.requires_grad = _check_bool(requires_grad, "requires_grad")
+
+    @property
+    def data(self):
+        """The values (a float32/float64 ndarray); update in place or assign a new array."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"Parameter.data must be a numpy array, got {_type_name(value)}")
+        _float_dtype(value.dtype, "Parameter.data")
+        self._data = value
+
+    @property
+    def grad(self):
+        """The accumulated gradient: None, or an array of the parameter's shape and dtype."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = None if value is None else self._checked_grad(value, "assigned grad")
+
+    def _checked_grad(self, grad, what):
+        grad = _real_array(grad, what)
+        if grad.shape != self._data.shape:
+            raise ValueError(
+                f"{what} has shape {grad.shape}, but the parameter has shape {self._data.shape} "
+                "(gradients are not broadcast)"
+            )
+        return grad if grad.dtype == self._data.dtype else grad.astype(self._data.dtype)
 
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     def accumulate_grad(self, grad):
-        """Add ``grad`` into ``self.grad`` (allocating it on first use)."""
+        """Add ``grad`` (the parameter's shape) into ``self.grad``, allocating it on first use."""
         if not self.requires_grad or grad is None:
             return
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, order="C")
-        else:
-            self.grad += grad
+        grad = self._checked_grad(grad, "gradient")
+        if self._grad is None:
+            self._grad = np.array(grad, order="C")
+        elif self._grad.flags.writeable:
+            self._grad += grad
+        else:  # an assigned read-only array (a broadcast view, say): do not write into it
+            self._grad = self._grad + grad
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradient: to None (default, as torch) or to zeros."""
-        if set_to_none or self.grad is None:
-            self.grad = None
+        if _check_bool(set_to_none, "set_to_none") or self._grad is None:
+            self._grad = None
+        elif self._grad.flags.writeable:
+            self._grad[...] = 0
         else:
-            self.grad[...] = 0
+            self._grad = np.zeros_like(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.data, dtype=dtype)
+        return np.asarray(self._data, dtype=dtype)
 
     def __repr__(self):
-        return "Parameter containing:\n" + repr(self.data)
+        return "Parameter containing:\n" + repr(self._data)
 
 
 def _addindent(text, spaces):
@@ -213,7 +305,7 @@ class Module:
                 f"{type(self).__name__}.backward() was called before forward(); "
                 "run the module on an input first"
             )
-        grad = np.asarray(grad_output)
+        grad = _real_array(grad_output, f"{type(self).__name__}.backward(): grad_output")
         if grad.shape != tuple(cache["out_shape"]):
             raise ValueError(
                 f"{type(self).__name__}.backward(): grad_output has shape {grad.shape}, "
@@ -264,8 +356,9 @@ class Module:
 
     def train(self, mode=True):
         """Set training mode on this module and its descendants; returns self."""
+        mode = _check_bool(mode, "mode")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
@@ -285,33 +378,22 @@ class Module:
         differs from the parameter's raises ``ValueError``. Both name the key.
         Arrays from torch (``tensor.detach().numpy()``) load directly.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict must be a mapping of names to arrays, got {_type_name(state_dict)}"
+            )
+        _check_bool(strict, "strict")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing key(s) " + ", ".join(map(repr, missing)))
-            if unexpected:
-                parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
-            raise KeyError(
-                f"error loading state_dict into {type(self).__name__}: " + "; ".join(parts)
-            )
+            raise _key_error(f"state_dict into {type(self).__name__}", missing, unexpected)
         updates = []
         for key, param in own.items():
             if key not in state_dict:
                 continue
-            value = np.asarray(state_dict[key])
-            if value.shape != param.shape:
-                raise ValueError(
-                    f"shape mismatch for {key!r}: the model has {param.shape}, "
-                    f"the state_dict has {value.shape}"
-                )
-            if value.dtype != param.dtype:
-                raise ValueError(
-                    f"dtype mismatch for {key!r}: the model has {param.dtype}, "
-                    f"the state_dict has {value.dtype}"
-                )
+            value = _real_array(state_dict[key], f"state_dict[{key!r}]")
+            _check_loaded(key, param, value.shape, value.dtype, "the state_dict")
             updates.append((param, value))
         for param, value in updates:
             param.data[...] = value
@@ -322,16 +404,45 @@ class Module:
         np.savez(path, **self.state_dict())
 
     def load(self, path, strict=True):
-        """Load parameters written by :meth:`save` (see :meth:`load_state_dict`)."""
-        path = str(path)
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            if path.endswith(".npz"):
-                raise
-            archive = np.load(path + ".npz", allow_pickle=False)
-        with archive:
-            self.load_state_dict({key: archive[key] for key in archive.files}, strict=strict)
+        """Load parameters written by :meth:`save` (see :meth:`load_state_dict`).
+
+        The file is treated as untrusted: the zip directory and every ``.npy``
+        header are read and checked against the parameters (keys, dtypes,
+        shapes, and each member's uncompressed size against its header) before
+        any array data is read, so a crafted archive cannot make this allocate
+        or decompress more than the model's own parameters. Nothing is copied
+        unless the whole file checks out, and pickled objects are never loaded.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file; if it does not exist and has no ``.npz`` suffix,
+            ``path + ".npz"`` is tried (``numpy.savez`` appends it).
+        strict : bool, default True
+            Refuse missing and unexpected keys (``KeyError``). With False,
+            unexpected members are skipped unread.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        KeyError
+            ``strict`` and the keys differ from the parameters' names.
+        ValueError
+            Not an ``.npz`` archive (empty, a plain ``.npy``, truncated or
+            corrupt), or a member whose header, dtype, shape or size does not
+            match its parameter. The message names the file and the key.
+        """
+        _check_bool(strict, "strict")
+        own = dict(self.named_parameters())
+        arrays, missing, unexpected = _read_npz(path, own, strict, type(self).__name__)
+        for key, value in arrays.items():
+            own[key].data[...] = value
         return self
 
     # -- repr ---------------------------------------------------------------
@@ -351,6 +462,161 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{type(self).__name__}({body})"
+
+
+# -- loading untrusted .npz files ----------------------------------------------------
+_NPY_SUFFIX = ".npy"
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error, ValueError,
+               NotImplementedError)
+
+
+def _key_error(where, missing, unexpected):
+    parts = []
+    if missing:
+        parts.append("missing key(s) " + ", ".join(map(repr, missing)))
+    if unexpected:
+        parts.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
+    return KeyError(f"error loading {where}: " + "; ".join(parts))
+
+
+def _check_loaded(key, param, shape, dtype, source):
+    if tuple(shape) != param.shape:
+        raise ValueError(
+            f"shape mismatch for {key!r}: the model has {param.shape}, {source} has "
+            f"{tuple(shape)}"
+        )
+    if dtype != param.dtype:
+        raise ValueError(
+            f"dtype mismatch for {key!r}: the model has {param.dtype}, {source} has {dtype}"
+        )
+
+
+class _CountingReader:
+    """A read-only file wrapper that counts the bytes read (the .npy header's length)."""
+
+    def __init__(self, stream):
+        self.stream, self.count = stream, 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
+def _open_npz(path):
+    """Open ``path`` (or ``path + '.npz'``); return (binary file, shown name)."""
+    try:
+        name = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"path must be a str or os.PathLike, got {type(path).__name__}"
+        ) from None
+    candidates = [name] if name.endswith(".npz") else [name, name + ".npz"]
+    for candidate in candidates:
+        try:
+            return open(candidate, "rb"), repr(candidate)  # noqa: SIM115 - caller closes
+        except FileNotFoundError:
+            continue
+    tried = "" if len(candidates) == 1 else f" (nor {candidates[1]!r})"
+    raise FileNotFoundError(errno.ENOENT, f"Module.load: no such file{tried}", name)
+
+
+def _zip_archive(f, shown):
+    """``f`` as a ZipFile, or a ValueError saying what the file is instead."""
+    head = f.read(len(npy_format.MAGIC_PREFIX))
+    if not head:
+        raise ValueError(f"{shown} is empty, not an .npz archive written by Module.save")
+    if head == npy_format.MAGIC_PREFIX:
+        raise ValueError(
+            f"{shown} is a single-array .npy file; Module.load needs the .npz archive "
+            "that Module.save writes (one array per parameter)"
+        )
+    if head[:2] != b"PK":
+        raise ValueError(f"{shown} is not an .npz archive (no zip signature)")
+    f.seek(0)
+    try:
+        return zipfile.ZipFile(f)
+    except _ZIP_ERRORS as exc:
+        raise ValueError(f"{shown} is a truncated or corrupt .npz archive: {exc}") from exc
+
+
+def _npy_header(zf, info, where):
+    """Parse one member's .npy header: (shape, fortran_order, dtype, header length)."""
+    try:
+        with zf.open(info) as stream:
+            reader = _CountingReader(stream)
+            version = npy_format.read_magic(reader)
+            if version == (1, 0):
+                shape, fortran, dtype = npy_format.read_array_header_1_0(reader)
+            elif version == (2, 0):
+                shape, fortran, dtype = npy_format.read_array_header_2_0(reader)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+    except (*_ZIP_ERRORS, RuntimeError) as exc:  # RuntimeError: an encrypted member
+        raise ValueError(f"{where} has no valid .npy header: {exc}") from exc
+    return shape, fortran, dtype, reader.count
+
+
+def _read_npz(path, own, strict, owner):
+    """Check an .npz archive against the parameters ``own``, then read its arrays.
+
+    Returns ``({key: array}, missing, unexpected)``; raises before reading any
+    array data if any key, header, dtype, shape or member size is wrong.
+    """
+    f, shown = _open_npz(path)
+    with f, _zip_archive(f, shown) as zf:
+        members = {}
+        for info in zf.infolist():
+            fname = info.filename
+            key = fname[: -len(_NPY_SUFFIX)] if fname.endswith(_NPY_SUFFIX) else fname
+            if key in members:
+                raise ValueError(f"{shown} holds key {key!r} twice; the file is corrupt or crafted")
+            members[key] = info
+        missing = [k for k in own if k not in members]
+        unexpected = [k for k in members if k not in own]
+        if strict and (missing or unexpected):
+            raise _key_error(f"{shown} into {owner}", missing, unexpected)
+
+        # Pass 1: headers and sizes only, for every member we would read.
+        plan = []
+        for key, param in own.items():
+            info = members.get(key)
+            if info is None:
+                continue
+            where = f"key {key!r} of {shown}"
+            if info.is_dir() or not info.filename.endswith(_NPY_SUFFIX):
+                raise ValueError(f"{where} is not an .npy member ({info.filename!r})")
+            shape, fortran, dtype, header_len = _npy_header(zf, info, where)
+            if dtype.hasobject:
+                raise ValueError(
+                    f"{where} holds Python objects (dtype {dtype}); Module.load never unpickles"
+                )
+            _check_loaded(key, param, shape, dtype, shown)
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.file_size != header_len + nbytes:
+                raise ValueError(
+                    f"{where}: the member holds {info.file_size} bytes but its header describes "
+                    f"{header_len + nbytes} ({header_len}-byte header + {shape} {dtype}); the file "
+                    "is corrupt or crafted"
+                )
+            plan.append((key, info, shape, fortran, dtype, header_len, nbytes))
+
+        # Pass 2: the data, each member exactly as large as its parameter.
+        arrays = {}
+        for key, info, shape, fortran, dtype, header_len, nbytes in plan:
+            try:
+                with zf.open(info) as stream:
+                    stream.read(header_len)
+                    data = stream.read(nbytes)
+                    stream.read(1)  # reach the end, so zipfile checks the CRC
+            except (*_ZIP_ERRORS, RuntimeError) as exc:
+                raise ValueError(f"key {key!r} of {shown} is corrupt: {exc}") from exc
+            if len(data) != nbytes:
+                raise ValueError(
+                    f"key {key!r} of {shown} is truncated: {len(data)} of {nbytes} data bytes"
+                )
+            arrays[key] = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+    return arrays, missing, unexpected
 
 
 class Sequential(Module):
@@ -382,6 +648,9 @@ class Sequential(Module):
         else:
             items = ((str(i), m) for i, m in enumerate(modules))
         for name, module in items:
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"Sequential module names must be non-empty strings without "
+                                 f"'.', got {name!r}")
             if not isinstance(module, Module):
                 raise TypeError(f"Sequential expects Module instances, got {type(module).__name__}")
             setattr(self, name, module)
@@ -401,6 +670,10 @@ class Sequential(Module):
 
     def __getitem__(self, index):
         items = list(self._modules.items())
+        if not (isinstance(index, slice) or _is_int(index)):
+            raise TypeError(
+                f"Sequential indices must be integers or slices, got {_type_name(index)}"
+            )
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
         try:
@@ -422,11 +695,48 @@ class Sequential(Module):
 
 
 # -- elementwise activations ----------------------------------------------------------
+# np.where branches per element: on a mixed mask (half of a ReLU's inputs are negative)
+# it runs at ~15 ns an element, 10x slower than the activation's own arithmetic. Selecting
+# with integer bit masks gives the same bits without a branch.
+_UINT_OF_SIZE = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _bit_mask(mask, uint):
+    """``mask`` as all-ones (True) / zero (False) words of ``uint``."""
+    bits = mask.astype(uint)
+    np.negative(bits, out=bits)  # unsigned: 1 -> all ones, 0 -> 0
+    return bits
+
+
+def _zero_where(mask, a):
+    """``np.where(mask, 0, a)``, bit for bit (NaN and -0.0 in ``a`` kept where not masked)."""
+    uint = _UINT_OF_SIZE.get(a.dtype.itemsize) if a.dtype.kind == "f" else None
+    if uint is None:
+        return np.where(mask, a.dtype.type(0), a)
+    bits = _bit_mask(mask, uint)
+    np.invert(bits, out=bits)
+    np.bitwise_and(bits, a.view(uint), out=bits)
+    return bits.view(a.dtype)
+
+
+def _select(mask, a, b):
+    """``np.where(mask, a, b)`` for float arrays of one shape and dtype, bit for bit."""
+    uint = _UINT_OF_SIZE.get(a.dtype.itemsize) if a.dtype.kind == "f" else None
+    if uint is None or a.dtype != b.dtype or a.shape != b.shape or mask.shape != a.shape:
+        return np.where(mask, a, b)
+    bits = _bit_mask(mask, uint)
+    out = np.bitwise_and(bits, a.view(uint))
+    np.invert(bits, out=bits)
+    np.bitwise_and(bits, b.view(uint), out=bits)
+    np.bitwise_or(out, bits, out=out)
+    return out.view(a.dtype)
+
+
 class _Elementwise(Module):
     """Shared forward/backward plumbing: cache one array, apply a local derivative."""
 
     def forward(self, x):
-        x = np.asarray(x)
+        x = _real_array(x, f"{type(self).__name__} input")
         out = self._f(x)
         self._cache = {"saved": self._saved(x, out), "out_shape": out.shape}
         return out
@@ -454,10 +764,12 @@ class ReLU(_Elementwise):
     """
 
     def _f(self, x):
-        return np.maximum(x, 0)
+        # torch's clamp_min: x < 0 ? 0 : x, so NaN and -0.0 pass through unchanged
+        return _zero_where(x < 0, x)
 
     def _df(self, grad, out):
-        return np.where(out > 0, grad, grad.dtype.type(0))
+        # torch's threshold_backward: out <= 0 ? 0 : grad (a NaN output passes the gradient)
+        return _zero_where(out <= 0, grad)
 
 
 class LeakyReLU(_Elementwise):
@@ -473,16 +785,16 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _check_real(negative_slope, "negative_slope")
 
     def _f(self, x):
-        return np.where(x > 0, x, x * self.negative_slope)
+        return _select(x > 0, x, x * self.negative_slope)
 
     def _saved(self, x, out):
         return x
 
     def _df(self, grad, x):
-        return np.where(x > 0, grad, grad * self.negative_slope)
+        return _select(x > 0, grad, grad * self.negative_slope)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -501,7 +813,7 @@ class Sigmoid(_Elementwise):
 
     def _f(self, x):
         e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return _select(x >= 0, 1 / (1 + e), e / (1 + e))
 
     def _df(self, grad, out):
         return grad * (1 - out) * out  # torch's sigmoid_backward order of operations
@@ -526,14 +838,17 @@ class Tanh(_Elementwise):
 
 
 # -- upsampling --------------------------------------------------------------------
-class Upsample(Module):
-    """Resize (N, C, *spatial) arrays like ``torch.nn.Upsample``; no parameters.
+class Upsample(Module, _Upsample):
+    """:class:`upsamplex.Upsample` as a :class:`Module`, for use in a :class:`Sequential`.
+
+    Everything it does (arguments, checks, forward, backward, repr) is
+    :class:`upsamplex.Upsample`'s, so the two cannot disagree; this class only
+    adds the Module protocol (no parameters, ``train``/``eval``, ``state_dict``).
 
     Parameters
     ----------
     size, scale_factor, mode, align_corners, recompute_scale_factor
-        As :func:`upsamplex.interpolate` (exactly one of ``size`` and
-        ``scale_factor``).
+        As :class:`upsamplex.Upsample` and :func:`upsamplex.interpolate`.
 
     Examples
     --------
@@ -548,59 +863,57 @@ class Upsample(Module):
              [4., 4.]]]])
     """
 
-    def __init__(
-        self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-        recompute_scale_factor=None,
-    ):
-        super().__init__()
-        self.size = size
-        # torch stores the factor as float(s) for its repr and for interpolate
-        if isinstance(scale_factor, (tuple, list)):
-            scale_factor = tuple(float(f) for f in scale_factor)
-        else:
-            scale_factor = float(scale_factor) if scale_factor else None
-        self.scale_factor = scale_factor
-        self.mode = mode
-        self.align_corners = align_corners
-        self.recompute_scale_factor = recompute_scale_factor
+    def __init__(self, *args, **kwargs):
+        Module.__init__(self)
+        _Upsample.__init__(self, *args, **kwargs)
 
-    def _kwargs(self):
-        return dict(
-            size=self.size, scale_factor=self.scale_factor, mode=self.mode,
-            align_corners=self.align_corners, recompute_scale_factor=self.recompute_scale_factor,
-        )
-
-    def forward(self, x):
-        x = np.asarray(x)
-        out = _functional("interpolate")(x, **self._kwargs())
-        self._cache = {"in_shape": x.shape, "out_shape": out.shape}
-        return out
-
-    def backward(self, grad_output):
-        cache, grad = self._check_backward(grad_output)
-        return _functional("interpolate_backward")(grad, cache["in_shape"], **self._kwargs())
-
-    def extra_repr(self):
-        if self.scale_factor is not None:
-            info = "scale_factor=" + repr(self.scale_factor)
-        else:
-            info = "size=" + repr(self.size)
-        return info + ", mode=" + repr(self.mode)
+    # Module comes first in the MRO (its registry and __call__), so name the
+    # methods whose definition must be upsamplex.Upsample's.
+    forward = _Upsample.forward
+    backward = _Upsample.backward
+    __repr__ = _Upsample.__repr__
 
 
 # -- convolutions ------------------------------------------------------------------
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _ntuple(value, n, name):
-    if isinstance(value, (int, np.integer)):
+    """An int or a sequence of exactly ``n`` ints (as torch's _pair/_triple), as a tuple."""
+    if _is_int(value):
         return (int(value),) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, (int, np.integer)) for v in value):
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if not all(_is_int(v) for v in value):
+        raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if len(value) != n:
+        raise ValueError(
+            f"{name} must be an int or a tuple of {n} ints, got {tuple(value)!r} "
+            f"(length {len(value)})"
+        )
     return tuple(int(v) for v in value)
+
+
+def _positive_int(value, name):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {_type_name(value)} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _make_rng(rng):
     if isinstance(rng, np.random.Generator):
         return rng
+    if rng is not None and not _is_int(rng):
+        raise TypeError(
+            f"rng must be None, an int seed or a numpy.random.Generator, got {_type_name(rng)}"
+        )
+    if rng is not None and rng < 0:
+        raise ValueError(f"rng seed must be non-negative, got {rng}")
     return np.random.default_rng(rng)
 
 
@@ -616,18 +929,18 @@ class _ConvNd(Module):
     ):
         super().__init__()
         n, name = self._n, type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{arg} must be a positive int, got {value!r}")
-        if not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        in_channels = _positive_int(in_channels, "in_channels")
+        out_channels = _positive_int(out_channels, "out_channels")
+        groups = _positive_int(groups, "groups")
+        bias = _check_bool(bias, "bias")
+        dtype = _float_dtype(dtype)
         if in_channels % groups:
             raise ValueError(f"in_channels must be divisible by groups ({in_channels} % {groups})")
         if out_channels % groups:
             raise ValueError(
                 f"out_channels must be divisible by groups ({out_channels} % {groups})"
             )
-        if padding_mode != "zeros":
+        if not isinstance(padding_mode, str) or padding_mode != "zeros":
             raise ValueError(
                 f'Only "zeros" padding mode is supported for {name}, got {padding_mode!r}'
             )
@@ -661,17 +974,29 @@ class _ConvNd(Module):
                     f"dilation, but got output_padding={self.output_padding}, "
                     f"stride={self.stride}, dilation={self.dilation} (dimension {d})"
                 )
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.groups = int(groups)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.groups = groups
         self.padding_mode = padding_mode
-        dtype = _float_dtype(dtype)
+        generator = _make_rng(rng)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(np.zeros(shape, dtype))
+        nbytes = math.prod(shape) * dtype.itemsize
+        try:
+            if nbytes > np.iinfo(np.intp).max:
+                raise MemoryError
+            weight = np.zeros(shape, dtype)
+        except MemoryError:
+            raise ValueError(
+                f"{name}({in_channels}, {out_channels}, kernel_size={self.kernel_size}, "
+                f"groups={groups}) needs a weight of shape {shape} ({nbytes / 2**30:.3g} GiB of "
+                f"{dtype}), more than can be allocated; check in_channels, out_channels and "
+                "kernel_size"
+            ) from None
+        self.weight = Parameter(weight)
         self.bias = Parameter(np.zeros(self.out_channels, dtype)) if bias else None
-        self.reset_parameters(rng)
+        self.reset_parameters(generator)
 
     def reset_parameters(self, rng=None):
         """Redraw weight and bias from torch's default distribution."""
@@ -750,43 +1075,28 @@ class _Conv(_ConvNd):
             dilation, padding_mode, dtype=dtype, rng=rng,
         )
 
-    def _padding_plan(self):
-        """Symmetric padding for the op plus extra right padding (torch's 'same' rule)."""
-        if self.padding == "valid":
-            return (0,) * self._n, (0,) * self._n
-        if self.padding == "same":
-            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            left = tuple(t // 2 for t in total)
-            return left, tuple(t - 2 * lft for t, lft in zip(total, left))
-        return self.padding, (0,) * self._n
-
     def forward(self, x):
         """Convolve ``x`` of shape (N, C_in, *spatial) or (C_in, *spatial)."""
         x, unbatched = self._prepare_input(x)
-        padding, extra = self._padding_plan()
-        if any(extra):  # odd total 'same' padding: torch pads one more on the right
-            x = np.pad(x, [(0, 0), (0, 0)] + [(0, e) for e in extra])
         bias = None if self.bias is None else self.bias.data
-        out = _functional(f"conv{self._n}d")(
-            x, self.weight.data, bias, stride=self.stride, padding=padding,
+        # padding may be 'same' / 'valid': the functional op places torch's odd
+        # extra element of 'same' padding itself.
+        out = _CONV[self._n](
+            x, self.weight.data, bias, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups,
         )
-        return self._finish(x, out, unbatched, padding=padding, extra=extra)
+        return self._finish(x, out, unbatched)
 
     def backward(self, grad_output):
         """Return the gradient w.r.t. the input; add weight/bias gradients."""
         cache, grad = self._check_backward(grad_output)
         if cache["unbatched"]:
             grad = grad[None]
-        grads = _functional("conv_backward")(
-            grad, cache["x"], self.weight.data, stride=self.stride, padding=cache["padding"],
+        grads = conv_backward(
+            grad, cache["x"], self.weight.data, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, output_mask=self._mask(),
         )
-        grad_input = grads[0]
-        if any(cache["extra"]):
-            crop = tuple(slice(0, s - e) for s, e in zip(grad_input.shape[2:], cache["extra"]))
-            grad_input = grad_input[(slice(None), slice(None), *crop)]
-        return self._accumulate(cache, grad, (grad_input, *grads[1:]))
+        return self._accumulate(cache, grad, grads)
 
 
 class _ConvTranspose(_ConvNd):
@@ -797,6 +1107,13 @@ class _ConvTranspose(_ConvNd):
         if output_size is None:
             return self.output_padding
         n = self._n
+        if isinstance(output_size, (str, bytes)) or not isinstance(
+            output_size, (tuple, list, np.ndarray)
+        ) or not all(_is_int(s) for s in output_size):
+            raise TypeError(
+                f"{type(self).__name__}: output_size must be a sequence of ints, got "
+                f"{output_size!r}"
+            )
         output_size = [int(s) for s in output_size]
         if len(output_size) in (n + 1, n + 2) and len(output_size) == x.ndim:
             output_size = output_size[-n:]
@@ -828,7 +1145,7 @@ class _ConvTranspose(_ConvNd):
         output_padding = self._output_padding(x_in, output_size)
         x, unbatched = self._prepare_input(x_in)
         bias = None if self.bias is None else self.bias.data
-        out = _functional(f"conv_transpose{self._n}d")(
+        out = _CONV_TRANSPOSE[self._n](
             x, self.weight.data, bias, stride=self.stride, padding=self.padding,
             output_padding=output_padding, groups=self.groups, dilation=self.dilation,
         )
@@ -839,13 +1156,16 @@ class _ConvTranspose(_ConvNd):
         cache, grad = self._check_backward(grad_output)
         if cache["unbatched"]:
             grad = grad[None]
-        grads = _functional("conv_transpose_backward")(
+        grads = conv_transpose_backward(
             grad, cache["x"], self.weight.data, stride=self.stride, padding=self.padding,
             output_padding=cache["output_padding"], groups=self.groups,
             dilation=self.dilation, output_mask=self._mask(),
         )
         return self._accumulate(cache, grad, grads)
 
+
+_CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+_CONV_TRANSPOSE = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 
 _CONV_DOC = """{n}-D {what}, equal to ``torch.nn.{name}``.
 
@@ -924,8 +1244,13 @@ class _Loss(Module):
 
     def __init__(self, reduction="mean"):
         super().__init__()
+        if not isinstance(reduction, str):
+            raise TypeError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
+            raise ValueError(
+                f"{reduction} is not a valid value for reduction (expected 'mean', 'sum' or "
+                "'none')"
+            )
         self.reduction = reduction
 
     def forward(self, input, target):
@@ -934,7 +1259,9 @@ class _Loss(Module):
             raise TypeError(
                 f"{type(self).__name__}: input must be float32 or float64, got {input.dtype}"
             )
-        target = np.asarray(target, dtype=input.dtype)  # the prediction's dtype wins
+        name = type(self).__name__
+        # the prediction's dtype wins
+        target = _real_array(target, f"{name}: target").astype(input.dtype, copy=False)
         if target.shape != input.shape:
             raise ValueError(
                 f"{type(self).__name__}: target shape {target.shape} differs from input shape "
