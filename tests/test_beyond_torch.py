@@ -424,6 +424,22 @@ def test_bits_do_not_depend_on_thread_count(spec, nd, shape, resize, dtype, rng)
     np.testing.assert_array_equal(b1, b2)
 
 
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_backward_layouts_and_out_give_the_same_bits(spec, nd, rng):
+    shape = (2, 3, 9, 7, 8) if nd == 3 else (2, 3, 17)
+    kw = _grad_kw(nd, spec, {"scale_factor": 0.6 if nd == 1 else (0.6, 1.5, 0.4)})
+    g = rng.standard_normal((2, 3) + ref.output_size(shape[2:], None, kw["scale_factor"]))
+    base = ux.interpolate_backward(g, shape, **kw)
+    g_cl = np.moveaxis(np.ascontiguousarray(np.moveaxis(g, 1, -1)), -1, 1)
+    got = ux.interpolate_backward(g_cl, shape, **kw)
+    np.testing.assert_array_equal(got, base)
+    assert got.strides[1] == got.itemsize  # channels-last in, channels-last out
+    out = np.full(shape, np.nan)
+    assert ux.interpolate_backward(g, shape, out=out, **kw) is out
+    np.testing.assert_array_equal(out, base)
+
+
 # ------------------------------------------------------------------------------------
 # windows: any output window from the matching slices of the tables (chunked callers)
 # ------------------------------------------------------------------------------------
