@@ -497,6 +497,38 @@ def test_any_3d_output_window_from_table_slices(spec, case, dtype, path, rng):
         part, full[(Ellipsis,) + tuple(slice(o0, o1) for o0, o1 in window)])
 
 
+# input windows for the gradient (within each case's input shape)
+GRAD_WINDOWS = [((2, 9), (3, 8), (5, 12)), ((4, 11), (0, 5), (7, 20)), ((1, 5), (2, 4), (0, 6))]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case, window", list(zip(WINDOW_CASES, GRAD_WINDOWS)),
+                         ids=["size", "quarter", "mixed-scales"])
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_any_3d_gradient_window_from_adjoint_table_slices(spec, case, window, dtype, rng):
+    # The backward walks the transposed tables with the same kernels: a window of the
+    # input gradient comes from the matching slab of grad_output, bit for bit.
+    in_spatial, resize, _ = case
+    mode = ux_mode(spec[0], 3)
+    plan = interp.plan_interpolate((2, 3) + in_spatial, dtype, resize.get("size"),
+                                   resize.get("scale_factor"), mode, None, None, spec[1])
+    g = rng.standard_normal((2, 3) + plan.out_sizes).astype(dtype)
+    tables = interp._tables_5d(plan, np.dtype(dtype).str, adjoint=True)
+    full = _kernel("resample", g, tables, plan.out_sizes, (2, 3) + in_spatial)
+    kw = dict(mode=mode, antialias=spec[1], **resize)
+    ref.assert_matches(full, ux.interpolate_backward(g, (2, 3) + in_spatial, **kw), mode)
+    subs, slab = [], []
+    for table, (i0, i1) in zip(tables, window):
+        sub, lo, hi = _window_table(table, i0, i1)
+        subs.append(sub)
+        slab.append(slice(lo, hi))
+    gs = np.ascontiguousarray(g[(Ellipsis,) + tuple(slab)])
+    part = _kernel("resample", gs, subs, gs.shape[2:],
+                   (2, 3) + tuple(i1 - i0 for i0, i1 in window))
+    np.testing.assert_array_equal(
+        part, full[(Ellipsis,) + tuple(slice(i0, i1) for i0, i1 in window)])
+
+
 def test_both_pass_orders_match_the_oracle(rng):
     # interpolate picks the W-first or the rows-first kernel from the tables; on the
     # new modes both must agree with the oracle (their sums are ordered differently).
