@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import _reference as ref
 import upsamplex as ux
-from upsamplex import _interpolate as interp
+from upsamplex import _plan
 from upsamplex._kernels import _resample, _tables
 
 FLOATS = [np.float32, np.float64]
@@ -418,8 +418,8 @@ def test_bits_do_not_depend_on_thread_count(spec, nd, shape, resize, dtype, rng)
     g = rng.standard_normal(y1.shape).astype(dtype)
     b1 = ux.interpolate_backward(g, shape, num_threads=1, **kw)
     b2 = ux.interpolate_backward(g, shape, num_threads=2, **kw)
-    # Both calls are big enough for the threaded path (interp._SERIAL_BELOW).
-    assert max(y1.size, x.size) >= interp._SERIAL_BELOW
+    # Both calls are big enough for the threaded path (_plan._SERIAL_BELOW).
+    assert max(y1.size, x.size) >= _plan._SERIAL_BELOW
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(b1, b2)
 
@@ -477,11 +477,10 @@ def test_any_3d_output_window_from_table_slices(spec, case, dtype, path, rng):
     in_spatial, resize, window = case
     mode = ux_mode(spec[0], 3)
     x = rng.standard_normal((2, 3) + in_spatial).astype(dtype)
-    plan = interp.plan_interpolate(x.shape, x.dtype, resize.get("size"),
-                                   resize.get("scale_factor"), mode, None, None, spec[1])
-    tables = interp._tables_5d(plan, x.dtype.str)
-    full = _kernel(path, x, tables, in_spatial, x.shape[:2] + plan.out_sizes)
-    if path == ("hfirst" if interp._prefer_hfirst(tables, in_spatial) else "resample"):
+    p = ux.plan(x.shape, x.dtype, mode=mode, antialias=spec[1], **resize)
+    tables = p._forward_pass().tables
+    full = _kernel(path, x, tables, in_spatial, p.out_shape)
+    if path == ("hfirst" if p._forward_pass().hfirst else "resample"):
         # The plain table walk is what the public call computes, bit for bit.
         np.testing.assert_array_equal(full, ux.interpolate(x, **resize, mode=mode,
                                                            antialias=spec[1]))
@@ -510,11 +509,10 @@ def test_any_3d_gradient_window_from_adjoint_table_slices(spec, case, window, dt
     # input gradient comes from the matching slab of grad_output, bit for bit.
     in_spatial, resize, _ = case
     mode = ux_mode(spec[0], 3)
-    plan = interp.plan_interpolate((2, 3) + in_spatial, dtype, resize.get("size"),
-                                   resize.get("scale_factor"), mode, None, None, spec[1])
-    g = rng.standard_normal((2, 3) + plan.out_sizes).astype(dtype)
-    tables = interp._tables_5d(plan, np.dtype(dtype).str, adjoint=True)
-    full = _kernel("resample", g, tables, plan.out_sizes, (2, 3) + in_spatial)
+    p = ux.plan((2, 3) + in_spatial, dtype, mode=mode, antialias=spec[1], **resize)
+    g = rng.standard_normal(p.out_shape).astype(dtype)
+    tables = p._backward_pass().tables
+    full = _kernel("resample", g, tables, p.out_shape[2:], p.in_shape)
     kw = dict(mode=mode, antialias=spec[1], **resize)
     ref.assert_matches(full, ux.interpolate_backward(g, (2, 3) + in_spatial, **kw), mode)
     subs, slab = [], []
@@ -536,11 +534,10 @@ def test_both_pass_orders_match_the_oracle(rng):
     for kw in ({"size": (4, 60, 80)}, {"size": (4, 10, 12)}):
         for spec in NEW_SPECS:
             mode = ux_mode(spec[0], 3)
-            plan = interp.plan_interpolate(x.shape, x.dtype, kw["size"], None, mode, None,
-                                           None, spec[1])
-            tables = interp._tables_5d(plan, x.dtype.str)
-            a = _kernel("resample", x, tables, x.shape[2:], x.shape[:2] + plan.out_sizes)
-            b = _kernel("hfirst", x, tables, x.shape[2:], x.shape[:2] + plan.out_sizes)
+            p = ux.plan(x.shape, x.dtype, mode=mode, antialias=spec[1], **kw)
+            tables = p._forward_pass().tables
+            a = _kernel("resample", x, tables, x.shape[2:], p.out_shape)
+            b = _kernel("hfirst", x, tables, x.shape[2:], p.out_shape)
             expected = oracle(x, mode=mode, antialias=spec[1], **kw)
             ref.assert_matches(a, expected, mode)
             ref.assert_matches(b, expected, mode)
@@ -550,19 +547,11 @@ def test_both_pass_orders_match_the_oracle(rng):
 # what is still undefined: clear errors
 # ------------------------------------------------------------------------------------
 
-X3_U8 = np.zeros((1, 2, 8), np.uint8)
-X5_U8 = np.zeros((1, 2, 4, 4, 4), np.uint8)
 X3 = np.zeros((1, 2, 8), np.float32)
 X5 = np.zeros((1, 2, 4, 4, 4), np.float32)
 
 
 @pytest.mark.parametrize("x, kw, exc, match", [
-    (X3_U8, {"mode": "bicubic"}, TypeError, r"bicubic.*uint8.*needs 4-D.*got 3-D.*float32"),
-    (X5_U8, {"mode": "bicubic"}, TypeError, r"bicubic.*uint8.*needs 4-D.*got 5-D"),
-    (X5_U8, {"mode": "bicubic", "antialias": True}, TypeError, r"needs 4-D.*got 5-D"),
-    (X3_U8, {"mode": "lanczos", "antialias": True}, TypeError, r"lanczos.*uint8.*needs 4-D"),
-    (X5_U8, {"mode": "trilinear", "antialias": True}, TypeError, r"trilinear.*uint8.*4-D"),
-    (X3_U8, {"mode": "linear", "antialias": True}, TypeError, r"linear.*uint8.*4-D"),
     (X3, {"mode": "lanczos"}, ValueError, r"lanczos.*requires antialias=True"),
     (X5, {"mode": "lanczos"}, ValueError, r"lanczos.*requires antialias=True"),
     (X5, {"mode": "lanczos", "antialias": True, "align_corners": True}, ValueError,
@@ -576,24 +565,111 @@ X5 = np.zeros((1, 2, 4, 4, 4), np.float32)
     (X3, {"mode": "trilinear", "antialias": True}, ValueError, r"trilinear.*needs 5-D"),
     (X5, {"mode": "linear", "antialias": True}, ValueError, r"linear.*needs 3-D.*got 5-D"),
     (X5, {"mode": "bicubic", "antialias": 1}, TypeError, r"antialias must be a bool"),
-    (X3.astype(np.float16), {"mode": "bicubic"}, TypeError, r"float16 is not supported"),
+    (X3.astype(np.int32), {"mode": "bicubic"}, TypeError, r"int32 is not supported.*float16"),
+    (X5.astype(np.complex64), {"mode": "lanczos", "antialias": True}, TypeError,
+     r"complex64 is not supported"),
 ])
 def test_still_undefined_is_a_clear_error(x, kw, exc, match):
     with pytest.raises(exc, match=match) as info:
         ux.interpolate(x, size=3, **kw)
     assert not isinstance(info.value, RuntimeError)
-    if x.dtype != np.uint8:
+    if x.dtype.kind == "f":
         # The gradient validates through the same plan and names its own argument.
         with pytest.raises(exc, match=match):
             ux.interpolate_backward(np.zeros(x.shape[:2] + (3,) * (x.ndim - 2), x.dtype),
                                     x.shape, size=3, **kw)
 
 
-@pytest.mark.parametrize("x", [X3_U8, X5_U8], ids=["3d", "5d"])
-def test_uint8_nearest_still_works_in_1d_and_3d(x):
-    # The uint8 rank rule only concerns the filtering modes.
-    y = ux.interpolate(x + 7, scale_factor=2, mode="nearest")
-    assert y.dtype == np.uint8 and (y == 7).all()
+@pytest.mark.parametrize("x", [X3, X5], ids=["3d", "5d"])
+def test_integer_gradient_is_a_clear_error(x):
+    with pytest.raises(TypeError, match="dtype"):
+        ux.interpolate_backward(np.zeros(x.shape[:2] + (3,) * (x.ndim - 2), np.uint8),
+                                x.shape, size=3, mode="bicubic")
+
+
+# ------------------------------------------------------------------------------------
+# other dtypes ride on the same tables: uint8 1-D (torch's fixed point), uint8/uint16
+# 3-D and float16 (computed in float32, rounded once)
+# ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_uint8_1d_equals_torch_uint8_2d_with_h_kept(spec, rng):
+    mode = ux_mode(spec[0], 1)
+    for in_spatial, resize in GEOMETRY[1]:
+        x = ref.make_input(rng, (2, 3) + in_spatial, np.uint8, TORCH_2D[mode])
+        kw2 = {k: ((1, v) if k == "size" else (1.0, v)) for k, v in resize.items()}
+        expected = ref.torch_interpolate(x[:, :, None], mode=TORCH_2D[mode],
+                                         antialias=spec[1], **kw2)[:, :, 0]
+        got = ux.interpolate(x, mode=mode, antialias=spec[1], **resize)
+        assert got.dtype == np.uint8
+        ref.assert_matches(got, expected, TORCH_2D[mode], f"{in_spatial} {resize}")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_integer_3d_is_the_float_result_rounded_once(spec, dtype, rng):
+    mode = ux_mode(spec[0], 3)
+    top = np.iinfo(dtype).max
+    for in_spatial, resize in GEOMETRY[3][:4] + GEOMETRY[3][6:8]:
+        x = rng.integers(0, top + 1, (1, 2) + in_spatial).astype(dtype)
+        kw = dict(mode=mode, antialias=spec[1], **resize)
+        got = ux.interpolate(x, **kw)
+        assert got.dtype == dtype
+        expected = np.clip(np.rint(oracle(x.astype(np.float64), **kw)), 0, top)
+        # float32 arithmetic, one rounding: at most one unit from the float64 answer.
+        assert np.abs(got.astype(np.int64) - expected).max() <= 1, kw
+        same = ux.interpolate(x.astype(np.float32), **kw)
+        np.testing.assert_array_equal(got, np.clip(np.rint(same), 0, top).astype(dtype))
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_float16_is_the_float32_result_rounded_once(spec, nd, rng):
+    mode = ux_mode(spec[0], nd)
+    for in_spatial, resize in GEOMETRY[nd][:3]:
+        x = rng.standard_normal((2, 3) + in_spatial).astype(np.float16)
+        kw = dict(mode=mode, antialias=spec[1], **resize)
+        got = ux.interpolate(x, **kw)
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(
+            got, ux.interpolate(x.astype(np.float32), **kw).astype(np.float16))
+
+
+# ------------------------------------------------------------------------------------
+# the plan API: any window from its input slab, forward and backward, bit for bit
+# ------------------------------------------------------------------------------------
+
+PLAN_WINDOWS = {
+    3: [((13, 11, 17), {"size": (5, 20, 7)}, (1, 4), (6, 15), (2, 6)),
+        ((16, 12, 20), {"scale_factor": 0.25}, (1, 3), (0, 2), (2, 5)),
+        ((9, 10, 11), {"scale_factor": (0.45, 2.5, 1.1)}, (0, 2), (7, 19), (3, 9))],
+    1: [((40,), {"scale_factor": 0.3}, (3, 9)), ((9,), {"size": 31}, (0, 13)),
+        ((25,), {"size": 25}, (4, 20))],
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("spec", NEW_SPECS, ids=spec_id)
+def test_plan_windows_equal_the_global_result(spec, nd, dtype, rng):
+    mode = ux_mode(spec[0], nd)
+    for in_spatial, resize, *spatial_window in PLAN_WINDOWS[nd]:
+        x = rng.standard_normal((2, 3) + in_spatial).astype(dtype)
+        kw = dict(mode=mode, antialias=spec[1], **resize)
+        p = ux.plan(x.shape, x.dtype, **kw)
+        full = p(x)
+        np.testing.assert_array_equal(full, ux.interpolate(x, **kw))
+        ref.assert_matches(full, oracle(x, **kw), mode, str(kw))
+        w = (slice(1, 2), slice(0, 3)) + tuple(slice(a, b) for a, b in spatial_window)
+        np.testing.assert_array_equal(p(x[p.input_window(w)], out_window=w), full[w])
+        g = rng.standard_normal(full.shape).astype(dtype)
+        grad = p.backward(g)
+        np.testing.assert_array_equal(grad, ux.interpolate_backward(g, x.shape, **kw))
+        # an input window of the same extents, clipped to the input
+        iw = (slice(0, 1), slice(1, 3)) + tuple(
+            slice(min(a, n - 1), min(b, n)) for (a, b), n in zip(spatial_window, in_spatial))
+        np.testing.assert_array_equal(p.backward(g[p.grad_window(iw)], in_window=iw),
+                                      grad[iw])
 
 
 # ------------------------------------------------------------------------------------
