@@ -6,6 +6,7 @@ and ``docs/plots/*.py`` script (the benchmark plot parses the README's tables); 
 go to ``docs/_generated/``, which is never committed.
 """
 
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -63,5 +64,36 @@ def _escape_unpacking_stars(app, what, name, obj, options, lines):
         lines[i] = "``".join(parts)
 
 
+def _api_entries(module):
+    """autodoc entries for every name in ``module.__all__``, in that order."""
+    lines = []
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if name.startswith("__") or inspect.ismodule(obj):
+            continue  # the version, and nn / optim, which have sections of their own
+        if inspect.isclass(obj):
+            lines += [f".. autoclass:: {module.__name__}.{name}", "   :members:", ""]
+        else:
+            lines += [f".. autofunction:: {module.__name__}.{name}", ""]
+    return "\n".join(lines)
+
+
+def _write_api(app):
+    """api.rst includes one file per public module, written from its ``__all__``: a new
+    public name is documented (and a docstring that does not build fails the build)
+    without editing api.rst."""
+    import upsamplex.nn
+    import upsamplex.optim
+
+    out = HERE / "_generated"
+    out.mkdir(exist_ok=True)
+    for module in (upsamplex, upsamplex.nn, upsamplex.optim):
+        target = out / f"api_{module.__name__}.inc"
+        body = _api_entries(module)
+        if not target.exists() or target.read_text(encoding="utf-8") != body:
+            target.write_text(body, encoding="utf-8")
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_unpacking_stars)
+    app.connect("builder-inited", _write_api)
