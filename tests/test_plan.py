@@ -448,3 +448,68 @@ def test_plan_call_errors():
 def test_resize_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         ux.resize(np.zeros((8, 8, 3), np.uint8), **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Upsample with axes=, and the layer's strict scale_factor
+# ---------------------------------------------------------------------------
+
+def test_upsample_layer_takes_axes_and_antialias():
+    from upsamplex import nn
+
+    img = RNG.standard_normal((12, 10, 3)).astype(np.float32)
+    for layer in (ux.Upsample(scale_factor=0.5, mode="bilinear", antialias=True, axes=(0, 1)),
+                  nn.Upsample(scale_factor=0.5, mode="bilinear", antialias=True, axes=(0, 1))):
+        y = layer(img)
+        np.testing.assert_array_equal(
+            y, ux.interpolate(img, scale_factor=0.5, mode="bilinear", antialias=True,
+                              axes=(0, 1)))
+        g = np.ones_like(y)
+        np.testing.assert_array_equal(
+            layer.backward(g), ux.interpolate_backward(g, img.shape, scale_factor=0.5,
+                                                       mode="bilinear", antialias=True,
+                                                       axes=(0, 1)))
+        assert "axes=(0, 1)" in repr(layer) and "antialias=True" in repr(layer)
+
+
+@pytest.mark.parametrize("scale", ["2", False, True, b"2"])
+def test_upsample_layer_refuses_non_numeric_scale(scale):
+    with pytest.raises(TypeError, match="scale_factor must be a number"):
+        ux.Upsample(scale_factor=scale)(np.zeros((1, 1, 4), np.float32))
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C during a long call
+# ---------------------------------------------------------------------------
+
+def test_long_interpolate_honours_ctrl_c_promptly():
+    # One long call (no loop to hide behind): it runs in bands, and the
+    # interrupt is raised between two of them, long before the call would end.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        import numpy as np
+        import upsamplex as ux
+        ux.Plan._BAND_BYTES = 1 << 20
+        x = np.ones((1, 1, 6000, 6000), np.float32)
+        kw = dict(scale_factor=0.4, mode="lanczos", antialias=True, num_threads=1)
+        t0 = time.perf_counter()
+        ux.interpolate(x, **kw)
+        full = time.perf_counter() - t0
+        threading.Timer(0.1 * full, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.perf_counter()
+        try:
+            ux.interpolate(x, **kw)
+        except KeyboardInterrupt:
+            print(full, time.perf_counter() - t0)
+            sys.exit(0)
+        sys.exit(1)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    full, stopped = (float(t) for t in proc.stdout.split())
+    assert stopped < 0.5 * full, (full, stopped)

@@ -4,7 +4,7 @@ Every ``torch.nn.functional.interpolate`` mode, its gradient, and transposed
 convolution, equal to PyTorch's numbers, with no PyTorch at run time.
 """
 
-from . import nn, optim  # their layers look the functional ops up at call time
+from . import nn, optim
 from ._conv import (
     conv1d,
     conv2d,

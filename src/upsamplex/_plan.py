@@ -622,7 +622,7 @@ class Plan:
         unit = _GATHER_UNITS[x.dtype.itemsize] if self._path == "gather" else x.dtype
         order = self._output_order(x)
         y = v.allocate(self.out_shape, x.dtype, order)
-        if y.nbytes > self._BAND_BYTES:
+        if max(y.nbytes, x.nbytes) > self._BAND_BYTES:
             return False
         perm = self._perm
         lead = (None,) * (2 - self._n_batch)
@@ -701,10 +701,12 @@ class Plan:
         budget = self._PROMOTE_BAND_BYTES if promote else self._BAND_BYTES
         axis = self.axes[0]
         rows = y.shape[axis]
-        if y.size * itemsize <= budget or rows < 2:
+        # the work grows with the input too (a large downscale reads a lot)
+        if max(y.size, x.size) * itemsize <= budget or rows < 2:
             self._run_window(pass_, x, y, ranges, origin, threads, fresh, promote)
             return
-        step = max(1, budget // max(y.size // rows * itemsize, 1))
+        per_row = max(y.size, x.size) // rows * itemsize
+        step = max(1, budget // max(per_row, 1))
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             sub = list(ranges)

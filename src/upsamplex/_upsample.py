@@ -20,6 +20,10 @@ class Upsample:
         For the linear modes and bicubic.
     recompute_scale_factor : bool, optional
         As in :func:`upsamplex.interpolate`.
+    antialias : bool, default False
+        As in :func:`upsamplex.interpolate`.
+    axes : int or tuple of int, optional
+        The spatial axes of the inputs (None: torch's ``(N, C, *spatial)``).
 
     Notes
     -----
@@ -41,7 +45,7 @@ class Upsample:
     """
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                 recompute_scale_factor=None):
+                 recompute_scale_factor=None, antialias=False, *, axes=None):
         self.size = size
         if isinstance(scale_factor, (tuple, list)):
             self.scale_factor = tuple(_as_float(s) for s in scale_factor)
@@ -52,12 +56,15 @@ class Upsample:
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
+        self.antialias = antialias
+        self.axes = axes
         self._input_shape = None
 
     def _kwargs(self):
         return dict(size=self.size, scale_factor=self.scale_factor, mode=self.mode,
                     align_corners=self.align_corners,
-                    recompute_scale_factor=self.recompute_scale_factor)
+                    recompute_scale_factor=self.recompute_scale_factor,
+                    antialias=self.antialias, axes=self.axes)
 
     def forward(self, input, *, out=None, num_threads=None):
         """Resample `input`; remembers its shape for :meth:`backward`."""
@@ -87,12 +94,16 @@ class Upsample:
             info += f", align_corners={self.align_corners!r}"
         if self.recompute_scale_factor is not None:
             info += f", recompute_scale_factor={self.recompute_scale_factor!r}"
+        if self.antialias:
+            info += ", antialias=True"
+        if self.axes is not None:
+            info += f", axes={self.axes!r}"
         return f"Upsample({info})"
 
 
 def _as_float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        # Left as given: interpolate() reports it with a clear message.
+    # Real numbers are stored as float (torch's rule); anything else (a string,
+    # a bool) is left as given for interpolate() to refuse with a clear message.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         return value
+    return float(value)
