@@ -232,3 +232,45 @@ def test_uint8_many_channels_output_width_one(rng):
     assert np.abs(ours - float_ref).max() <= 1
     np.testing.assert_array_equal(torch_uint8[:, :, 0], torch_uint8[:, :, 1])  # torch: a copy
     assert np.abs(ours[:, :, 0] - ours[:, :, 1]).max() > 2
+
+
+@pytest.mark.parametrize("mode", ["linear", "bicubic"])
+def test_float64_long_axes_are_exact_where_torch_rounds_the_source_index(mode):
+    # Difference 7: torch computes the source coordinate of float64 linear/cubic in
+    # float32 on long axes (>= 8192 samples); upsamplex keeps float64 throughout.
+    import torch
+    import torch.nn.functional as F
+
+    n_in, n_out = 10000, 12345
+    x = np.random.default_rng(7).standard_normal((1, 1, n_in))
+    if mode == "linear":
+        ours = ux.interpolate(x, size=n_out, mode=mode)
+        theirs = F.interpolate(torch.from_numpy(x), size=n_out, mode=mode).numpy()
+    else:  # torch's bicubic is 2-D: a (1, n) image
+        x4 = x[:, :, None]
+        ours = ux.interpolate(x4, size=(1, n_out), mode=mode)[:, :, 0]
+        theirs = F.interpolate(torch.from_numpy(x4), size=(1, n_out), mode=mode).numpy()[:, :, 0]
+    # float64 reference: the exact sample positions, by the torch formula
+    o = np.arange(n_out)
+    src = (o + 0.5) * (n_in / n_out) - 0.5
+    if mode == "linear":
+        src = np.maximum(src, 0)
+        i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
+        lam = src - i0
+        ref = (1 - lam) * x[0, 0, i0] + lam * x[0, 0, np.minimum(i0 + 1, n_in - 1)]
+    else:
+        i0 = np.floor(src).astype(int)
+        t = src - i0
+        a = -0.75
+
+        def near(d):
+            return ((a + 2) * d - (a + 3)) * d * d + 1
+
+        def far(d):
+            return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+        w = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+        ref = sum(wj * x[0, 0, np.clip(i0 - 1 + j, 0, n_in - 1)] for j, wj in enumerate(w))
+    scale = np.abs(ref).max()
+    assert np.abs(ours[0, 0] - ref).max() / scale < 1e-10
+    assert np.abs(theirs[0, 0] - ref).max() / scale > 1e-6
