@@ -615,7 +615,7 @@ class Plan:
         tables, the views precomputed; False where the general path is needed.
         Same kernels, same tables, same order: the same bits."""
         if (x.dtype != self.dtype or x.shape != self.in_shape or self._path not in
-                ("float", "gather") or self._n_batch > 2 or not _compatible_strides(x)
+                ("float", "gather", "fixed8") or self._n_batch > 2 or not _compatible_strides(x)
                 or x.dtype.itemsize not in _GATHER_UNITS):
             return False
         pass_ = self._forward_pass()
@@ -641,7 +641,20 @@ class Plan:
                 (y5.strides[4] == item or y5.shape[4] == 1)):
             return False
         tables = pass_.tables
-        if pass_.kind == "gather":
+        if pass_.kind == "fixed8":
+            th, tw = tables
+            planes = x5.shape[0] * (1 if channels_last else x5.shape[1])
+            args = (th[:4], tw[:4], th.skip, tw.skip, channels_last,
+                    _block_size(y5.shape[3], planes, v.check_num_threads(None)), tw.up2)
+            fixed = _resample_uint8.resample_uint8
+
+            class _Prepared:  # the uint8 kernel with its tables bound
+                @staticmethod
+                def run(xv, yv, cl, threads, stream):
+                    fixed(xv[:, :, 0], yv[:, :, 0], *args, threads)
+
+            prepared = _Prepared
+        elif pass_.kind == "gather":
             kernel_order, block = 2, 4
         elif pass_.hfirst:
             threads = v.check_num_threads(None)
@@ -650,8 +663,10 @@ class Plan:
             kernel_order, block = 1, _block_size(th.size_out, n_planes, threads)
         else:
             kernel_order, block = 0, 4
-        prepared = _resample.Prepared([t[:3] for t in tables], [t.size_in for t in tables],
-                                      [t.walk for t in tables], kernel_order, block)
+        if pass_.kind != "fixed8":
+            prepared = _resample.Prepared([t[:3] for t in tables],
+                                          [t.size_in for t in tables],
+                                          [t.walk for t in tables], kernel_order, block)
         y_strides, dtype = y.strides, y.dtype
         phys = None if order is None else tuple(self.out_shape[a] for a in order)
         inverse = None if order is None else tuple(np.argsort(order).tolist())
