@@ -513,3 +513,24 @@ def test_long_interpolate_honours_ctrl_c_promptly():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     full, stopped = (float(t) for t in proc.stdout.split())
     assert stopped < 0.5 * full, (full, stopped)
+
+
+# ---------------------------------------------------------------------------
+# Caches are bounded in bytes, not entries
+# ---------------------------------------------------------------------------
+
+def test_table_and_plan_caches_stay_within_their_byte_budgets():
+    from upsamplex import _axis_tables, _plan
+
+    x = np.zeros((1, 1, 200_000), np.float32)
+    for n_out in range(1000, 60_000, 997):  # a long signal to many lengths
+        ux.interpolate(x, size=n_out, mode="area")
+        ux.interpolate(x, size=n_out, mode="bicubic", antialias=True)
+    for cache in (_axis_tables.TABLE_CACHE, _plan.PLAN_CACHE):
+        assert 0 < cache.bytes <= cache.max_bytes, (cache.bytes, cache.max_bytes)
+    # a table bigger than a quarter of the budget is rebuilt per call, never kept
+    big = ux.plan((1, 1, 6_000_000), np.float32, size=5_000_000, mode="bicubic",
+                  antialias=True)
+    assert big.nbytes > _axis_tables.TABLE_CACHE.max_bytes // 4
+    key = ("forward", "aa-cubic", 6_000_000, 5_000_000, None, False, "<f4")
+    assert _axis_tables.TABLE_CACHE.get(key) is None
