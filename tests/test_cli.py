@@ -459,3 +459,25 @@ def test_output_hw():
     assert _cli.output_hw((40, 60), size=(7, 9)) == (9, 7)
     assert _cli.output_hw((3, 5), scale=0.1) == (1, 1)                # never 0
     assert _cli.output_hw((40, 60), scale=1.5) == (60, 90)
+
+
+def test_folder_keeps_going_when_an_output_folder_cannot_be_made(tmp_path, rng, monkeypatch,
+                                                                  capsys):
+    make_tree(tmp_path / "in", rng)
+    (tmp_path / "in" / "sub" / "broken.png").unlink()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where a folder should be")
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main(["resize", "in", "-o", "out", "--scale", "2", "--mode", "nearest"]) == 1
+    err = capsys.readouterr().err
+    assert "resized 1 of 3 files" in err and "2 failed" in err
+    assert err.count("cannot create its folder") == 2
+    assert (tmp_path / "out" / "a.png").exists()
+
+
+def test_single_file_into_a_new_folder(tmp_path, rgb, monkeypatch):
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main(["resize", "in.png", "-o", "new/deeper/o.tif", "--scale", "0.5"]) == 0
+    got = tifffile.imread(tmp_path / "new" / "deeper" / "o.tif")
+    np.testing.assert_array_equal(got, expected(rgb, (20, 30), "bicubic", True))

@@ -332,6 +332,11 @@ def run_job(job):
             return Result(job.src, job.dst, plan=plan)
         data, note = resample(img.data, img.axes, out_hw, job.mode, aa, job.num_threads)
         out = _imageio.Image(data, img.axes, img.format, img.info)
+        try:
+            Path(job.dst).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"{job.dst}: cannot create its folder "
+                           f"({exc.strerror or type(exc).__name__})") from None
         _imageio.write_image(job.dst, out, quality=job.quality)
         notes = "; ".join(n for n in [*img.notes, note] if n) or None
         return Result(job.src, job.dst, note=notes, plan=plan)
@@ -496,8 +501,6 @@ def _resize_folder(src, dst, out_suffix, args, common, imageio):
                 print(f"would write {r.plan}{_exists_note(job.dst, args.force)}")
                 results.append(r)
     else:
-        for job in jobs:
-            Path(job.dst).parent.mkdir(parents=True, exist_ok=True)
         from tqdm import tqdm
 
         progress = args.progress if args.progress is not None else sys.stderr.isatty()
@@ -511,8 +514,14 @@ def _resize_folder(src, dst, out_suffix, args, common, imageio):
                 # spawn: no fork of a process whose OpenMP runtime already started threads.
                 with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs)),
                                          mp_context=get_context("spawn")) as pool:
-                    for fut in as_completed([pool.submit(run_job, job) for job in jobs]):
-                        results.append(fut.result())
+                    futures = {pool.submit(run_job, job): job for job in jobs}
+                    for fut in as_completed(futures):
+                        try:
+                            results.append(fut.result())
+                        except Exception as exc:  # a worker died (out of memory, killed)
+                            job = futures[fut]
+                            results.append(Result(job.src, job.dst, error=(
+                                f"{job.src}: worker process failed ({type(exc).__name__})")))
                         bar.update()
         failures.extend(r for r in results if r.error)
     elapsed = time.perf_counter() - start
