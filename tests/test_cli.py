@@ -273,6 +273,8 @@ def _bad_files(tmp, rgb):
     np.save(tmp / "complex.npy", np.zeros((4, 4), np.complex64))
     np.save(tmp / "float.npy", np.zeros((4, 4), np.float32))
     (tmp / "afile").write_text("I am a file")
+    Image.fromarray(np.zeros((4, 4, 4), np.uint8)).save(tmp / "rgba.png")
+    tifffile.imwrite(tmp / "stack.tif", np.zeros((2, 4, 4), np.uint8), photometric="minisblack")
     (tmp / "folder").mkdir()
     Image.fromarray(rgb).save(tmp / "folder" / "x.png")
 
@@ -305,6 +307,10 @@ BAD = [
      "mode 'bicubic' does not support complex64 images; supported dtypes:"),
     (["float.npy", "-o", "o.png", "--scale", "2"], 1,
      "o.png: PNG cannot store float32 data; write .tif or .npy"),
+    (["rgba.png", "-o", "o.jpg", "--scale", "2"], 1,
+     "o.jpg: JPEG cannot store 4-channel images (no alpha channel); write .png, .tif or .npy"),
+    (["stack.tif", "-o", "o.png", "--scale", "2"], 1,
+     "o.png: PNG holds one image, this one has 2 pages; write .tif or .npy"),
     (["ok.png", "-o", "o.png", "--scale", "2", "--mode", "nearest", "--antialias"], 2,
      "--antialias applies to bilinear, bicubic, lanczos, not mode 'nearest'"),
     (["ok.png", "-o", "o.png", "--scale", "2", "--mode", "trilinear"], 2,
@@ -328,7 +334,7 @@ def test_bad_input_one_line(tmp_path, rgb, args, status, message, monkeypatch, c
     assert len(lines) == 1, captured.err
     assert message in lines[0]
     assert captured.out == ""
-    assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.npy").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("o.", ".o."))]
 
 
 @pytest.mark.parametrize("case", [0, 1, 6, 13, 15])
@@ -481,3 +487,21 @@ def test_single_file_into_a_new_folder(tmp_path, rgb, monkeypatch):
     assert _cli.main(["resize", "in.png", "-o", "new/deeper/o.tif", "--scale", "0.5"]) == 0
     got = tifffile.imread(tmp_path / "new" / "deeper" / "o.tif")
     np.testing.assert_array_equal(got, expected(rgb, (20, 30), "bicubic", True))
+
+
+def test_png_16bit_grey_and_palette(tmp_path, rng, monkeypatch):
+    grey16 = rng.integers(0, 65536, (20, 30), dtype=np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    pal = Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).quantize(16)
+    pal.save(tmp_path / "pal.png")
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main(["resize", "g16.png", "-o", "g16_out.png", "--size", "15x10",
+                      "--mode", "bilinear"]) == 0
+    got = load(tmp_path / "g16_out.png")
+    assert got.dtype == np.uint16          # 16-bit PNG stays 16-bit
+    np.testing.assert_array_equal(got, expected_via_float(grey16, (10, 15), "bilinear", True))
+    assert _cli.main(["resize", "pal.png", "-o", "pal_out.png", "--scale", "2",
+                      "--mode", "nearest"]) == 0
+    rgb = np.asarray(pal.convert("RGB"))
+    np.testing.assert_array_equal(load(tmp_path / "pal_out.png"),
+                                  expected(rgb, (40, 60), "nearest", False))
