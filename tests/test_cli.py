@@ -358,7 +358,14 @@ def test_unreadable_file(tmp_path, rgb):
 def test_usage_and_unknown_command():
     done = run("--help", check=0)
     assert "resize" in done.stdout and "pyramid" in done.stdout
-    assert "WIDTH x HEIGHT" in run("resize", "--help", check=0).stdout
+    helped = run("resize", "--help", check=0).stdout
+    assert "WIDTH x HEIGHT" in helped
+    # The dtype lines describe this build, whatever it supports natively.
+    if not _cli.native_support(np.dtype(np.uint16), "bilinear"):
+        assert "uint16: resampled in float32 and rounded back to uint16 (no native uint16" \
+            in helped
+    else:
+        assert "uint16: native kernels" in helped
     bad = run("frobnicate", check=2)
     assert "unknown command 'frobnicate'" in bad.stderr
 
@@ -505,3 +512,22 @@ def test_png_16bit_grey_and_palette(tmp_path, rng, monkeypatch):
     rgb = np.asarray(pal.convert("RGB"))
     np.testing.assert_array_equal(load(tmp_path / "pal_out.png"),
                                   expected(rgb, (40, 60), "nearest", False))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float16, np.int32])
+def test_npy_other_dtypes_keep_their_dtype(tmp_path, rng, monkeypatch, dtype, capsys):
+    x = (rng.random((12, 18, 2)) * 2000 - 1000).astype(dtype)
+    np.save(tmp_path / "x.npy", x)
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main(["resize", "x.npy", "-o", "y.npy", "--size", "9x6",
+                      "--mode", "bicubic"]) == 0
+    got = np.load(tmp_path / "y.npy")
+    assert got.dtype == dtype and got.shape == (6, 9, 2)
+    work = np.float64 if dtype == np.int32 else np.float32
+    want = expected(x.astype(work), (6, 9), "bicubic", True)
+    if np.dtype(dtype).kind == "i":
+        info = np.iinfo(dtype)
+        want = np.clip(np.rint(want), info.min, info.max)
+    np.testing.assert_array_equal(got, want.astype(dtype))
+    if not _cli.native_support(np.dtype(dtype), "bicubic"):
+        assert f"resampled in {np.dtype(work).name} and" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -72,13 +73,34 @@ examples:
 Sizes are WIDTH x HEIGHT, like every image tool (not numpy's rows x columns); leave one side
 out (1024x or x768) to keep the aspect ratio. --scale S gives round(S * size), at least 1.
 Antialiasing is on for bilinear and bicubic whenever a side shrinks (PIL's resize), always on
-for lanczos. uint8 images use upsamplex's uint8 kernels (nearest, nearest-exact, bilinear,
-bicubic, lanczos); other integer images, and uint8 with 'area', are resampled in float32
-(float64 for 32-bit integers) and rounded back, so 16-bit images stay 16-bit. float16 goes
-through float32. EXIF orientation is applied; ICC profile, DPI and EXIF are carried over
-where the output format can hold them. Folders are walked recursively and keep their
-layout; nothing is overwritten without --force.
+for lanczos.
+{dtypes}
+EXIF orientation is applied; ICC profile, DPI and EXIF are carried over where the output
+format can hold them. Folders are walked recursively and keep their layout; nothing is
+overwritten without --force.
 """
+
+
+def dtype_help():
+    """How each image dtype is resampled, asked of this build (so it stays true when
+    upsamplex gains native kernels for more dtypes)."""
+    lines = []
+    for name in ("uint8", "uint16", "int16", "float16"):
+        native = [m for m in MODES if native_support(np.dtype(name), m)]
+        via = [m for m in MODES if m not in native]
+        work = np.dtype(_VIA_FLOAT[np.dtype(name)]).name
+        back = "cast back" if name.startswith("float") else "rounded back"
+        if not via:
+            lines.append(f"{name}: native kernels in every mode.")
+        elif not native:
+            lines.append(f"{name}: resampled in {work} and {back} to {name} "
+                         f"(no native {name} kernels yet); the output stays {name}.")
+        else:
+            lines.append(f"{name}: native kernels for {', '.join(native)}; "
+                         f"{', '.join(via)} in {work}, {back} to {name}.")
+    lines.append("float32, float64: native kernels in every mode; int32/uint32 go through "
+                 "float64.")
+    return "\n".join(textwrap.fill(line, 92, subsequent_indent="  ") for line in lines)
 
 
 def main(argv=None):
@@ -221,8 +243,9 @@ def resample(data, axes, out_hw, mode, antialias, num_threads=None):
     note = None
     x = data
     if work != data.dtype:
+        back = "cast" if data.dtype.kind == "f" else "rounded"
         note = (f"{data.dtype} has no native {mode!r} kernel: resampled in {work} and "
-                f"rounded back to {data.dtype}")
+                f"{back} back to {data.dtype}")
         x = data.astype(work)
     yi, xi = axes.index("Y"), axes.index("X")
     # (..., H, W) as a view, then (N, C, H, W): no copy when the leading axes allow it,
@@ -357,7 +380,8 @@ def _imageio_error():
 
 def _resize_parser():
     p = _Parser(prog=f"{PROG} resize", description="Resize image files or whole folders.",
-                epilog=RESIZE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=RESIZE_EPILOG.format(dtypes=dtype_help()),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="an image file or a folder (walked recursively)")
     p.add_argument("-o", "--output", required=True,
                    help="output file, or folder (for a folder input, or an existing folder)")
@@ -592,7 +616,7 @@ def describe(name, img):
         lines.append(f"  through a float type, rounded back to {d}: {', '.join(via)}")
     if none:
         lines.append(f"  not supported for {d}: {', '.join(none)}")
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, 92, subsequent_indent="  ") for line in lines)
 
 
 if __name__ == "__main__":
