@@ -233,7 +233,8 @@ def test_folder_dry_run_and_force(tmp_path, rng):
     (tmp_path / "in" / "sub" / "broken.png").unlink()
     dry = run("resize", "in", "-o", "out", "--size", "8x8", "--dry-run", cwd=tmp_path, check=0)
     assert not (tmp_path / "out").exists()
-    assert "would write in/a.png -> out/a.png: 30x20 -> 8x8 (WxH), bicubic, antialias, uint8" \
+    src, dst = os.path.join("in", "a.png"), os.path.join("out", "a.png")
+    assert f"would write {src} -> {dst}: 30x20 -> 8x8 (WxH), bicubic, antialias, uint8" \
         in dry.stdout
     assert "would resize 3 of 3 files" in dry.stdout
     run("resize", "in", "-o", "out", "--size", "8x8", cwd=tmp_path, check=0)
