@@ -532,3 +532,12 @@ def test_npy_other_dtypes_keep_their_dtype(tmp_path, rng, monkeypatch, dtype, ca
     np.testing.assert_array_equal(got, want.astype(dtype))
     if not _cli.native_support(np.dtype(dtype), "bicubic"):
         assert f"resampled in {np.dtype(work).name} and" in capsys.readouterr().err
+
+
+def test_jobs_share_the_cpus(monkeypatch):
+    from upsamplex import _cpu
+
+    monkeypatch.setattr(_cpu, "cpu_quota_threads", lambda root="/sys/fs/cgroup": 3)
+    assert 1 <= _cli.available_cpus() <= 3
+    monkeypatch.setattr(_cpu, "cpu_quota_threads", lambda root="/sys/fs/cgroup": None)
+    assert _cli.available_cpus() >= 1

@@ -442,7 +442,7 @@ def _resize(argv):
         raise CliError(f"{src}: no such file or folder")
     threads = args.threads
     if threads is None and args.jobs > 1:
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        threads = max(1, available_cpus() // args.jobs)
     common = dict(size=size, scale=scale, mode=args.mode, antialias=args.antialias,
                   quality=args.quality, num_threads=threads, dry_run=args.dry_run)
 
@@ -473,6 +473,18 @@ def _exists_note(dst, force):
     if not Path(dst).exists():
         return ""
     return " (exists: overwritten)" if force else " (exists: kept unless --force)"
+
+
+def available_cpus():
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    from ._cpu import cpu_quota_threads
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        n = os.cpu_count() or 1
+    quota = cpu_quota_threads()
+    return max(1, n if quota is None else min(n, quota))
 
 
 def _check_parent(dst):
