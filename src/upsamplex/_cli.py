@@ -247,17 +247,10 @@ def resample(data, axes, out_hw, mode, antialias, num_threads=None):
         note = (f"{data.dtype} has no native {mode!r} kernel: resampled in {work} and "
                 f"{back} back to {data.dtype}")
         x = data.astype(work)
-    yi, xi = axes.index("Y"), axes.index("X")
-    # (..., H, W) as a view, then (N, C, H, W): no copy when the leading axes allow it,
-    # and interpolate keeps a channels-last input channels-last.
-    moved = np.moveaxis(x, (yi, xi), (-2, -1))
-    lead = moved.shape[:-2]
-    n = int(np.prod(lead[:-1])) if len(lead) > 1 else 1
-    c = lead[-1] if lead else 1
-    x4 = moved.reshape(n, c, *moved.shape[-2:])
-    y4 = interpolate(x4, size=tuple(out_hw), mode=mode, antialias=antialias,
-                     num_threads=num_threads)
-    y = np.moveaxis(y4.reshape(*lead, *out_hw), (-2, -1), (yi, xi))
+    # axes= resamples Y and X in place of the array's own layout: pages, channels and any
+    # other axes are carried through without a copy or a transpose.
+    y = interpolate(x, size=tuple(out_hw), mode=mode, antialias=antialias,
+                    axes=(axes.index("Y"), axes.index("X")), num_threads=num_threads)
     if y.dtype != data.dtype:
         if data.dtype.kind in "ui":
             info = np.iinfo(data.dtype)
