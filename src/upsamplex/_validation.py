@@ -35,18 +35,30 @@ def as_array(value, name="input"):
 
 
 def check_num_threads(num_threads):
-    """``None`` -> the OpenMP default (honours OMP_NUM_THREADS); else a positive int."""
+    """The thread count a call runs on: ``None`` -> the OpenMP default (honours
+    OMP_NUM_THREADS); else a positive int, capped.
+
+    In a process forked from one that had imported upsamplex it is always 1, whatever
+    was asked: GNU libgomp's thread pool does not survive ``fork`` (a parallel region of
+    more than one thread would wait forever for the parent's threads), and neither do
+    conv's worker threads. The argument is still validated there.
+    """
+    if num_threads is not None:
+        if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
+            num_threads, (numbers.Integral, np.integer)
+        ):
+            raise TypeError(
+                f"num_threads must be a positive integer or None, got {_type_name(num_threads)}"
+            )
+        num_threads = int(num_threads)
+        if num_threads < 1:
+            raise ValueError(
+                f"num_threads must be a positive integer or None, got {num_threads}"
+            )
+    if _openmp.in_forked_child():
+        return 1
     if num_threads is None:
         return _openmp.max_threads()
-    if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
-        num_threads, (numbers.Integral, np.integer)
-    ):
-        raise TypeError(
-            f"num_threads must be a positive integer or None, got {_type_name(num_threads)}"
-        )
-    num_threads = int(num_threads)
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
     # More threads than this only oversubscribes the cores; a huge request
     # must not try to start thousands of OS threads.
     return min(num_threads, _MAX_THREADS)
