@@ -114,9 +114,33 @@ def check_out(out, shape, dtype, source=None, source_name="input"):
         raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable, got a read-only array")
+    if _self_overlapping(out):
+        raise ValueError(
+            f"out must not have overlapping elements (a zero stride, e.g. from "
+            f"np.broadcast_to, writes many results into one element), got strides "
+            f"{out.strides} for shape {out.shape}"
+        )
     if source is not None and out.size and np.may_share_memory(out, source):
         raise ValueError(f"out overlaps the {source_name}; pass a separate array")
     return out
+
+
+def _self_overlapping(arr):
+    """True unless the elements of ``arr`` provably occupy distinct memory.
+
+    Sorted by stride, each axis of length > 1 must step past everything the faster
+    axes span. Every array NumPy creates, and every view or transpose of one, passes;
+    a zero stride (broadcasting) or an ``as_strided`` overlap does not. (A rare
+    interleaving that does not overlap is refused too: ``out=`` then needs a copy.)
+    """
+    if arr.size <= 1:
+        return False
+    extent = arr.itemsize
+    for stride, size in sorted((abs(st), n) for st, n in zip(arr.strides, arr.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent = stride * (size - 1) + extent
+    return False
 
 
 def allocate(shape, dtype, order_axes=None):
