@@ -213,7 +213,7 @@ def test_winograd_shapes_with_non_finite_input_match_torch(dtype, value, rng, mo
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_shapes_near_the_dtype_maximum_match_torch(dtype, rng):
-    big = np.finfo(dtype).max / 4
+    big = np.finfo(dtype).max / 2.5  # sums of 4 inputs overflow; the direct sum does not
     x = (rng.uniform(0.5, 1, (1, 16, 6, 6)) * big).astype(dtype)
     w = rng.uniform(-1, 1, (16, 16, 3, 3)).astype(dtype) / 200
     y = ux.conv2d(x, w, padding=1)
@@ -382,8 +382,9 @@ def test_out_views_that_do_not_overlap_are_accepted(rng):
 
 
 def test_conv_transpose_output_size_zero_is_a_documented_difference():
-    """An empty batch whose computed output size is 0: torch returns an empty array, we
-    raise (README, Differences from PyTorch). With a non-empty batch both refuse."""
+    """A computed output size of 0: torch returns an empty array for an empty batch, and
+    on its float32 path for a batch >= 2, and refuses otherwise; we always raise (README,
+    Differences from PyTorch)."""
     w = np.ones((1, 1, 2))
     # (1 - 1)*1 - 2*1 + 1*(2 - 1) + 0 + 1 = 0
     ref = F.conv_transpose1d(torch.zeros((0, 1, 1), dtype=torch.float64), torch.tensor(w),
@@ -398,5 +399,14 @@ def test_conv_transpose_output_size_zero_is_a_documented_difference():
                             padding=1)
     with pytest.raises(RuntimeError, match="too small"):
         F.conv_transpose1d(torch.zeros((1, 1, 1)), torch.ones((1, 1, 2)), padding=1)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.conv_transpose1d(torch.zeros((2, 1, 1), dtype=torch.float64),
+                           torch.ones((1, 1, 2), dtype=torch.float64), padding=1)
+    batch2 = F.conv_transpose2d(torch.zeros((2, 1, 1, 7)), torch.ones((1, 1, 2, 4)),
+                                padding=(1, 0))
+    assert tuple(batch2.shape) == (2, 1, 0, 10)
+    with pytest.raises(ValueError, match=r"calculated output size \(0, 10\) is too small"):
+        ux.conv_transpose2d(np.zeros((2, 1, 1, 7), np.float32), np.ones((1, 1, 2, 4), np.float32),
+                            padding=(1, 0))
     with pytest.raises(ValueError, match=r"calculated output size \(0,\) is too small"):
         ux.conv_transpose1d(np.zeros((1, 1, 1)), w, padding=1)
