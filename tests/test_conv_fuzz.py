@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from test_conv import assert_close, assert_grads_close
 
@@ -121,6 +121,7 @@ def test_conv_fuzz_against_torch(p):
             _ours(p, x, w, b, None)
         except (ValueError, TypeError) as exc:
             assert str(exc), exc
+            event(f"both refuse ({type(exc).__name__})")
             return
         raise AssertionError(f"torch refused ({torch_error}) but upsamplex did not") from None
     if 0 in y_ref.shape[-nd:]:
@@ -129,7 +130,9 @@ def test_conv_fuzz_against_torch(p):
         assert p["transposed"] and dtype == np.float32 and (p["batch"] or 1) >= 2
         with pytest.raises(ValueError, match="calculated output size .* is too small"):
             _ours(p, x, w, b, None)
+        event("documented difference (zero-size output)")
         return
     y, grads = _ours(p, x, w, b, gy)
+    event("equal to torch" + (" (Winograd shape)" if p["c_in"] >= 16 else ""))
     assert_close(y, y_ref, dtype)
     assert_grads_close(grads, grads_ref, gy if gy.ndim == nd + 2 else gy[np.newaxis], dtype)

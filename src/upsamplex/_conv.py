@@ -85,8 +85,10 @@ _PARAMS = {
     "threads": """num_threads : int, optional
         Worker threads; all cores by default. Each runs its GEMMs on one BLAS thread
         (when NumPy's BLAS is OpenBLAS; otherwise the work runs in the calling thread
-        and BLAS uses its own threads). Results do not depend on it.""",
-    "mask": """output_mask : sequence of 3 bool, default (True, True, True)
+        and BLAS uses its own threads). Results do not depend on it. In a process
+        forked from one that had imported upsamplex it is always 1 (threads do not
+        survive ``fork``). Ctrl-C stops the workers after their current tile.""",
+    "mask": """output_mask : tuple or list of 3 bool, default (True, True, True)
         Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.""",
     "grads": """grad_input : ndarray or None
         Gradient with respect to ``x``, shaped like ``x``.
@@ -100,7 +102,8 @@ _PARAMS = {
         For unsupported dtypes (only float32 and float64), mismatched dtypes, or
         non-integer geometry arguments.
     ValueError
-        For inconsistent shapes, channels, groups or geometry, or an empty output.""",
+        For inconsistent shapes, channels, groups or geometry, an empty output, an
+        output too large to allocate, or an ``out`` whose elements overlap.""",
 }
 
 
