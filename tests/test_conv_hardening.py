@@ -424,3 +424,34 @@ def test_conv_transpose_output_size_zero_is_a_documented_difference():
                             padding=(1, 0))
     with pytest.raises(ValueError, match=r"calculated output size \(0,\) is too small"):
         ux.conv_transpose1d(np.zeros((1, 1, 1)), w, padding=1)
+
+
+def _unaligned(arr):
+    raw = np.empty(arr.nbytes + 1, np.uint8)[1:].view(arr.dtype).reshape(arr.shape)
+    raw[...] = arr
+    assert not raw.flags.aligned
+    return raw
+
+
+def test_unaligned_operands_and_out(rng):
+    """Unaligned operands are realigned before the kernels load floats from them
+    (undefined behaviour in C; .ci/sanitize's UBSan checks it), and an unaligned out=
+    is filled from an aligned buffer."""
+    x = rng.standard_normal((2, 16, 6, 7)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    for kw in (dict(padding=1), dict(stride=2)):  # Winograd, im2col
+        expected = ux.conv2d(x, w, b, **kw)
+        got = ux.conv2d(_unaligned(x), _unaligned(w), _unaligned(b), **kw)
+        np.testing.assert_array_equal(got, expected)
+        out = _unaligned(np.zeros_like(expected))
+        assert ux.conv2d(x, w, b, out=out, **kw) is out
+        np.testing.assert_array_equal(out, expected)
+        gy = rng.standard_normal(expected.shape).astype(np.float32)
+        for ours, ref in zip(ux.conv_backward(_unaligned(gy), _unaligned(x), _unaligned(w), **kw),
+                             ux.conv_backward(gy, x, w, **kw)):
+            np.testing.assert_array_equal(ours, ref)
+    expected = ux.conv_transpose2d(x, w, b, stride=2)
+    np.testing.assert_array_equal(
+        ux.conv_transpose2d(_unaligned(x), _unaligned(w), _unaligned(b), stride=2), expected
+    )

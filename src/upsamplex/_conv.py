@@ -44,8 +44,10 @@ def _output_buffer(out, shape, dtype, inputs, args):
             raise ValueError(f"{exc}: it follows from {args}") from None
     check_out(out, shape, dtype)
     # Unlike interpolate, an out= that overlaps an operand is allowed: compute aside.
-    if out.flags.c_contiguous and not any(
-        np.may_share_memory(out, a) for a in inputs if a is not None
+    if (
+        out.flags.c_contiguous
+        and out.flags.aligned
+        and not any(np.may_share_memory(out, a) for a in inputs if a is not None)
     ):
         return out
     return np.empty(shape, dtype)

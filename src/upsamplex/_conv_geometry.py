@@ -135,7 +135,8 @@ def _batched(nd, x):
 
 def _to5d(arr, nd):
     """View an (N, C, *spatial) array as 3-D spatial with leading singleton axes."""
-    arr = np.ascontiguousarray(arr)
+    # Aligned too: the kernels load whole floats (an unaligned load is undefined in C).
+    arr = np.require(arr, requirements=("C", "A"))
     return arr.reshape(arr.shape[:2] + (1,) * (3 - nd) + arr.shape[2:])
 
 
@@ -210,7 +211,7 @@ def _check_channels(what, x_channels, w_shape, groups, w_channel_axis):
 def _prepare(nd, x, weight, bias, groups, transposed):
     x = _float_array("x", x)
     weight = _float_array("weight", weight)
-    bias = None if bias is None else np.ascontiguousarray(_float_array("bias", bias))
+    bias = None if bias is None else np.require(_float_array("bias", bias), requirements=("C", "A"))
     _check_dtypes(x, weight=weight, bias=bias)
     x, batched = _batched(nd, x)
     if weight.ndim != nd + 2:
