@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import upsamplex as ux
-from upsamplex import _conv
+from upsamplex import _conv, _conv_lowering, _conv_threads
 from upsamplex._kernels import _conv as kernels
 from upsamplex._kernels import _openmp
 
@@ -149,8 +149,10 @@ def test_winograd_3x3_matches_torch(monkeypatch, size, padding, dtype):
     if min(n + 2 * p for n, p in zip(size, pads)) < 3:
         pytest.skip("padded input smaller than the kernel")
     calls = []
-    winograd = _conv._winograd_pass
-    monkeypatch.setattr(_conv, "_winograd_pass", lambda *a: calls.append(1) or winograd(*a))
+    winograd = _conv_lowering.winograd_pass
+    monkeypatch.setattr(
+        _conv_lowering, "winograd_pass", lambda *a: calls.append(1) or winograd(*a)
+    )
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, 16) + size).astype(dtype)
     w = rng.standard_normal((20, 16, 3, 3)).astype(dtype)
@@ -479,7 +481,7 @@ def test_without_blas_thread_control(monkeypatch):
     expected = (ux.conv_transpose2d(x, w, stride=2, padding=1),) + ux.conv_transpose_backward(
         gy, x, w, stride=2, padding=1
     )
-    monkeypatch.setattr(_conv, "_blas_thread_setters", lambda: ())
+    monkeypatch.setattr(_conv_threads, "blas_thread_setters", lambda: ())
     got = (ux.conv_transpose2d(x, w, stride=2, padding=1, num_threads=2),)
     got += ux.conv_transpose_backward(gy, x, w, stride=2, padding=1, num_threads=2)
     for a, b in zip(got, expected):
@@ -505,7 +507,7 @@ def test_tiny_tiles(monkeypatch, transposed):
             return (y,) + ux.conv_backward(y, x, w, padding=1)
 
     whole = run()
-    monkeypatch.setattr(_conv, "_TILE_BYTES", 1)
+    monkeypatch.setattr(_conv_lowering, "_TILE_BYTES", 1)
     for a, b_ in zip(whole, run()):
         np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-13)
 

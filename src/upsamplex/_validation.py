@@ -35,18 +35,30 @@ def as_array(value, name="input"):
 
 
 def check_num_threads(num_threads):
-    """``None`` -> the OpenMP default (honours OMP_NUM_THREADS); else a positive int."""
+    """The thread count a call runs on: ``None`` -> the OpenMP default (honours
+    OMP_NUM_THREADS); else a positive int, capped.
+
+    In a process forked from one that had imported upsamplex it is always 1, whatever
+    was asked: GNU libgomp's thread pool does not survive ``fork`` (a parallel region of
+    more than one thread would wait forever for the parent's threads), and neither do
+    conv's worker threads. The argument is still validated there.
+    """
+    if num_threads is not None:
+        if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
+            num_threads, (numbers.Integral, np.integer)
+        ):
+            raise TypeError(
+                f"num_threads must be a positive integer or None, got {_type_name(num_threads)}"
+            )
+        num_threads = int(num_threads)
+        if num_threads < 1:
+            raise ValueError(
+                f"num_threads must be a positive integer or None, got {num_threads}"
+            )
+    if _openmp.in_forked_child():
+        return 1
     if num_threads is None:
         return _openmp.max_threads()
-    if isinstance(num_threads, (bool, np.bool_)) or not isinstance(
-        num_threads, (numbers.Integral, np.integer)
-    ):
-        raise TypeError(
-            f"num_threads must be a positive integer or None, got {_type_name(num_threads)}"
-        )
-    num_threads = int(num_threads)
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
     # More threads than this only oversubscribes the cores; a huge request
     # must not try to start thousands of OS threads.
     return min(num_threads, _MAX_THREADS)
@@ -102,9 +114,33 @@ def check_out(out, shape, dtype, source=None, source_name="input"):
         raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable, got a read-only array")
+    if _self_overlapping(out):
+        raise ValueError(
+            f"out must not have overlapping elements (a zero stride, e.g. from "
+            f"np.broadcast_to, writes many results into one element), got strides "
+            f"{out.strides} for shape {out.shape}"
+        )
     if source is not None and out.size and np.may_share_memory(out, source):
         raise ValueError(f"out overlaps the {source_name}; pass a separate array")
     return out
+
+
+def _self_overlapping(arr):
+    """True unless the elements of ``arr`` provably occupy distinct memory.
+
+    Sorted by stride, each axis of length > 1 must step past everything the faster
+    axes span. Every array NumPy creates, and every view or transpose of one, passes;
+    a zero stride (broadcasting) or an ``as_strided`` overlap does not. (A rare
+    interleaving that does not overlap is refused too: ``out=`` then needs a copy.)
+    """
+    if arr.size <= 1:
+        return False
+    extent = arr.itemsize
+    for stride, size in sorted((abs(st), n) for st, n in zip(arr.strides, arr.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent = stride * (size - 1) + extent
+    return False
 
 
 def allocate(shape, dtype, order_axes=None):

@@ -134,6 +134,15 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                     off_w = g.offset[2][tw]
                     lo_w = range_lo(off_w, sw)
                     hi_w = range_hi(off_w, sw, src_w, OW)
+                    if hi_d <= lo_d or hi_h <= lo_h or hi_w <= lo_w:
+                        # The tap reads no source element anywhere in the grid (e.g. a
+                        # dilation or padding larger than the input). The copy below
+                        # joins the rows of a run into one block and trims its edges
+                        # afterwards, which is only in bounds when each row has a
+                        # non-empty valid range: an empty range must never reach it.
+                        zero(&cols[row, 0], 0, p1 - p0)
+                        row = row + 1
+                        continue
                     # dst[ow] is the column of output position (od, oh, ow).
                     dst = &cols[row, 0] + (r_first * OW - p0)
                     od = od_first

@@ -1,4 +1,6 @@
-"""OpenMP introspection: whether the build really linked it, and thread counts."""
+"""OpenMP introspection: whether the build really linked it, thread counts, fork state."""
+
+import os
 
 from cython.parallel cimport prange
 
@@ -19,6 +21,29 @@ cdef extern from *:
     int UPSAMPLEX_HAVE_OPENMP
     int ux_max_threads() noexcept nogil
     int ux_thread_num() noexcept nogil
+
+
+# GNU libgomp is not fork-safe: a child forked after the parent has run a parallel
+# region inherits a thread pool whose threads do not exist, and its next region of
+# more than one thread waits for them forever. A one-thread region does not touch
+# the pool (tested in tests/test_fork.py). Any process forked from one that had
+# loaded upsamplex therefore runs its kernels on one thread: whether the parent's
+# OpenMP runtime had started a pool (ours, or another library's, sharing libgomp)
+# cannot be asked of libgomp.
+cdef bint _forked_child = False
+
+
+def _mark_forked_child():
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def in_forked_child():
+    """True in a process forked (``os.fork``) from one that had imported upsamplex."""
+    return bool(_forked_child)
 
 
 def openmp_enabled():

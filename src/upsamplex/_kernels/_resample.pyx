@@ -323,21 +323,23 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
 
 cdef inline const floating* _depth_row(
         const floating* base, Py_ssize_t zs, Py_ssize_t sw, const Axis* ad, Py_ssize_t od,
-        Py_ssize_t width, floating* tmp, Py_ssize_t* step) noexcept nogil:
+        Py_ssize_t width, floating* tmp) noexcept nogil:
     # The input row at depth output od: the source row itself when one tap of
     # weight 1 (2-D data, or nearest/copied depth), else the weighted sum of
     # the depth taps into ``tmp`` (same order as _combine_rows: first tap
     # assigned, then added). ``base`` points at the row's (d=0) start; width
-    # samples ``sw`` apart.
+    # samples ``sw`` apart. The result is ``tmp`` (dense, step 1) or a source
+    # row (step ``sw``): callers tell them apart by the pointer. The step is not
+    # an out-parameter because a variable written only through its address
+    # inside a prange body is shared between the OpenMP threads (Cython makes
+    # a variable thread-private only when the body assigns it).
     cdef Py_ssize_t a, i, n = ad.cnt[od]
     cdef const Py_ssize_t* idx = ad.idx + od * ad.k
     cdef const floating* w = (<const floating*>ad.w) + od * ad.k
     cdef const floating* src
     cdef floating wv
     if n == 1 and w[0] == 1:
-        step[0] = sw
         return base + idx[0] * zs
-    step[0] = 1
     if n == 0:
         memset(tmp, 0, width * sizeof(floating))
         return tmp
@@ -396,7 +398,8 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
             lo = block_lo[b]
             hi = block_hi[b]
             for ih in range(lo, hi):
-                row = _depth_row(base + ih * xs[3], xs[2], xs[4], ad, od, width, tmp, &step)
+                row = _depth_row(base + ih * xs[3], xs[2], xs[4], ad, od, width, tmp)
+                step = 1 if row == tmp else xs[4]
                 _walk(row, step, buf + (ih - lo) * size_ow, 1, aw)
             for oh in range(oh0, oh1):
                 _blend_rows(buf, size_ow, lo, ah.cnt[oh], ah.idx + oh * ah.k,
@@ -597,7 +600,7 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                 if xs[4] == n_chan:
                     # Dense pixels: combine the depth taps over the flat row.
                     row = _depth_row(base + ih * xs[3], xs[2], 1, ad, od, width * n_chan,
-                                     tmp, &step)
+                                     tmp)
                     step = n_chan
                 elif ad.cnt[od] == 1 and (<const floating*>ad.w)[od * ad.k] == 1:
                     row = base + ad.idx[od * ad.k] * xs[2] + ih * xs[3]

@@ -1,0 +1,428 @@
+"""Lowering of convolution problems to NumPy GEMMs and the tile kernels.
+
+Everything is phrased as *convolution* terms on 3-D spatial grids (see
+``_conv_geometry``):
+
+* conv forward            y  = W @ im2col(x)   (3x3 stride 1: Winograd F(2x2, 3x3))
+* conv grad_input         gx = col2im(Wᵀ @ gy), computed as one gather per stride
+                          phase: a stride-1 convolution of gy with the taps that land
+                          on that phase, written onto its strided sub-grid of gx
+* conv grad_weight        gW = Σ_n gy_n @ im2col(x)_nᵀ
+* conv_transpose forward  is conv's grad_input, with the transposed weight read as a
+                          conv weight; its backward is conv's forward (grad_input) and
+                          conv's weight gradient with the roles of input and gradient
+                          swapped.
+
+Work is cut into tiles of one sample's output grid, sized so a tile of columns (at
+most ``_TILE_BYTES``) stays in a core's cache between im2col and the GEMM; the only
+temporaries are these per-thread tile buffers (and the per-block weight-gradient
+partials). Tiles run on ``_conv_threads.parallel``.
+
+Which lowering a problem takes (Winograd or im2col, the fused 1x1 backward) never
+changes what it computes beyond rounding: Winograd is refused for operands whose
+values its transforms would turn into NaN or overflow (``winograd_safe``).
+"""
+
+import itertools
+from math import prod
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _conv_threads as threads
+from ._kernels import _conv as _k
+
+# Upper bound for one tile of columns: it should stay in a core's L2 cache until the GEMM
+# has read it.
+_TILE_BYTES = 2**20
+# The weight gradient is summed over at least this many fixed blocks of work (when the
+# batch and grid allow), so that several threads can share it.
+_MIN_BLOCKS = 8
+_TILE_CAP = 512
+# Upper bound for the columns of one tile of a whole set of stride phases.
+_SET_BYTES = 8 * 2**20
+# Below this many input or output channels the Winograd transforms cost more than they save.
+_WINOGRAD_MIN_CHANNELS = 16
+
+
+def _tile_length(rows, n_out, itemsize):
+    """Output positions per tile, so a tile of columns stays in the core's L2 cache."""
+    tile = min(_TILE_CAP, _TILE_BYTES // max(1, rows * itemsize))
+    if tile >= 64:
+        tile -= tile % 64  # whole GEMM kernel blocks
+    return max(1, min(n_out, tile))
+
+
+def _tiles(n_out, tile):
+    return [(p0, min(p0 + tile, n_out)) for p0 in range(0, n_out, tile)]
+
+
+def _conv_offsets(geom):
+    """Per-axis tap offsets of a convolution: the source index is o*stride + offset."""
+    return tuple(
+        (np.arange(k, dtype=np.intp) * d - p)[np.newaxis]
+        for k, d, p in zip(geom.kernel, geom.dilation, geom.padding)
+    )
+
+
+def im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=None, lhs5=None):
+    """One sweep over ``cols = im2col(src5)``, tile by tile of each sample's output grid.
+
+    With ``dst5``: ``dst5 = weight @ cols + bias`` (convolution forward).
+    With ``lhs5``: returns ``Σ_n lhs5_n @ cols_nᵀ`` shaped like a conv weight.
+    """
+    n_samples, channels = src5.shape[:2]
+    n_taps, n_out = prod(geom.kernel), prod(geom.out)
+    cg_k = channels // groups * n_taps
+    rows = channels * n_taps
+    m_total = (dst5 if dst5 is not None else lhs5).shape[1]
+    mg = m_total // groups
+    identity = geom.pure_matmul
+    if identity and lhs5 is not None:
+        # No columns to keep in cache: one GEMM per sample, with the long reduction
+        # (K = the grid) that BLAS runs best.
+        tiles = [(0, n_out)]
+    else:
+        tiles = _tiles(n_out, _tile_length(rows, n_out, src5.itemsize))
+    if lhs5 is None:
+        per_sample = len(tiles)
+    else:
+        # The weight gradient sums over samples and tiles: each item sums a fixed block
+        # of tiles into a partial of its own; the partials are added in item order.
+        per_sample = min(len(tiles), -(-_MIN_BLOCKS // max(1, n_samples)))
+        # Partials hold gWᵀ: cols @ lhsᵀ runs faster in BLAS than lhs @ colsᵀ.
+        partials = np.empty((n_samples * per_sample, groups, cg_k, mg), src5.dtype)
+        lhs = lhs5.reshape(n_samples, groups, mg, n_out)
+    if dst5 is not None:
+        w_mat = weight.reshape(groups, mg, cg_k)
+        dst = dst5.reshape(n_samples, m_total, n_out)
+    offsets = _conv_offsets(geom)
+    if identity:
+        src_flat = src5.reshape(n_samples, groups, cg_k, n_out)
+
+    def make_worker():
+        cols_buffer = None if identity else np.empty(rows * tiles[0][1], src5.dtype)
+        product = np.empty((groups, cg_k, mg), src5.dtype) if lhs5 is not None else None
+
+        def work(item):
+            n, block = divmod(item, per_sample)
+            first = block * len(tiles) // per_sample
+            last = (block + 1) * len(tiles) // per_sample
+            for t in range(first, last):
+                p0, p1 = tiles[t]
+                if identity:
+                    cols = src_flat[n, :, :, p0:p1]
+                else:
+                    cols = cols_buffer[: rows * (p1 - p0)].reshape(rows, p1 - p0)
+                    _k.im2col(src5[n], cols, *offsets, geom.stride, geom.out, p0, p1)
+                    cols = cols.reshape(groups, cg_k, p1 - p0)
+                if dst5 is not None:
+                    y = dst[n, :, p0:p1]
+                    np.matmul(w_mat, cols, out=y.reshape(groups, mg, p1 - p0))
+                    if bias is not None:
+                        _k.add_bias(y, bias)
+                if lhs5 is not None:
+                    target = partials[item] if t == first else product
+                    np.matmul(cols, lhs[n, :, :, p0:p1].transpose(0, 2, 1), out=target)
+                    if t != first:
+                        partials[item] += product
+
+        return work
+
+    threads.parallel(n_samples * per_sample, make_worker, num_threads)
+    if lhs5 is None:
+        return None
+    grad_w = partials.sum(axis=0) if len(partials) else np.zeros(partials.shape[1:], src5.dtype)
+    return grad_w.transpose(0, 2, 1).reshape((m_total, channels // groups) + geom.kernel)
+
+
+class _PhaseSet(NamedTuple):
+    """Stride phases that share a sub-grid and tap counts: one im2col, GEMM and store call."""
+
+    residues: np.ndarray  # (P, 3): output positions q*stride + residue along each axis
+    grid: tuple  # number of such positions along each axis
+    offsets: tuple  # per axis (P, taps): tap offsets into the input grid (step 1)
+    weight: np.ndarray | None  # (P*groups, C/groups, M/groups * taps); None: no taps
+    rows: int  # rows of its columns, P * M * taps
+
+
+def _phase_sets(w5, geom, groups):
+    """Split conv's input gradient (col2im) into one gather per stride phase.
+
+    Along an axis with stride s, output position j = s*q + r receives tap κ exactly when
+    (r + padding - κ*dilation) is a multiple of s, from input position q + δ with
+    δ = (r + padding - κ*dilation) / s. So each residue r is a stride-1 convolution of
+    the input with the taps of that residue, writing the sub-grid j ≡ r (mod s). Phases
+    are batched into one set when they all have the same sub-grid and tap counts (the
+    usual case, e.g. kernel 4 stride 2); otherwise each phase is a set of its own.
+    """
+    m_total, cg = w5.shape[:2]
+    mg = m_total // groups
+    phases = []
+    # Residues r >= n have no position on an axis of n: iterating only r < min(s, n)
+    # keeps a huge stride from costing a loop over all of its residues.
+    for residue in itertools.product(*(range(min(s, n)) for s, n in zip(geom.stride, geom.src))):
+        grid = tuple(-(-(n - r) // s) for n, r, s in zip(geom.src, residue, geom.stride))
+        if min(grid) < 1:
+            continue
+        taps = [
+            [k for k in range(kernel) if (r + p - k * d) % s == 0]
+            for r, p, d, s, kernel in zip(
+                residue, geom.padding, geom.dilation, geom.stride, geom.kernel
+            )
+        ]
+        offsets = tuple(
+            np.array([[(r + p - k * d) // s for k in ks]], dtype=np.intp).reshape(1, len(ks))
+            for ks, r, p, d, s in zip(taps, residue, geom.padding, geom.dilation, geom.stride)
+        )
+        n_taps = prod(len(ks) for ks in taps)
+        weight = None
+        if n_taps:
+            w = w5[np.ix_(range(m_total), range(cg), *taps)].reshape(groups, mg, cg, n_taps)
+            weight = np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(groups, cg, mg * n_taps)
+        residues = np.array([residue], dtype=np.intp)
+        phases.append(_PhaseSet(residues, grid, offsets, weight, m_total * n_taps))
+    first = phases[0]
+    if len(phases) > 1 and all(
+        ph.weight is not None
+        and ph.grid == first.grid
+        and [o.shape for o in ph.offsets] == [o.shape for o in first.offsets]
+        for ph in phases
+    ):
+        return [
+            _PhaseSet(
+                np.concatenate([ph.residues for ph in phases]),
+                first.grid,
+                tuple(np.concatenate(axis) for axis in zip(*(ph.offsets for ph in phases))),
+                np.concatenate([ph.weight for ph in phases]),
+                first.rows * len(phases),
+            )
+        ]
+    return phases
+
+
+def col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
+    """``dst5 = col2im(weightᵀ @ g5) + bias`` (conv's input gradient), as stride-phase gathers."""
+    n_samples, m_total = g5.shape[:2]
+    channels = dst5.shape[1]
+    mg, cg = m_total // groups, channels // groups
+    dtype = g5.dtype
+    if geom.pure_matmul:
+        n_out = prod(geom.out)
+        w_t = weight.reshape(groups, mg, cg).transpose(0, 2, 1)
+        g_flat = g5.reshape(n_samples, groups, mg, n_out)
+        dst = dst5.reshape(n_samples, channels, n_out)
+        tiles = _tiles(n_out, _tile_length(m_total, n_out, g5.itemsize))
+
+        def make_identity_worker():
+            def work(item):
+                n, t = divmod(item, len(tiles))
+                p0, p1 = tiles[t]
+                y = dst[n, :, p0:p1]
+                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=y.reshape(groups, cg, p1 - p0))
+                if bias is not None:
+                    _k.add_bias(y, bias)
+
+            return work
+
+        threads.parallel(n_samples * len(tiles), make_identity_worker, num_threads)
+        return
+    bias_arr = np.empty(0, dtype) if bias is None else bias
+    phases = _phase_sets(weight, geom, groups)
+    n_grid = max(prod(ph.grid) for ph in phases)
+    # Tiles sized by one phase's columns: the GEMM of one phase then reads columns that
+    # are still in cache, and the calls run long enough for threads not to convoy on the GIL.
+    tile = _tile_length(max(ph.rows // len(ph.residues) for ph in phases), n_grid, g5.itemsize)
+    # ... but a set of many phases (large strides) keeps its columns within a bound.
+    tile = max(1, min(tile, _SET_BYTES // (max(1, *(ph.rows for ph in phases)) * g5.itemsize)))
+    n_tiles = -(-n_grid // tile)
+    no_rows = np.empty((0, 1), dtype)
+    unit = (1, 1, 1)
+
+    def make_worker():
+        cols_buffer = np.empty(max(ph.rows for ph in phases) * tile, dtype)
+        tile_buffer = np.empty(channels * max(len(ph.residues) for ph in phases) * tile, dtype)
+
+        def work(item):
+            # One tile of every phase: the phases' sub-grids interleave in memory, so
+            # together they fill whole cache lines of the output while those are hot.
+            n, t = divmod(item, n_tiles)
+            for ph in phases:
+                p0, p1 = t * tile, min((t + 1) * tile, prod(ph.grid))
+                if p0 >= p1:
+                    continue
+                width = p1 - p0
+                out = no_rows
+                if ph.weight is not None:
+                    cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
+                    _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
+                    stack = len(ph.weight)
+                    out = tile_buffer[: stack * cg * width].reshape(stack, cg, width)
+                    np.matmul(ph.weight, cols.reshape(stack, ph.rows // stack, width), out=out)
+                    out = out.reshape(stack * cg, width)
+                _k.store_phases(out, dst5[n], bias_arr, ph.residues, geom.stride, ph.grid, p0, p1)
+
+        return work
+
+    threads.parallel(n_samples * n_tiles, make_worker, num_threads)
+
+
+# Winograd F(2x2, 3x3) (Lavin & Gray 2015): the weight transform is G g G^T.
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_WINOGRAD_GG = np.kron(_WINOGRAD_G, _WINOGRAD_G)
+
+
+def winograd_ok(geom, groups, channels, m_total):
+    """3x3, stride 1, undilated 2-D convolutions with enough channels to pay for the transforms."""
+    return (
+        geom.kernel == (1, 3, 3)
+        and geom.stride == (1, 1, 1)
+        and geom.dilation == (1, 1, 1)
+        and geom.src[0] == 1
+        and groups == 1
+        and min(channels, m_total) >= _WINOGRAD_MIN_CHANNELS
+    )
+
+
+def winograd_safe(src5, weight):
+    """Whether Winograd gives what the direct sum gives for these values.
+
+    Its transforms add and subtract neighbouring inputs, so an ``inf`` becomes
+    ``inf - inf = NaN`` where the direct sum (and torch) gives ``inf``, and they grow
+    magnitudes: an input tile entry is a sum of up to 4 inputs, a weight tile entry
+    up to 2.25 times the largest weight, one output up to 9 sums of ``C`` such
+    products. Unless all of that stays below the dtype's maximum (with a factor 2 to
+    spare) the direct path runs instead: two reductions over the operand, little next
+    to the convolution. NaN operands go there too (every comparison with NaN fails).
+    """
+    limit = float(np.finfo(src5.dtype).max) / 2
+    a = max(float(src5.max()), -float(src5.min()))
+    b = max(float(weight.max()), -float(weight.min()))
+    channels = src5.shape[1]
+    bound = 81.0 * channels * (4.0 * a) * (2.25 * b)
+    return 4.0 * a < limit and 2.25 * b < limit and bound < limit
+
+
+def _winograd_weight(weight, dtype):
+    """U[4a + b, m, c] = (G w[m, c] G^T)[a, b], computed in float64.
+
+    Row-major flattening turns G g G^T into (G ⊗ G) vec(g): one (M*C, 9) @ (9, 16) GEMM.
+    """
+    m_total, channels = weight.shape[:2]
+    u = weight.reshape(m_total * channels, 9).astype(np.float64) @ _WINOGRAD_GG.T
+    return np.ascontiguousarray(u.T, dtype=dtype).reshape(16, m_total, channels)
+
+
+def winograd_pass(src5, weight, dst5, bias, pad, num_threads):
+    """``dst5 = conv(src5, weight) + bias`` for a 3x3 stride-1 kernel by Winograd F(2x2, 3x3).
+
+    ``weight`` is (M, C, 3, 3); ``pad`` the (top, left) padding (the far side follows from
+    the size of ``dst5``). Each work item transforms a block of 2x2 output tiles, runs the
+    16 (M, C) @ (C, tiles) GEMMs as one stacked matmul and transforms back.
+    """
+    n_samples, channels = src5.shape[:2]
+    m_total = weight.shape[0]
+    dtype = src5.dtype
+    out_h, out_w = dst5.shape[3:]
+    n_tx = -(-out_w // 2)
+    n_blocks = -(-out_h // 2) * n_tx
+    u = _winograd_weight(weight, dtype)
+    bias_arr = np.empty(0, dtype) if bias is None else bias
+    width = _tile_length(16 * (channels + m_total), n_blocks, src5.itemsize)
+    n_items = -(-n_blocks // width)
+
+    def make_worker():
+        tiles_buffer = np.empty(16 * channels * width, dtype)
+        products_buffer = np.empty(16 * m_total * width, dtype)
+
+        def work(item):
+            n, b = divmod(item, n_items)
+            t0, t1 = b * width, min((b + 1) * width, n_blocks)
+            tiles = tiles_buffer[: 16 * channels * (t1 - t0)].reshape(16, channels, t1 - t0)
+            _k.winograd_input(src5[n, :, 0], tiles, pad[0], pad[1], n_tx, t0, t1)
+            products = products_buffer[: 16 * m_total * (t1 - t0)].reshape(16, m_total, t1 - t0)
+            np.matmul(u, tiles, out=products)
+            _k.winograd_output(products, dst5[n, :, 0], bias_arr, n_tx, t0, t1)
+
+        return work
+
+    threads.parallel(n_samples * n_items, make_worker, num_threads)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def conv_forward(problem, y5, num_threads):
+    """``y5 = conv(x) + bias`` of a conv problem, by Winograd or im2col."""
+    geom = problem.geom
+    if winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]) and winograd_safe(
+        problem.x5, problem.w5
+    ):
+        w = problem.w5[:, :, 0]
+        winograd_pass(problem.x5, w, y5, problem.bias, geom.padding[1:], num_threads)
+    else:
+        im2col_pass(problem.x5, geom, problem.groups, num_threads, problem.w5, y5, problem.bias)
+
+
+def conv_transpose_forward(problem, y5, num_threads):
+    """``y5 = conv_transpose(x) + bias``: conv's input gradient of x, by phase gathers."""
+    col2im_pass(problem.x5, problem.w5, problem.geom, problem.groups, num_threads, y5, problem.bias)
+
+
+def conv_grads(problem, gy5, mask, num_threads):
+    """``(grad_input, grad_weight)`` of a conv problem, 5-D and conv-weight shaped.
+
+    Entries ``mask`` leaves out are None.
+    """
+    grad_input = grad_weight = None
+    geom, groups = problem.geom, problem.groups
+    if mask[0] and mask[1] and geom.pure_matmul:
+        # 1x1: gx = Wᵀ gy and gWᵀ = Σ_n x_n gy_nᵀ both read gy; one sweep, sample by
+        # sample, reads each gy_n once from memory (the transposed conv's backward form).
+        m_total, cg = problem.w5.shape[:2]
+        mg = m_total // groups
+        w_t = problem.w5.reshape(groups, mg, cg).transpose(0, 2, 1)
+        w_t = np.ascontiguousarray(w_t).reshape((groups * cg, mg) + geom.kernel)
+        gx5 = np.empty_like(problem.x5)
+        grad_w_t = im2col_pass(gy5, geom, groups, num_threads, w_t, dst5=gx5, lhs5=problem.x5)
+        grad_weight = grad_w_t.reshape(groups, cg, mg).transpose(0, 2, 1)
+        return gx5, np.ascontiguousarray(grad_weight)
+    if mask[0]:
+        gx5 = np.empty_like(problem.x5)
+        if (
+            winograd_ok(geom, groups, gy5.shape[1], gx5.shape[1])
+            and max(geom.padding) <= 2
+            and winograd_safe(gy5, problem.w5)
+        ):
+            # The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv of the
+            # gradient with the flipped, transposed kernel and padding 2 - padding.
+            w_flip = np.ascontiguousarray(problem.w5[:, :, 0, ::-1, ::-1].transpose(1, 0, 2, 3))
+            pad = (2 - geom.padding[1], 2 - geom.padding[2])
+            winograd_pass(gy5, w_flip, gx5, None, pad, num_threads)
+        else:
+            col2im_pass(gy5, problem.w5, geom, groups, num_threads, gx5)
+        grad_input = gx5
+    if mask[1]:
+        grad_weight = im2col_pass(problem.x5, geom, groups, num_threads, lhs5=gy5)
+    return grad_input, grad_weight
+
+
+def conv_transpose_grads(problem, gy5, mask, num_threads):
+    """``(grad_input, grad_weight)`` of a transposed conv problem (None where not in ``mask``)."""
+    grad_input = grad_weight = None
+    if mask[0] or mask[1]:
+        # conv_transpose's input gradient is a conv of grad_output, and its weight
+        # gradient reuses the same columns: one im2col sweep serves both.
+        gx5 = np.empty_like(problem.x5) if mask[0] else None
+        grad_weight = im2col_pass(
+            gy5,
+            problem.geom,
+            problem.groups,
+            num_threads,
+            weight=problem.w5,
+            dst5=gx5,
+            lhs5=problem.x5 if mask[1] else None,
+        )
+        if mask[0]:
+            grad_input = gx5
+    return grad_input, grad_weight
