@@ -534,3 +534,28 @@ def test_table_and_plan_caches_stay_within_their_byte_budgets():
     assert big.nbytes > _axis_tables.TABLE_CACHE.max_bytes // 4
     key = ("forward", "aa-cubic", 6_000_000, 5_000_000, None, False, "<f4")
     assert _axis_tables.TABLE_CACHE.get(key) is None
+
+
+def test_num_threads_none_respects_cgroup_quota(monkeypatch):
+    from upsamplex import _cpu, _validation
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_cpu, "_quota_cache", [1])
+    assert _validation.check_num_threads(None) == 1
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_unaligned_inputs_and_outputs_give_the_aligned_bits(mode):
+    # The kernels read typed pointers: an unaligned view is realigned first
+    # (UBSan: a misaligned float load is undefined behaviour).
+    x = RNG.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    raw = np.empty(x.nbytes + 1, np.uint8)
+    unaligned = raw[1:].view(np.float32).reshape(x.shape)
+    unaligned[...] = x
+    assert not unaligned.flags.aligned
+    want = ux.interpolate(x, scale_factor=1.5, mode=mode)
+    np.testing.assert_array_equal(ux.interpolate(unaligned, scale_factor=1.5, mode=mode), want)
+    raw_out = np.empty(want.nbytes + 1, np.uint8)
+    out = raw_out[1:].view(np.float32).reshape(want.shape)
+    ux.interpolate(x, scale_factor=1.5, mode=mode, out=out)
+    np.testing.assert_array_equal(out, want)

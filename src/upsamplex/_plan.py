@@ -289,8 +289,10 @@ def _make_pass(geom, kind, table_dtype, adjoint=False):
 # ---------------------------------------------------------------------------
 
 def _compatible_strides(arr):
+    """Element-aligned data and strides: the kernels walk typed pointers (an
+    unaligned float load is undefined behaviour in C, and slow where it works)."""
     item = arr.itemsize
-    return all(s % item == 0 for s in arr.strides)
+    return arr.flags.aligned and all(s % item == 0 for s in arr.strides)
 
 
 def _block_size(n_rows, n_planes, num_threads):
@@ -552,7 +554,7 @@ class Plan:
             fast = self._fast.get((x.strides, x.dtype, x.shape))
             if fast is None and len(self._fast) < 8:
                 fast = self._fast[(x.strides, x.dtype, x.shape)] = self._bind_fast(x)
-            if fast:
+            if fast and x.flags.aligned:
                 return fast(x, out)
         x = v.as_array(x)
         if x.dtype != self.dtype:
@@ -682,7 +684,7 @@ class Plan:
                 stream = False
             else:
                 y = v.check_out(out, out_shape, dtype, x)
-                if y.strides != y_strides:
+                if y.strides != y_strides or not y.flags.aligned:
                     return self(x, out=out, num_threads=v.check_num_threads(None))
                 stream = y.nbytes > _STREAM_ABOVE
             threads = 1 if small else v.check_num_threads(None)

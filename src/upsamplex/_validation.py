@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from . import _cpu
 from ._kernels import _openmp
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -58,7 +59,9 @@ def check_num_threads(num_threads):
     if _openmp.in_forked_child():
         return 1
     if num_threads is None:
-        return _openmp.max_threads()
+        # OpenMP's default team (honours OMP_NUM_THREADS and threadpoolctl), capped
+        # by a cgroup CPU quota: a container given 2 CPUs of 64 runs 2 threads.
+        return min(_cpu.default_threads(_openmp.max_threads()), _MAX_THREADS)
     # More threads than this only oversubscribes the cores; a huge request
     # must not try to start thousands of OS threads.
     return min(num_threads, _MAX_THREADS)
