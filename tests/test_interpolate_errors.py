@@ -34,13 +34,10 @@ def test_wrong_ndim(shape, nd):
 @pytest.mark.parametrize("mode, x, needs", [
     ("linear", X4, "3-D"), ("linear", X5, "3-D"),
     ("bilinear", X3, "4-D"), ("bilinear", X5, "4-D"),
-    ("bicubic", X3, "4-D"), ("bicubic", X5, "4-D"),
     ("trilinear", X3, "5-D"), ("trilinear", X4, "5-D"),
-    ("lanczos", X3, "4-D"), ("lanczos", X5, "4-D"),
 ])
 def test_mode_needs_other_ndim(mode, x, needs):
-    kw = {"antialias": True} if mode == "lanczos" else {}
-    _raises(ValueError, rf"{mode}\W* needs {needs} input.*got {x.ndim}-D", x, size=3, mode=mode, **kw)
+    _raises(ValueError, rf"{mode}\W* needs {needs} input.*got {x.ndim}-D", x, size=3, mode=mode)
 
 
 @pytest.mark.parametrize("mode", ["cubic", "Bilinear", "nearest_exact", "", "spline"])
@@ -135,8 +132,8 @@ def test_align_corners_with_non_interpolating_mode(mode, align_corners):
 
 
 @pytest.mark.parametrize("mode, x", [
-    ("nearest", X4), ("nearest-exact", X4), ("area", X4), ("linear", X3), ("trilinear", X5),
-    ("bilinear", X3), ("bicubic", X5)])
+    ("nearest", X4), ("nearest-exact", X4), ("area", X4), ("bilinear", X3),
+    ("trilinear", X4)])
 def test_antialias_with_unsupported_mode_or_ndim(mode, x):
     with pytest.raises(ValueError, match="(?i)antialias|anti-alias|needs"):
         ux.interpolate(x, size=3, mode=mode, antialias=True)
@@ -160,15 +157,15 @@ def test_lanczos_rejects_align_corners_true():
 # ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [object, np.complex128, np.complex64, bool, np.int64, np.int32,
-                                   np.int8, np.uint16, np.float16])
-def test_unsupported_dtype(dtype):
-    _raises(TypeError, "dtype", np.zeros((1, 1, 4, 4), dtype=dtype), size=3)
-
-
-@pytest.mark.parametrize("mode, x", [("linear", X3), ("trilinear", X5), ("area", X4)])
-def test_uint8_unsupported_modes(mode, x):
-    _raises(TypeError, "uint8", x.astype(np.uint8), size=3, mode=mode)
+@pytest.mark.parametrize("dtype, mode", [
+    (object, "nearest"), (np.str_, "nearest"), ("datetime64[s]", "nearest-exact"),
+    (np.complex128, "bilinear"), (np.complex64, "bicubic"), (bool, "bilinear"),
+    (np.int64, "bilinear"), (np.int32, "area"), (np.int8, "bicubic"), (np.uint32, "area")])
+def test_unsupported_dtype(dtype, mode):
+    # nearest takes every numeric dtype; the filters name the dtypes they take
+    info = _raises(TypeError, "dtype", np.zeros((1, 1, 4, 4), dtype=dtype), size=3, mode=mode)
+    expected = "any numeric dtype" if mode.startswith("nearest") else "float16, float32"
+    assert expected in str(info.value)
 
 
 # ------------------------------------------------------------------------------------
@@ -219,7 +216,7 @@ def test_backward_grad_output_wrong_shape_names_expected():
         ux.interpolate_backward(np.zeros((2, 2, 3, 3)), (1, 2, 6, 5), size=3, mode="bilinear")
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float16, np.complex128])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.uint16, np.complex128])
 def test_backward_unsupported_dtype(dtype):
     with pytest.raises(TypeError, match="dtype"):
         ux.interpolate_backward(np.zeros((1, 2, 3, 3), dtype), (1, 2, 6, 5), size=3)

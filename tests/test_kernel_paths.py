@@ -138,6 +138,7 @@ def test_cpu_specific_build_gives_the_same_bits(shape, mode, scale, antialias, d
                                                 monkeypatch):
     # The AVX2 build of the float kernels (chosen at import on CPUs that have it) is
     # compiled without FMA contraction: it must match the baseline build exactly.
+    from upsamplex import _plan
     from upsamplex._kernels import float_kernels
 
     fast = float_kernels()
@@ -147,7 +148,7 @@ def test_cpu_specific_build_gives_the_same_bits(shape, mode, scale, antialias, d
     kw = dict(scale_factor=scale, mode=mode, antialias=antialias)
     results = []
     for module in (fast, _resample):
-        monkeypatch.setattr(interp, "_resample", module)
+        monkeypatch.setattr(_plan, "_resample", module)
         y = ux.interpolate(x, **kw)
         results.append((y, ux.interpolate_backward(np.ones_like(y), x.shape, **kw)))
     np.testing.assert_array_equal(results[0][0], results[1][0])

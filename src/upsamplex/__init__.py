@@ -15,8 +15,9 @@ from ._conv import (
     conv_transpose3d,
     conv_transpose_backward,
 )
-from ._interpolate import interpolate, interpolate_backward
+from ._interpolate import interpolate, interpolate_backward, plan, resize
 from ._kernels import _openmp
+from ._plan import Plan
 from ._upsample import Upsample
 
 __version__ = "0.1.0"
@@ -25,6 +26,9 @@ __all__ = [
     "__version__",
     "interpolate",
     "interpolate_backward",
+    "plan",
+    "Plan",
+    "resize",
     "Upsample",
     "nn",
     "optim",

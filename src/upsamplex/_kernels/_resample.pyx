@@ -8,7 +8,7 @@ transposed tables.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -43,6 +43,7 @@ cdef extern from "_stream.h" nogil:
 
 ctypedef fused pixel:
     uint8_t
+    uint16_t
     float
     double
 
@@ -927,9 +928,13 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads,
             and size_ow // size_iw > 1
             and np.array_equal(src_w, np.arange(size_ow) // (size_ow // size_iw))):
         repeat = size_ow // size_iw
+    # Integer items are gathered as raw bytes (any dtype of that width).
     if x.dtype == np.uint8:
         _run_nearest[uint8_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat,
                               channels_last, stream, num_threads)
+    elif x.dtype == np.uint16:
+        _run_nearest[uint16_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat,
+                               channels_last, stream, num_threads)
     elif x.dtype == np.float32:
         _run_nearest[float](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, channels_last,
                             stream, num_threads)

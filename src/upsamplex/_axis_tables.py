@@ -1,0 +1,306 @@
+"""Per-axis tap tables as typed objects, their windows, and a cache bounded in bytes.
+
+One table per spatial axis defines a whole resampling mode: for each output
+sample, the input indices it reads (``idx``), their weights and how many are
+used (``count``). Tables are built from *global* output indices, so a window of
+the output is computed from a row slice of the table with its indices shifted
+by the start of the input slab it reads: the arithmetic of any output element
+depends on the table alone, never on how much of the output a call computes.
+"""
+
+import math
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _validation as v
+from ._kernels import _tables
+
+WALK = _tables.WALK_CODES
+
+
+class AxisTable(NamedTuple):
+    """Float tap table of one axis, with the walk the kernels use for it."""
+
+    idx: np.ndarray  # (size_out, k) intp
+    weights: np.ndarray  # (size_out, k) float32 / float64
+    count: np.ndarray  # (size_out,) intp
+    walk: object  # a WALK code, or (code, up2_lo, up2_hi, dn2_lo, dn2_hi, dn2_taps, dn2_off)
+    mean_taps: float
+    size_in: int
+
+    @property
+    def size_out(self):
+        return self.idx.shape[0]
+
+    @property
+    def nbytes(self):
+        return self.idx.nbytes + self.weights.nbytes + self.count.nbytes
+
+    def footprint(self, o0, o1):
+        """Input range ``[lo, hi)`` that outputs ``o0 .. o1-1`` read."""
+        return _footprint(self.idx, self.count, o0, o1)
+
+    def window(self, o0, o1):
+        """The table of outputs ``o0 .. o1-1``, indices relative to their footprint."""
+        lo, hi = self.footprint(o0, o1)
+        idx = np.ascontiguousarray(self.idx[o0:o1] - lo)
+        weights = np.ascontiguousarray(self.weights[o0:o1])
+        count = np.ascontiguousarray(self.count[o0:o1])
+        # The walk of a window is re-derived: every fast walk is proven to give
+        # the plain walk's bits, so this only chooses speed.
+        walk = walk_code(idx, weights, count, hi - lo)
+        return AxisTable(idx, weights, count, walk, self.mean_taps, hi - lo), lo
+
+
+class FixedTable(NamedTuple):
+    """uint8 fixed-point table of one axis: contiguous windows with int16 weights."""
+
+    idx: np.ndarray  # (size_out, k) intp, taps idx[o, 0] .. idx[o, 0] + count[o] - 1
+    weights: np.ndarray  # (size_out, k) int16, scaled by 2**precision
+    count: np.ndarray
+    precision: int  # chosen from the whole axis' weights (torch's rule)
+    skip: bool  # an identity axis: its pass is skipped (no intermediate rounding)
+    up2: tuple  # (lo, hi) range where the table is periodic x2, else (0, 0)
+    size_in: int
+
+    @property
+    def size_out(self):
+        return self.idx.shape[0]
+
+    @property
+    def nbytes(self):
+        return self.idx.nbytes + self.weights.nbytes + self.count.nbytes
+
+    def footprint(self, o0, o1):
+        return _footprint(self.idx, self.count, o0, o1)
+
+    def window(self, o0, o1):
+        lo, hi = self.footprint(o0, o1)
+        return FixedTable(np.ascontiguousarray(self.idx[o0:o1] - lo),
+                          np.ascontiguousarray(self.weights[o0:o1]),
+                          np.ascontiguousarray(self.count[o0:o1]), self.precision,
+                          self.skip, _fixed_up2(self.idx[o0:o1] - lo, self.weights[o0:o1],
+                                                self.count[o0:o1], hi - lo),
+                          hi - lo), lo
+
+
+def _footprint(idx, count, o0, o1):
+    if o1 <= o0:
+        return 0, 0
+    rows = idx[o0:o1]
+    used = np.arange(idx.shape[1])[None, :] < count[o0:o1, None]
+    taps = rows[used]
+    if taps.size == 0:
+        # Adjoint rows of inputs that no output reads (their gradient is 0):
+        # any one source sample keeps the slab well formed.
+        return 0, 1
+    return int(taps.min()), int(taps.max()) + 1
+
+
+# ---------------------------------------------------------------------------
+# A cache bounded in bytes (tables of long axes are big; entry counts are not a bound)
+# ---------------------------------------------------------------------------
+
+class ByteLRU:
+    """Least-recently-used cache bounded by the bytes its values hold; thread-safe."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items = OrderedDict()  # key -> (value, nbytes)
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key, value, nbytes):
+        """Keep ``value`` (unless it alone would take a quarter of the budget)."""
+        if nbytes > self.max_bytes // 4:
+            return value  # rebuilt per call rather than crowding out the rest
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, nbytes)
+                self.bytes += nbytes
+            while self.bytes > self.max_bytes:
+                _, (_, old_bytes) = self._items.popitem(last=False)
+                self.bytes -= old_bytes
+        return value
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+    def __len__(self):
+        return len(self._items)
+
+
+TABLE_CACHE = ByteLRU(64 << 20)
+_TABLE_BYTES_MAX = 4 << 30
+
+
+def _cached(kind):
+    def decorate(build):
+        def table(*key):
+            full_key = (kind,) + key
+            hit = TABLE_CACHE.get(full_key)
+            if hit is not None:
+                return hit
+            value = build(*key)
+            return TABLE_CACHE.put(full_key, value, value.nbytes)
+
+        table.__name__ = build.__name__
+        table.__doc__ = build.__doc__
+        return table
+
+    return decorate
+
+
+def check_table_size(table_mode, size_in, size_out):
+    """Refuse, with a clear error, a table that would not fit in memory.
+
+    A table holds an index and a weight per output sample and tap; its size is
+    about the axis length times the taps, so only absurdly long axes hit this.
+    """
+    ratio = size_in / size_out
+    if table_mode in ("nearest", "nearest-exact"):
+        taps = 1
+    elif table_mode == "linear":
+        taps = 2
+    elif table_mode == "cubic":
+        taps = 4
+    elif table_mode == "area":
+        taps = math.ceil(ratio) + 1
+    else:
+        taps = 2 * math.ceil(_tables.AA_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
+    n_bytes = size_out * taps * 16
+    if n_bytes > _TABLE_BYTES_MAX:
+        raise ValueError(
+            f"resampling an axis of length {size_in} to {size_out} needs a "
+            f"{v._human_bytes(n_bytes)} tap table, too large to allocate; resample in "
+            f"stages or split the array along that axis"
+        )
+    return n_bytes
+
+
+def _freeze(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+@_cached("forward")
+def axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str):
+    """Forward tap table of one axis."""
+    check_table_size(table_mode, size_in, size_out)
+    idx, w, cnt = _freeze(*_tables.build_table(table_mode, size_in, size_out, scale,
+                                                align_corners, np.dtype(dtype_str)))
+    return AxisTable(idx, w, cnt, walk_code(idx, w, cnt, size_in), float(cnt.mean()), size_in)
+
+
+@_cached("adjoint")
+def axis_table_adjoint(table_mode, size_in, size_out, scale, align_corners, dtype_str):
+    """Transposed table of one axis: input index <- the outputs that read it."""
+    t = axis_table(table_mode, size_in, size_out, scale, align_corners, dtype_str)
+    idx, w, cnt = _freeze(*_tables.transpose_table(t.idx, t.weights, t.count, size_in))
+    return AxisTable(idx, w, cnt, walk_code(idx, w, cnt, size_out), float(cnt.mean()),
+                     size_out)
+
+
+@_cached("uint8")
+def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
+    """Fixed-point table of one axis: contiguous windows with int16 weights."""
+    t = axis_table(table_mode, size_in, size_out, scale, align_corners, "<f8")
+    # Transposing twice merges repeated border taps into contiguous windows.
+    idx_t, w_t, cnt_t = _tables.transpose_table(t.idx, t.weights, t.count, size_in)
+    idx_w, w_w, cnt_w = _tables.transpose_table(idx_t, w_t, cnt_t, size_out)
+    q, precision = _tables.quantize_table(w_w, cnt_w)
+    skip = t.walk == WALK["copy"]
+    up2 = _fixed_up2(idx_w, q, cnt_w, size_in)
+    idx_w, q, cnt_w = _freeze(idx_w, q, cnt_w)
+    return FixedTable(idx_w, q, cnt_w, precision, skip, up2, size_in)
+
+
+def _fixed_up2(idx, q, cnt, size_in):
+    up2 = periodic_x2(idx, q, size_in) if idx.shape[1] == 2 else (0, 0)
+    up2 = tuple(int(x) for x in up2)
+    if up2[1] > up2[0] and not np.all(cnt[2 * up2[0]:2 * up2[1]] == 2):
+        up2 = (0, 0)
+    return up2
+
+
+def unit_table(dtype_str):
+    """The 1 -> 1 identity table that pads a plan to the kernels' three axes."""
+    return axis_table("nearest", 1, 1, None, False, dtype_str)
+
+
+def walk_code(idx, w, cnt, size_in):
+    """How the kernels walk this axis: a code, or (code, lo, hi, ...) for periodic walks."""
+    size_out, k = idx.shape
+    if k == 1 and np.all(cnt == 1) and np.all(w == 1):
+        if size_out == size_in and np.array_equal(idx[:, 0], np.arange(size_out)):
+            return WALK["copy"]
+        return WALK["gather"]
+    if k in (2, 4) and np.all(cnt == k):
+        code = WALK["tap2" if k == 2 else "tap4"]
+    else:
+        code = WALK["generic"]
+    up = periodic_x2(idx, w, size_in) if code != WALK["generic"] else (0, 0)
+    down = periodic_down2(idx, w, cnt)
+    if up[1] > up[0] or down[1] > down[0]:
+        return (code,) + tuple(up) + tuple(down)
+    return code
+
+
+def periodic_down2(idx, w, cnt):
+    """(lo, hi, taps, off): outputs lo..hi-1 read taps at 2o + off with row lo's weights.
+
+    The run around the middle row where every row repeats it shifted by 2;
+    (0, 0, 0, 0) when there is none worth a loop.
+    """
+    size_out = idx.shape[0]
+    mid = size_out // 2
+    if size_out < 8:
+        return (0, 0, 0, 0)
+    n = int(cnt[mid])
+    if n < 2 or n > idx.shape[1]:
+        return (0, 0, 0, 0)
+    off = int(idx[mid, 0]) - 2 * mid
+    o = np.arange(size_out)
+    same = ((cnt == n)
+            & np.all(idx[:, :n] == 2 * o[:, None] + off + np.arange(n), axis=1)
+            & np.all(w[:, :n] == w[mid, :n], axis=1))
+    if not same[mid]:
+        return (0, 0, 0, 0)
+    lo = mid - int(np.argmin(same[mid::-1])) + 1 if not same[:mid + 1].all() else 0
+    hi = mid + int(np.argmin(same[mid:])) if not same[mid:].all() else size_out
+    return (lo, hi, n, off) if hi - lo >= 4 else (0, 0, 0, 0)
+
+
+def periodic_x2(idx, w, size_in):
+    """Range [lo, hi) of i where outputs 2i, 2i+1 repeat rows 2lo, 2lo+1 shifted by i - lo.
+
+    Exact comparison: the fast loop must use the very weights the table holds.
+    """
+    size_out, k = idx.shape
+    lo = k // 2  # far enough from the border that no tap is clamped
+    hi = size_in - lo
+    if size_out != 2 * size_in or hi - lo < 2:
+        return 0, 0
+    o = np.arange(2 * lo, 2 * hi)
+    parity = o % 2
+    shift = o // 2 - lo
+    ref_idx = idx[2 * lo + parity] + shift[:, None]
+    ref_w = w[2 * lo + parity]
+    contiguous = np.all(np.diff(idx[2 * lo:2 * lo + 2], axis=1) == 1)
+    if contiguous and np.array_equal(idx[o], ref_idx) and np.array_equal(w[o], ref_w):
+        return lo, hi
+    return 0, 0
