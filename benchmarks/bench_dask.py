@@ -9,6 +9,9 @@ chunks 8 x 256 x 256, 128 MiB):
   ``dask_utils.resize`` (order 1, no anti-aliasing: also the box mean),
   ngff-zarr's ``dask_bin_shrink`` (box mean) and ``dask_image_gaussian``
   (its Gaussian default: a different filter, listed for time and placement).
+* ``pyramid4``: 4 levels of 2x area downscales, each from the previous level
+  (``source="previous"``) or from level 0 (``source="full"``); the time is all
+  three new levels computed together, the error the last level's difference.
 * ``up1.5``: a 1.5x bilinear upscale of (Y, X): upsamplex ``bilinear``;
   dask-image ``affine_transform`` order 1 (``matrix`` given as the 1-D
   diagonal, and as a 2-D matrix); ome-zarr-py ``resize`` order 1.
@@ -55,7 +58,7 @@ def _rss_now():
 # ---------------------------------------------------------------------------
 
 def _geometry(workload, shape):
-    if workload == "down2":
+    if workload in ("down2", "pyramid4"):
         return {"axes": (0, 1, 2), "out": tuple(n // 2 for n in shape)}
     return {"axes": (1, 2), "out": (shape[0],) + tuple(int(n * 1.5) for n in shape[1:])}
 
@@ -83,6 +86,14 @@ def build(name, workload, path, shape, chunks):
     import upsamplex
 
     kwargs = _ux_kwargs(workload, shape)
+    if name.startswith("pyramid"):
+        import dask
+
+        import upsamplex.dask as uxd
+
+        levels = uxd.pyramid(da.from_zarr(path), 4, axes=(0, 1, 2),
+                             source=name.split("=")[1])
+        return (lambda: dask.compute(*levels[1:], scheduler="threads", num_workers=2)[-1]), None
     if name == "in-memory upsamplex":
         def run():
             x = zarr.open_array(path, mode="r")[:]
@@ -142,6 +153,8 @@ CANDIDATES = {
     "up1.5": ["in-memory upsamplex", "upsamplex.dask (threads)", "upsamplex.dask (LocalCluster)",
               "dask-image affine (1-D matrix)", "dask-image affine (2-D matrix)",
               "ome-zarr-py resize"],
+    # The last of 4 levels, all levels computed together; errors are against source=previous.
+    "pyramid4": ["pyramid source=previous", "pyramid source=full"],
 }
 
 
@@ -236,11 +249,11 @@ def main(argv=None):
     print(f"volume {shape} float32 ({np.prod(shape) * 4 / 2**20:.0f} MiB), chunks {chunks}, "
           f"written in {time.perf_counter() - t0:.1f} s to {path}", flush=True)
     rows = []
-    for workload in args.workload or ["down2", "up1.5"]:
+    for workload in args.workload or ["down2", "up1.5", "pyramid4"]:
         ref = None
         for name in CANDIDATES[workload]:
             if args.only and not any(o in name for o in args.only):
-                if name != "in-memory upsamplex":
+                if name != CANDIDATES[workload][0]:
                     continue
             out = os.path.join(tmp, "out.npy")
             cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--workload",
@@ -258,7 +271,7 @@ def main(argv=None):
                 rows.append((workload, name, None, None, None, None, res["error"]))
                 continue
             y = np.load(out)
-            if ref is None:
+            if ref is None:  # the first candidate of a workload is its reference
                 ref = y
                 seam, rest = _seam_mask(shape, ref.shape, chunks,
                                         _geometry(workload, shape)["axes"])
@@ -281,7 +294,8 @@ def main(argv=None):
                         f"{res['meta']['translation']}"
             rows.append((workload, name, t, mem, err_seam, err_rest, note.strip("; ")))
             print(rows[-1], flush=True)
-    base = {w: r[2] for r in rows for w in [r[0]] if r[1] == "in-memory upsamplex"}
+    base = {r[0]: r[2] for r in rows if r[1] in ("in-memory upsamplex",
+                                                  "pyramid source=previous")}
     print()
     sep = " | " if args.markdown else "  "
     head = ["workload", "candidate", "time (s)", "vs in-memory", "peak extra MiB",
@@ -294,7 +308,7 @@ def main(argv=None):
     for workload, name, t, mem, es, er, note in rows:
         cells = [workload, name,
                  "–" if t is None else f"{t:.3f}",
-                 "–" if t is None else f"{t / base[workload]:.2f}x",
+                 "–" if t is None or not base.get(workload) else f"{t / base[workload]:.2f}x",
                  "–" if mem is None else f"{mem / 2**20:.0f}",
                  "–" if es is None else f"{es:.3g}",
                  "–" if er is None else f"{er:.3g}", note]

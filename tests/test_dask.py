@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
@@ -91,10 +91,12 @@ def test_chunked_forward_is_bit_identical(case):
     try:
         expected = upsamplex.interpolate(x, **kwargs)
     except (ValueError, TypeError) as exc:
+        event("refused by in-memory interpolate")
         # What in-memory refuses, the dask version refuses the same way (at graph time).
         with pytest.raises(type(exc)):
             uxd.interpolate(da.from_array(x, chunks=in_chunks), **kwargs)
         return
+    event(f"computed: {kwargs['mode']}{' antialias' if kwargs['antialias'] else ''}, {dtype}")
     chunks = _random_out_chunks(expected.shape, out_seed) if pick_out_chunks else None
     y = uxd.interpolate(da.from_array(x, chunks=in_chunks), chunks=chunks, **kwargs)
     assert y.shape == expected.shape and y.dtype == expected.dtype
@@ -129,8 +131,9 @@ def test_chunked_backward_is_bit_identical(case):
     np.testing.assert_array_equal(gx.compute(scheduler="sync"), expected, strict=True)
 
 
-@pytest.mark.parametrize("mode,antialias", [("bilinear", False), ("bicubic", True),
-                                            ("area", False)])
+# (area at 0.75 on 32-pixel chunks is *not* listed: its 4 -> 3 boxes never cross a chunk
+# edge, so there the naive way happens to be right.)
+@pytest.mark.parametrize("mode,antialias", [("bilinear", False), ("bicubic", True)])
 def test_naive_per_chunk_resize_is_not_equal(mode, antialias, rng):
     """Proof the identity check can fail: resizing each chunk on its own leaves seams."""
     x = rng.standard_normal((1, 1, 96, 96)).astype(np.float32)
@@ -148,12 +151,14 @@ def test_naive_per_chunk_resize_is_not_equal(mode, antialias, rng):
 
 def test_chunks_smaller_than_the_kernel_support(rng):
     # 1-element input chunks under a 0.1x lanczos: each output pulls ~60 input chunks.
-    x = rng.standard_normal((1, 1, 40, 40))
+    x = rng.standard_normal((1, 1, 3, 80))
     dx = da.from_array(x, chunks=1)
-    y = uxd.interpolate(dx, scale_factor=0.1, mode="lanczos", antialias=True)
-    np.testing.assert_array_equal(
-        y.compute(scheduler="sync"),
-        upsamplex.interpolate(x, scale_factor=0.1, mode="lanczos", antialias=True), strict=True)
+    kwargs = {"scale_factor": (1.0, 0.1), "mode": "lanczos", "antialias": True}
+    y = uxd.interpolate(dx, **kwargs)
+    graph = dict(y.__dask_graph__())
+    assert max(len(task[-1]) for k, task in graph.items() if k[0] == y.name) >= 60
+    np.testing.assert_array_equal(y.compute(scheduler="sync"),
+                                  upsamplex.interpolate(x, **kwargs), strict=True)
 
 
 # ---------------------------------------------------------------------------
@@ -202,8 +207,8 @@ def test_import_upsamplex_does_not_import_dask():
 
 
 def test_threaded_and_processes_schedulers(rng):
-    x = rng.integers(0, 65535, (2, 90, 80), dtype=np.uint16)
-    dx = da.from_array(x, chunks=(1, 25, 30))
+    x = rng.integers(0, 65535, (2, 45, 40), dtype=np.uint16)
+    dx = da.from_array(x, chunks=(1, 13, 15))
     kwargs = {"scale_factor": (0.6, 1.3), "mode": "bilinear", "antialias": True, "axes": (1, 2)}
     expected = upsamplex.interpolate(x, **kwargs)
     y = uxd.interpolate(dx, **kwargs)
@@ -259,7 +264,7 @@ def test_pyramid_translation_matches_where_area_samples_are():
 def test_to_zarr_writes_ome_zarr_0_5(tmp_path, rng):
     import zarr
 
-    x = rng.integers(0, 65535, (3, 40, 50), dtype=np.uint16)
+    x = rng.integers(0, 65535, (3, 40, 48), dtype=np.uint16)
     p = uxd.pyramid(da.from_array(x, chunks=(1, 16, 16)), 3, axes=(1, 2))
     path = tmp_path / "img.zarr"
     uxd.to_zarr(p, path, pixel_size=(1.0, 0.25, 0.5), units=(None, "micrometer", "micrometer"),
