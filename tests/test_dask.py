@@ -425,3 +425,10 @@ def test_local_cluster_bit_identity_and_pyramid(client, tmp_path, rng):
     np.testing.assert_array_equal(group["1"][:], l1)
     np.testing.assert_array_equal(group["2"][:], upsamplex.interpolate(l1, size=(17, 22),
                                                                        mode="area"))
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(uxd, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0, result

@@ -26,6 +26,17 @@ oversubscribe the cores (``distributed`` sets ``OMP_NUM_THREADS=1`` in its
 worker processes for the same reason; the local threaded scheduler sets
 nothing). Pass a larger ``num_threads`` only when there are fewer blocks than
 cores.
+
+Memory
+------
+A task holds the input chunks its slab overlaps, the slab, the output block
+and the kernel's intermediate pass (float32 for 16-bit and float16 input). By
+default output blocks are as large as input blocks, so a downscale by ``f``
+along ``d`` axes reads a slab about ``f**d`` input blocks large (good chunk
+sizes on disk for every pyramid level). Under a tight worker memory limit,
+pass ``chunks=`` of the input chunks times the scale: each slab is then about
+one input chunk (a 768 MiB volume on two 256 MiB workers peaks at ~121 MiB
+per worker that way; see ``tests/test_dask_memory.py``).
 """
 
 # This module is ``upsamplex.dask``; absolute imports (the only kind Python 3
