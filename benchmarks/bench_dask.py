@@ -16,7 +16,8 @@ chunks 8 x 256 x 256, 128 MiB):
   dask-image ``affine_transform`` order 1 (``matrix`` given as the 1-D
   diagonal, and as a 2-D matrix); ome-zarr-py ``resize`` order 1.
 
-Every candidate runs in its own child process (so its peak memory is its
+Every candidate runs in its own child process, once untimed (warm-up) and
+then ``--repeat`` times (median reported), (so its peak memory is its
 own) on the threaded scheduler with 2 threads, except ``upsamplex.dask
 (LocalCluster)``: 2 worker processes x 1 thread. Input is read from zarr and
 the result gathered into memory (peak memory: the process's resident memory
@@ -190,6 +191,7 @@ def child(args):
     except ImportError as exc:
         print(json.dumps({"error": f"not installed ({exc.name})"}))
         return 0
+    run()  # warm-up: worker imports, plan tables, page cache
     times, extra_peak = [], 0
     for _ in range(args.repeat):
         y = None  # the previous result is not part of this run's memory
