@@ -3,7 +3,7 @@
     python examples/pyramid.py --gib 2 --levels 5 --memory-limit 512MiB
 
 writes a synthetic uint16 (Z, Y, X) volume of about ``--gib`` GiB to
-``WORKDIR/raw.zarr`` (zarr v3, 64 x 256 x 256 chunks) and then runs the same
+``WORKDIR/raw.zarr`` (zarr v3, 32 x 256 x 256 chunks of 4 MiB) and then runs the same
 code as ``python -m upsamplex pyramid raw.zarr pyramid.zarr --levels N``: a
 local dask.distributed cluster of ``--workers`` processes, each level a 2x area
 downscale of the previous one, written as an OME-Zarr 0.5 multiscales group,
@@ -38,7 +38,7 @@ def make_volume(path, gib, workers, memory_limit):
 
     side = int(round(math.sqrt(gib * 2**30 / 2 / 256) / 256)) * 256 or 256
     shape = (256, side, side)
-    vol = da.zeros(shape, dtype=np.uint16, chunks=(64, 256, 256)).map_blocks(_texture,
+    vol = da.zeros(shape, dtype=np.uint16, chunks=(32, 256, 256)).map_blocks(_texture,
                                                                            dtype=np.uint16)
     print(f"writing synthetic volume {shape} uint16 ({vol.nbytes / 2**30:.2f} GiB) to {path}")
     t0 = time.perf_counter()

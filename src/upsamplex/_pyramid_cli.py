@@ -33,6 +33,9 @@ def _parser():
     p.add_argument("--axes", type=_int_list, default=None,
                    help="resampled axes, comma-separated (default: all axes of a 1-3-D "
                         "array, the last three otherwise)")
+    p.add_argument("--chunks", type=_int_list, default=None,
+                   help="output chunks of every level, comma-separated, one per axis "
+                        "(default: blocks of about the input chunk's bytes)")
     p.add_argument("--source", choices=("previous", "full"), default="previous",
                    help="build each level from the previous one (default) or from level 0")
     p.add_argument("--scheduler", choices=("distributed", "threads", "sync"),
@@ -119,7 +122,8 @@ def main(argv=None):
             axes = list(range(vol.ndim)) if vol.ndim <= 3 else list(range(vol.ndim - 3, vol.ndim))
         factor = args.factor[0] if len(args.factor) == 1 else tuple(args.factor)
         levels = uxd.pyramid(vol, args.levels, factor=factor, mode=args.mode, axes=tuple(axes),
-                             source=args.source)
+                             source=args.source,
+                             chunks=None if args.chunks is None else tuple(args.chunks))
         if names is not None and len(names) != vol.ndim:
             names = None
         write = uxd.to_zarr(levels, args.output, overwrite=args.overwrite, axis_names=names,
