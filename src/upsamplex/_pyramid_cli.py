@@ -144,11 +144,11 @@ def main(argv=None):
                           processes=True, host="127.0.0.1", dashboard_address=None,
                           memory_limit=args.memory_limit) as cluster, Client(cluster) as client:
             t0 = time.perf_counter()
-            future = client.compute(write)
+            futures = client.compute(write)  # one future or a list, by dask version
             if not args.no_progress:
-                progress(future)
+                progress(futures)
                 print()
-            future.result()
+            client.gather(futures)
             elapsed = time.perf_counter() - t0
             peaks = client.run(_peak_rss)
         peak_text = ", ".join(_human(v) for v in peaks.values())
