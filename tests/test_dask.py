@@ -432,3 +432,24 @@ def test_docstring_examples():
 
     result = doctest.testmod(uxd, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10 and result.failed == 0, result
+
+
+def test_pyramid_cli_on_a_local_cluster(tmp_path, rng, capsys):
+    # The distributed path: client.compute of a multi-level store, progress bar, worker peaks.
+    import zarr
+
+    from upsamplex import _pyramid_cli
+
+    x = rng.integers(0, 255, (1, 24, 40), dtype=np.uint8)
+    src = zarr.create_array(tmp_path / "in.zarr", shape=x.shape, dtype=x.dtype, chunks=(1, 8, 8))
+    src[:] = x
+    rc = _pyramid_cli.main([str(tmp_path / "in.zarr"), str(tmp_path / "out.zarr"), "--levels",
+                            "3", "--axes", "1,2", "--mode", "bilinear", "--workers", "1",
+                            "--memory-limit", "512MiB"])
+    assert rc == 0
+    assert "peak worker memory" in capsys.readouterr().out
+    group = zarr.open_group(tmp_path / "out.zarr", mode="r")
+    np.testing.assert_array_equal(
+        group["2"][:], upsamplex.interpolate(
+            upsamplex.interpolate(x, size=(12, 20), mode="bilinear", axes=(1, 2)),
+            size=(6, 10), mode="bilinear", axes=(1, 2)))
