@@ -48,10 +48,14 @@ import math
 import numbers
 import os
 
-import dask.array as da
 import numpy as np
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+
+try:
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(f"upsamplex.dask needs dask: pip install 'upsamplex[dask]' ({exc})") from exc
 
 import upsamplex
 
