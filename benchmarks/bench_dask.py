@@ -137,7 +137,7 @@ def build(name, workload, path, shape, chunks):
         import upsamplex.dask as uxd
 
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address=None,
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                            memory_limit="2GiB")
         client = distributed.Client(cluster)
         y = uxd.interpolate(vol, **kwargs)

@@ -43,7 +43,7 @@ def make_volume(path, gib, workers, memory_limit):
     print(f"writing synthetic volume {shape} uint16 ({vol.nbytes / 2**30:.2f} GiB) to {path}")
     t0 = time.perf_counter()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                   memory_limit=memory_limit) as cluster, \
             distributed.Client(cluster) as client:
         future = client.compute(da.to_zarr(vol, path, compute=False))

@@ -391,11 +391,13 @@ def test_bad_arguments_are_the_plans_errors():
 # On a LocalCluster
 # ---------------------------------------------------------------------------
 
+# dashboard_address: with None, distributed still serves its HTTP routes on port 8787 and warns
+# when another process holds it; a free loopback port (":0") never collides.
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                        memory_limit="512MiB")
     try:
         with distributed.Client(cluster) as c:

@@ -65,7 +65,7 @@ def test_larger_than_memory_zarr_to_zarr(tmp_path):
                                chunks=chunks, compressors=None)
     da.store(src, target, lock=False, scheduler="threads")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                   memory_limit=LIMIT) as cluster, \
             distributed.Client(cluster) as client:
         workers = set(client.scheduler_info()["workers"])

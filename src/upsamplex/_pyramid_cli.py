@@ -141,7 +141,7 @@ def main(argv=None):
         from distributed import Client, LocalCluster, progress
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
-                          processes=True, host="127.0.0.1", dashboard_address=None,
+                          processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
                           memory_limit=args.memory_limit) as cluster, Client(cluster) as client:
             t0 = time.perf_counter()
             futures = client.compute(write)  # one future or a list, by dask version
