@@ -20,8 +20,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from _torch import F, torch
 from hypothesis import given
 from hypothesis import strategies as st
 

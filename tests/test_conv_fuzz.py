@@ -11,8 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from _torch import F, torch
 from hypothesis import event, given
 from hypothesis import strategies as st
 from test_conv import assert_close, assert_grads_close

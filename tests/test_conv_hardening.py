@@ -13,8 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from _torch import F, torch
 
 import upsamplex as ux
 from upsamplex import _conv_lowering as lowering

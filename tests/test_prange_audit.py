@@ -13,8 +13,7 @@ import re
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from _torch import F, torch
 
 import upsamplex as ux
 
