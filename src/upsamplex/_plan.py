@@ -581,10 +581,13 @@ class Plan:
                  xname):
         num_threads = v.check_num_threads(num_threads)
         ranges = self._ranges(window, dst_shape, wname)
-        if window is None:
+        # Where ``x`` sits in the global source: a window's slab is its
+        # footprint; None for the whole source.
+        source = None if window is None else self._footprint(pass_, ranges)
+        if source is None:
             expected = src_shape
         else:
-            expected = tuple(b - a for a, b in self._footprint(pass_, ranges))
+            expected = tuple(b - a for a, b in source)
         if x.shape != expected:
             if window is None:
                 raise ValueError(
@@ -604,11 +607,7 @@ class Plan:
             y = v.check_out(out, shape, x.dtype, x, xname)
         if y.size:
             threads = 1 if y.size < _SERIAL_BELOW and x.size < _SERIAL_BELOW else num_threads
-            # Where ``x`` starts in the global source: a window's slab starts at
-            # its footprint; None for the whole source.
-            origin = None
-            if window is not None:
-                origin = [a for a, _ in self._footprint(pass_, ranges)]
+            origin = None if source is None else [a for a, _ in source]
             self._run_bands(pass_, x, y, ranges, origin, threads, out is None)
         return y
 
