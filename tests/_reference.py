@@ -320,19 +320,62 @@ def torch_grad(grad_output, input_shape, **kwargs):
     return t.grad.numpy()
 
 
-def torch_backward_is_adjoint(input_shape, size=None, scale_factor=None, mode="nearest",
-                              align_corners=None, recompute_scale_factor=None, antialias=False):
-    """False in the three configurations where torch's backward is not its forward's adjoint.
+def _torch_nearest_backward_index(I, O, s, mode):
+    """Source index of each output in torch's nearest backward: float32 arithmetic always.
 
-    All three need an explicit scale_factor with recompute off (TORCH_SEMANTICS §2.1):
+    ``nearest_idx`` / ``nearest_exact_idx`` in UpSampleMoreKernel.cpp: the scale is the
+    float32 ``1 / s`` (or ``float(I) / O``), the product is float32, and nearest takes
+    the O == I / O == 2I shortcuts.
+    """
+    o = np.arange(O, dtype=np.float32)
+    scale = np.float32(1.0 / s) if s is not None and s > 0 else np.float32(I) / np.float32(O)
+    if mode == "nearest":
+        if O == I:
+            return np.arange(O)
+        if O == 2 * I:
+            return np.arange(O) >> 1
+        src = np.floor(o * scale)
+    else:
+        src = np.floor((o + np.float32(0.5)) * scale)
+    return np.minimum(src.astype(np.int64), I - 1)
+
+
+def _torch_nearest_forward_index(I, O, s, mode, dtype):
+    """Source index of each output in torch's 1-D nearest forward (read off torch)."""
+    import torch.nn.functional as F
+
+    kw = {"size": O} if s is None else {"scale_factor": s, "recompute_scale_factor": False}
+    x = _to_torch(np.arange(I, dtype=dtype))[None, None]
+    return F.interpolate(x, mode=mode, **kw)[0, 0].numpy().astype(np.int64)
+
+
+def torch_backward_is_adjoint(input_shape, size=None, scale_factor=None, mode="nearest",
+                              align_corners=None, recompute_scale_factor=None, antialias=False,
+                              dtype=None):
+    """False in the configurations where torch's backward is not its forward's adjoint.
+
+    Three need an explicit scale_factor with recompute off (TORCH_SEMANTICS §2.1):
     nearest with O in {I, 2I} but s not in {1, 2} on some axis; bicubic with O == I on
     every axis (torch's backward then copies) but s != 1 on some; antialias with an
     unchanged axis but s != 1 on it. Found by experiment: bicubic's copy is all-or-nothing.
+    The fourth is nearest / nearest-exact with ``size`` or a scale: the backward computes
+    the source indices in plain float32 arithmetic, the forward from the double scale
+    (float64) or with a fused multiply-add (nearest-exact), and on some axes (2 -> 41,
+    904 -> 1524, ...) the two pick different sources.
     """
-    if scale_factor is None or recompute_scale_factor:
-        return True
     in_spatial = tuple(input_shape[2:])
     out = output_size(in_spatial, size, scale_factor)
+    if mode in ("nearest", "nearest-exact"):
+        dtype = np.dtype(dtype or np.float32)
+        scales = (_per_axis(scale_factor, len(in_spatial)) if not recompute_scale_factor
+                  else [None] * len(in_spatial))
+        for I, O, s in zip(in_spatial, out, scales):
+            s = None if s is None else float(s)
+            if not np.array_equal(_torch_nearest_forward_index(I, O, s, mode, dtype),
+                                  _torch_nearest_backward_index(I, O, s, mode)):
+                return False
+    if scale_factor is None or recompute_scale_factor:
+        return True
     scales = [float(s) for s in _per_axis(scale_factor, len(in_spatial))]
     if mode == "bicubic" and not antialias and out == in_spatial and any(s != 1 for s in scales):
         return False

@@ -274,3 +274,36 @@ def test_float64_long_axes_are_exact_where_torch_rounds_the_source_index(mode):
     scale = np.abs(ref).max()
     assert np.abs(ours[0, 0] - ref).max() / scale < 1e-10
     assert np.abs(theirs[0, 0] - ref).max() / scale > 1e-6
+
+
+# ------------------------------------------------------------------------------------
+# 12. nearest backward with size= (or a scale): torch recomputes the indices in float32
+# ------------------------------------------------------------------------------------
+
+NEAREST_NON_ADJOINT = [  # (shape, kwargs, is torch's float32 backward non-adjoint too?)
+    pytest.param((1, 2, 2), {"mode": "nearest-exact", "size": 41}, True, id="exact-2-to-41"),
+    pytest.param((1, 2, 2), {"mode": "nearest", "size": 82}, False, id="nearest-2-to-82"),
+    pytest.param((1, 1, 3, 904), {"mode": "nearest", "size": (5, 1524)}, False, id="nearest-2d"),
+    pytest.param((1, 1, 2, 2, 3), {"mode": "nearest-exact", "size": (41, 3, 4)}, True,
+                 id="exact-3d"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, kw, float32_too", NEAREST_NON_ADJOINT)
+def test_nearest_backward_is_adjoint_where_torch_is_not(shape, kw, float32_too, dtype, rng):
+    torch_differs = dtype == np.float64 or float32_too
+    assert ref.torch_backward_is_adjoint(shape, **kw, dtype=dtype) != torch_differs
+    x = rng.standard_normal(shape).astype(dtype)
+    y = ux.interpolate(x, **kw)
+    np.testing.assert_array_equal(y, ref.torch_interpolate(x, **kw))  # the forwards agree
+    g = rng.standard_normal(y.shape).astype(dtype)
+    grad = ux.interpolate_backward(g, shape, **kw)
+    # the transposed forward (the reference builds its matrix in the dtype of g)
+    np.testing.assert_allclose(grad, ref.interpolate_backward(g, shape, **kw), rtol=1e-6,
+                               atol=1e-6)
+    theirs = ref.torch_grad(g, shape, **kw)
+    if torch_differs:
+        assert np.abs(grad - theirs).max() > 1e-2
+    else:
+        np.testing.assert_allclose(grad, theirs, rtol=1e-6, atol=1e-6)
