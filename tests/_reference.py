@@ -275,9 +275,11 @@ def torch_interpolate(x, **kwargs):
         return np.ascontiguousarray(gather_axes(x, idx))
     if x.dtype == np.uint8 and x.ndim == 4 and x.shape[1] > 1:
         out = output_size(x.shape[2:], kwargs.get("size"), kwargs.get("scale_factor"))
-        if out == (1, 1):
+        if out == (1, 1) or (out[1] == 1 and out[0] != x.shape[2] and x.shape[1] > 4):
             # torch 2.13 trips an INTERNAL ASSERT (UpSampleKernelAVXAntialias.h:269) for
-            # uint8 bilinear/bicubic to 1x1 with C=3 contiguous: resample channel by channel.
+            # uint8 bilinear/bicubic to 1x1 with C=3 contiguous, and with more than 4
+            # channels repeats the first row when the output width is 1 (Difference 3):
+            # resample channel by channel, where neither happens.
             return np.concatenate([torch_direct(np.ascontiguousarray(x[:, c:c + 1]), **kwargs)
                                    for c in range(x.shape[1])], axis=1)
     if (x.dtype == np.uint8 and mode == "bicubic" and not kwargs.get("antialias")
