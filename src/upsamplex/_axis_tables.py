@@ -174,10 +174,10 @@ def _cached(kind):
 def check_table_size(table_mode, size_in, size_out):
     """Refuse, with a clear error, a table that would not fit in memory.
 
-    A table holds an index and a weight per output sample and tap (16 bytes
-    at most) and a count per output sample; its size is about the axis length
-    times the taps, so only absurdly long axes hit this. Area tables take the box
-    form: one index, weight and count per output sample.
+    A table holds an index and a weight per output sample and tap; its size is
+    about the axis length times the taps, so only absurdly long axes hit this.
+    Area tables take the box form: one index, weight and count (24 bytes at
+    most) per output sample, whatever the window.
     """
     ratio = size_in / size_out
     if table_mode in ("nearest", "nearest-exact"):
@@ -187,11 +187,11 @@ def check_table_size(table_mode, size_in, size_out):
     elif table_mode == "cubic":
         taps = 4
     elif table_mode == "area":
-        taps = 1  # the box form: one index, weight and count per output sample
+        taps = 1.5  # the box form: 24 bytes per output sample
     else:
         # What build_table allocates before trimming to the widest row.
         taps = 2 * math.ceil(_tables.AA_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
-    n_bytes = size_out * (taps * 16 + 8)
+    n_bytes = int(size_out * taps * 16)
     if n_bytes > _TABLE_BYTES_MAX:
         raise ValueError(
             f"resampling an axis of length {size_in} to {size_out} needs a "
