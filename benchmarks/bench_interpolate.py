@@ -359,6 +359,52 @@ def summary(rows, threads):
     return lines
 
 
+# --- antialias where it does not shrink: must cost what the plain mode costs ----------
+
+AA_UP_SCALES = (1, 1.5, 2, 3)
+# (antialiased mode, the plain mode with the same taps); lanczos has no plain
+# twin: against bicubic, per tap (6 taps against 4).
+AA_UP_PAIRS = (("bilinear", "bilinear", 2, 2), ("bicubic", "bicubic", 4, 4),
+               ("lanczos", "bicubic", 6, 4))
+AA_UP_SHAPE = (1, 3, 512, 512)
+
+
+def bench_aa_up(threads, quick, dtypes=("float32", "float64")):
+    """``antialias=True`` at scales >= 1 against the plain mode, interleaved."""
+    rng = np.random.default_rng(0)
+    shape = quick_shape(AA_UP_SHAPE) if quick else AA_UP_SHAPE
+    rows = []
+    for dtype in dtypes:
+        base = rng.random(shape).astype(dtype)
+        for layout, x in (("NCHW", base), ("NHWC", channels_last(base))):
+            for mode, plain, taps, plain_taps in AA_UP_PAIRS:
+                for scale in AA_UP_SCALES:
+                    for n in threads:
+                        fns = {
+                            "aa": lambda x=x, m=mode, s=scale, n=n: ux.interpolate(
+                                x, scale_factor=s, mode=m, antialias=True, num_threads=n),
+                            "plain": lambda x=x, m=plain, s=scale, n=n: ux.interpolate(
+                                x, scale_factor=s, mode=m, num_threads=n),
+                        }
+                        med = h.interleaved(fns, budget_s=0.4 if quick else 1.0)
+                        ratio = med["aa"] / med["plain"]
+                        rows.append({"mode": mode, "plain": plain, "scale": scale,
+                                     "dtype": dtype, "layout": layout, "thr": n,
+                                     "aa": med["aa"], "plain ms": med["plain"],
+                                     "ratio": ratio,
+                                     "per tap": ratio * plain_taps / taps})
+    return rows
+
+
+def aa_up_table(rows, markdown):
+    headers = ["AA mode", "vs", "scale", "dtype", "layout", "thr", "AA ms", "plain ms",
+               "AA / plain", "per tap"]
+    body = [[r["mode"], r["plain"], f"×{r['scale']:g}", r["dtype"], r["layout"], str(r["thr"]),
+             f"{r['aa'] * 1e3:.3f}", f"{r['plain ms'] * 1e3:.3f}", f"{r['ratio']:.2f}",
+             f"{r['per tap']:.2f}"] for r in rows]
+    return h.format_table(headers, body, markdown, n_left=6)
+
+
 def versions():
     return {
         "numpy": np.__version__, "upsamplex": ux.__version__,
@@ -375,6 +421,9 @@ def parse_args(argv=None):
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--only", default=None, help="run workloads whose name contains this")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory table")
+    parser.add_argument("--aa-up", action="store_true",
+                        help="only the antialias-at-scales->=1 class: AA against the plain "
+                             "mode with the same taps")
     return parser.parse_args(argv)
 
 
@@ -403,6 +452,11 @@ def summary_rows(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.aa_up:
+        print(("**Machine:** " if args.markdown else "Machine: ") + h.machine_line(versions()))
+        print()
+        print(aa_up_table(bench_aa_up(args.threads, args.quick), args.markdown))
+        return
     rows, notes = run(args)
     headers = ["workload", "layout", "thr", "ux ms", "ux out= ms", "× floor fresh / out="]
     headers += [f"{c} ms (speedup)" for c in PEER_COLUMNS]

@@ -91,6 +91,13 @@ def _footprint(idx, count, o0, o1):
     if o1 <= o0:
         return 0, 0
     rows = idx[o0:o1]
+    if idx.shape[1] == 1:
+        # One column: a box table (rows read count consecutive samples).
+        n = count[o0:o1]
+        used = n > 0
+        if not used.any():
+            return 0, 1
+        return int(rows[used, 0].min()), int((rows[used, 0] + n[used]).max())
     used = np.arange(idx.shape[1])[None, :] < count[o0:o1, None]
     taps = rows[used]
     if taps.size == 0:
@@ -169,6 +176,8 @@ def check_table_size(table_mode, size_in, size_out):
 
     A table holds an index and a weight per output sample and tap; its size is
     about the axis length times the taps, so only absurdly long axes hit this.
+    Area tables take the box form: one index, weight and count (24 bytes at
+    most) per output sample, whatever the window.
     """
     ratio = size_in / size_out
     if table_mode in ("nearest", "nearest-exact"):
@@ -178,10 +187,11 @@ def check_table_size(table_mode, size_in, size_out):
     elif table_mode == "cubic":
         taps = 4
     elif table_mode == "area":
-        taps = math.ceil(ratio) + 1
+        taps = 1.5  # the box form: 24 bytes per output sample
     else:
+        # What build_table allocates before trimming to the widest row.
         taps = 2 * math.ceil(_tables.AA_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
-    n_bytes = size_out * taps * 16
+    n_bytes = int(size_out * taps * 16)
     if n_bytes > _TABLE_BYTES_MAX:
         raise ValueError(
             f"resampling an axis of length {size_in} to {size_out} needs a "
@@ -243,7 +253,10 @@ def unit_table(dtype_str):
 
 
 def walk_code(idx, w, cnt, size_in):
-    """How the kernels walk this axis: a code, or (code, lo, hi, ...) for periodic walks."""
+    """How the kernels walk this axis: a code, or the tuple
+    ``(code, up2_lo, up2_hi, dn2_lo, dn2_hi, dn2_taps, dn2_off, fix_lo, fix_hi)``
+    naming the row ranges that faster loops cover (see ``Axis`` in ``_tables.pxd``);
+    rows outside them take the plain table walk."""
     size_out, k = idx.shape
     if k == 1 and np.all(cnt == 1) and np.all(w == 1):
         if size_out == size_in and np.array_equal(idx[:, 0], np.arange(size_out)):
@@ -253,11 +266,57 @@ def walk_code(idx, w, cnt, size_in):
         code = WALK["tap2" if k == 2 else "tap4"]
     else:
         code = WALK["generic"]
-    up = periodic_x2(idx, w, size_in) if code != WALK["generic"] else (0, 0)
+    fix = full_rows(cnt, k) if k > 1 else (0, 0)
+    up = periodic_x2_run(idx, w, cnt, size_in)
     down = periodic_down2(idx, w, cnt)
-    if up[1] > up[0] or down[1] > down[0]:
-        return (code,) + tuple(up) + tuple(down)
+    if up[1] > up[0] or down[1] > down[0] or fix[1] > fix[0]:
+        return (code,) + tuple(up) + tuple(down) + tuple(fix)
     return code
+
+
+def full_rows(cnt, k):
+    """[lo, hi): the run of rows around the middle that all have k taps.
+
+    Antialias and adjoint tables truncate their border rows; the interior is
+    walked with a constant tap count.
+    """
+    full = cnt == k
+    mid = cnt.shape[0] // 2
+    if cnt.shape[0] == 0 or not full[mid]:
+        return (0, 0)
+    lo = mid - int(np.argmin(full[mid::-1])) + 1 if not full[:mid + 1].all() else 0
+    hi = mid + int(np.argmin(full[mid:])) if not full[mid:].all() else cnt.shape[0]
+    return (lo, hi) if hi - lo >= 4 else (0, 0)
+
+
+def periodic_x2_run(idx, w, cnt, size_in):
+    """[lo, hi): the run of i where outputs 2i, 2i+1 have k contiguous taps and
+    repeat rows 2r, 2r+1 shifted by i - r (r a reference pair past the border).
+
+    Unlike :func:`periodic_x2`, border rows may have fewer taps (antialias
+    tables): the run stops where the pattern does. Exact comparison: the fast
+    loop must use the very weights the table holds.
+    """
+    size_out, k = idx.shape
+    if size_out != 2 * size_in or k < 2 or size_in < 8:
+        return (0, 0)
+    even, odd = idx[0::2], idx[1::2]
+    i = np.arange(size_in)
+    ok = (cnt[0::2] == k) & (cnt[1::2] == k)
+    ok &= np.all(np.diff(even, axis=1) == 1, axis=1) & np.all(np.diff(odd, axis=1) == 1, axis=1)
+    # A reference pair past any border effect (the support is at most k / 2).
+    ref = min(k + 1, size_in // 2)
+    if not ok[ref]:
+        return (0, 0)
+    se, so = even[ref, 0] - ref, odd[ref, 0] - ref
+    same = (ok & (even[:, 0] == i + se) & (odd[:, 0] == i + so)
+            & np.all(w[0::2] == w[2 * ref], axis=1) & np.all(w[1::2] == w[2 * ref + 1], axis=1))
+    lo = ref - int(np.argmin(same[ref::-1])) + 1 if not same[:ref + 1].all() else 0
+    hi = ref + int(np.argmin(same[ref:])) if not same[ref:].all() else size_in
+    return (lo, hi) if hi - lo >= 2 else (0, 0)
+
+
+_CHUNK = 1 << 16
 
 
 def periodic_down2(idx, w, cnt):
@@ -266,18 +325,27 @@ def periodic_down2(idx, w, cnt):
     The run around the middle row where every row repeats it shifted by 2;
     (0, 0, 0, 0) when there is none worth a loop.
     """
-    size_out = idx.shape[0]
+    size_out, k = idx.shape
     mid = size_out // 2
     if size_out < 8:
         return (0, 0, 0, 0)
     n = int(cnt[mid])
-    if n < 2 or n > idx.shape[1]:
+    if n < 2 or (n > k and k != 1):
         return (0, 0, 0, 0)
     off = int(idx[mid, 0]) - 2 * mid
-    o = np.arange(size_out)
-    same = ((cnt == n)
-            & np.all(idx[:, :n] == 2 * o[:, None] + off + np.arange(n), axis=1)
-            & np.all(w[:, :n] == w[mid, :n], axis=1))
+    same = np.empty(size_out, bool)
+    # In chunks: long axes need no (size_out, taps) or intp temporaries.
+    for c0 in range(0, size_out, _CHUNK):
+        c1 = min(size_out, c0 + _CHUNK)
+        o2 = 2 * np.arange(c0, c1) + off
+        s = (cnt[c0:c1] == n) & (idx[c0:c1, 0] == o2)
+        if k == 1:  # box rows: consecutive taps, one weight
+            s &= w[c0:c1, 0] == w[mid, 0]
+        else:
+            for j in range(1, n):
+                s &= idx[c0:c1, j] == o2 + j
+            s &= np.all(w[c0:c1, :n] == w[mid, :n], axis=1)
+        same[c0:c1] = s
     if not same[mid]:
         return (0, 0, 0, 0)
     lo = mid - int(np.argmin(same[mid::-1])) + 1 if not same[:mid + 1].all() else 0

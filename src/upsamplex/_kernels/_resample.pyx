@@ -27,6 +27,8 @@ from ._tables cimport (
     Axis,
     block_ranges,
     floating,
+    tap_index,
+    tap_weight,
 )
 
 cdef extern from "_stream.h" nogil:
@@ -40,6 +42,13 @@ cdef extern from "_stream.h" nogil:
     void ux_blend4_f64(double* out, const double* a, const double* b, const double* c,
                        const double* d, double w0, double w1, double w2, double w3,
                        Py_ssize_t n, int stream)
+    void ux_blend6_f32(float* out, const float* a, const float* b, const float* c,
+                       const float* d, const float* e, const float* f, float w0, float w1,
+                       float w2, float w3, float w4, float w5, Py_ssize_t n, int stream)
+    void ux_blend6_f64(double* out, const double* a, const double* b, const double* c,
+                       const double* d, const double* e, const double* f, double w0,
+                       double w1, double w2, double w3, double w4, double w5, Py_ssize_t n,
+                       int stream)
     void ux_repeat2_f32(float* out, const float* row, Py_ssize_t n_in, int stream)
     void ux_repeat2_f64(double* out, const double* row, Py_ssize_t n_in, int stream)
     void ux_stream_fence()
@@ -55,15 +64,17 @@ ctypedef fused pixel:
 # Float kernels
 # ---------------------------------------------------------------------------
 
-cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
+cdef inline void _walk_rows(const floating* row, Py_ssize_t step, floating* out,
                             Py_ssize_t out_step, const Axis* a, Py_ssize_t o_begin,
                             Py_ssize_t o_end) noexcept nogil:
-    # Outputs o_begin..o_end-1 of a last-axis pass, straight from the table.
+    # The plain table walk: outputs o_begin..o_end-1 of a last-axis pass,
+    # straight from the table (every fast loop gives exactly these bits).
     cdef Py_ssize_t o, j, n, k = a.k
     cdef const Py_ssize_t* idx = a.idx
     cdef const floating* w = <const floating*>a.w
     cdef const Py_ssize_t* cnt = a.cnt
-    cdef floating acc
+    cdef const floating* r
+    cdef floating acc, wv
     if a.walk == WALK_COPY:
         if step == 1 and out_step == 1:
             memcpy(out + o_begin, row + o_begin, (o_end - o_begin) * sizeof(floating))
@@ -73,16 +84,19 @@ cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
     elif a.walk == WALK_GATHER:
         for o in range(o_begin, o_end):
             out[o * out_step] = row[idx[o] * step]
-    elif a.walk == WALK_TAP2:
+    elif k == 1:
+        # Box rows (area): consecutive taps, one weight.
         for o in range(o_begin, o_end):
-            out[o * out_step] = (w[2 * o] * row[idx[2 * o] * step]
-                                 + w[2 * o + 1] * row[idx[2 * o + 1] * step])
-    elif a.walk == WALK_TAP4:
-        for o in range(o_begin, o_end):
-            out[o * out_step] = (w[4 * o] * row[idx[4 * o] * step]
-                                 + w[4 * o + 1] * row[idx[4 * o + 1] * step]
-                                 + w[4 * o + 2] * row[idx[4 * o + 2] * step]
-                                 + w[4 * o + 3] * row[idx[4 * o + 3] * step])
+            n = cnt[o]
+            if n == 0:
+                out[o * out_step] = 0
+                continue
+            wv = w[o]
+            r = row + idx[o] * step
+            acc = wv * r[0]
+            for j in range(1, n):
+                acc = acc + wv * r[j * step]
+            out[o * out_step] = acc
     else:
         for o in range(o_begin, o_end):
             n = cnt[o]
@@ -95,14 +109,62 @@ cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
             out[o * out_step] = acc
 
 
+cdef inline void _walk_full(const floating* row, Py_ssize_t step, floating* out,
+                            Py_ssize_t out_step, const Py_ssize_t* idx, const floating* w,
+                            Py_ssize_t o_begin, Py_ssize_t o_end,
+                            const Py_ssize_t k) noexcept nogil:
+    # Rows with exactly k taps: no count look-ups; called with a constant k so
+    # the compiler unrolls the taps. Same products, same order as _walk_rows.
+    cdef Py_ssize_t o, j
+    cdef const Py_ssize_t* ip
+    cdef const floating* wp
+    cdef floating acc
+    for o in range(o_begin, o_end):
+        ip = idx + o * k
+        wp = w + o * k
+        acc = wp[0] * row[ip[0] * step]
+        for j in range(1, k):
+            acc = acc + wp[j] * row[ip[j] * step]
+        out[o * out_step] = acc
+
+
+cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
+                            Py_ssize_t out_step, const Axis* a, Py_ssize_t o_begin,
+                            Py_ssize_t o_end) noexcept nogil:
+    # Outputs o_begin..o_end-1: full rows (fix_lo..fix_hi) with a constant tap
+    # count, the others (truncated border rows) through the plain walk.
+    cdef Py_ssize_t lo = a.fix_lo if a.fix_lo > o_begin else o_begin
+    cdef Py_ssize_t hi = a.fix_hi if a.fix_hi < o_end else o_end
+    cdef const floating* w = <const floating*>a.w
+    if hi <= lo or a.walk == WALK_COPY or a.walk == WALK_GATHER:
+        _walk_rows(row, step, out, out_step, a, o_begin, o_end)
+        return
+    _walk_rows(row, step, out, out_step, a, o_begin, lo)
+    if a.k == 2:
+        _walk_full(row, step, out, out_step, a.idx, w, lo, hi, 2)
+    elif a.k == 4:
+        _walk_full(row, step, out, out_step, a.idx, w, lo, hi, 4)
+    elif a.k == 6:
+        _walk_full(row, step, out, out_step, a.idx, w, lo, hi, 6)
+    else:
+        _walk_full(row, step, out, out_step, a.idx, w, lo, hi, a.k)
+    _walk_rows(row, step, out, out_step, a, hi, o_end)
+
+
 cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) noexcept nogil:
     # Decimation by 2 (area / antialias downscale, adjoint of x2 upscaling):
     # constant weights, taps at 2o + off; same products and order as the table.
     cdef Py_ssize_t o, j, n = a.dn2_taps, lo = a.dn2_lo, hi = a.dn2_hi
     cdef const floating* w = (<const floating*>a.w) + lo * a.k
     cdef const floating* r
-    cdef floating w0 = w[0], w1 = w[1] if n > 1 else 0, w2 = w[2] if n > 2 else 0
-    cdef floating w3 = w[3] if n > 3 else 0, acc
+    cdef floating w0, w1, w2, w3, acc
+    if a.k == 1:
+        _walk_down2_box(row, out, a)
+        return
+    w0 = w[0]
+    w1 = w[1] if n > 1 else 0
+    w2 = w[2] if n > 2 else 0
+    w3 = w[3] if n > 3 else 0
     if n == 2:
         for o in range(lo, hi):
             r = row + 2 * o + a.dn2_off
@@ -125,6 +187,50 @@ cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) 
             acc = w[j]
             for o in range(lo, hi):
                 out[o] = out[o] + acc * r[2 * o + j]
+
+
+cdef inline void _walk_down2_box(const floating* row, floating* out,
+                                 const Axis* a) noexcept nogil:
+    # Halving of a box table (area by 2): n taps at 2o + off, one weight.
+    cdef Py_ssize_t o, j, n = a.dn2_taps, lo = a.dn2_lo, hi = a.dn2_hi
+    cdef const floating* r
+    cdef floating wv = (<const floating*>a.w)[lo], acc
+    if n == 2:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            out[o] = wv * r[0] + wv * r[1]
+    elif n == 3:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            out[o] = wv * r[0] + wv * r[1] + wv * r[2]
+    else:
+        for o in range(lo, hi):
+            r = row + 2 * o + a.dn2_off
+            acc = wv * r[0]
+            for j in range(1, n):
+                acc = acc + wv * r[j]
+            out[o] = acc
+
+
+cdef inline void _up2_taps(const floating* row, floating* out, Py_ssize_t lo, Py_ssize_t hi,
+                           Py_ssize_t se, Py_ssize_t so, const floating* we,
+                           const floating* wo, const Py_ssize_t k) noexcept nogil:
+    # Integer x2 with k taps (constant k: unrolled): outputs 2i and 2i+1 from
+    # the reference rows' weights ``we`` and ``wo``; same order as the table.
+    cdef Py_ssize_t i, j
+    cdef const floating* r
+    cdef floating acc
+    for i in range(lo, hi):
+        r = row + i + se
+        acc = we[0] * r[0]
+        for j in range(1, k):
+            acc = acc + we[j] * r[j]
+        out[2 * i] = acc
+        r = row + i + so
+        acc = wo[0] * r[0]
+        for j in range(1, k):
+            acc = acc + wo[j] * r[j]
+        out[2 * i + 1] = acc
 
 
 cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
@@ -159,7 +265,7 @@ cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
         for i in range(lo, hi):
             out[2 * i] = e0 * row[i + se] + e1 * row[i + se + 1]
             out[2 * i + 1] = d0 * row[i + so] + d1 * row[i + so + 1]
-    else:
+    elif k == 4:
         e0 = w[2 * k]
         e1 = w[2 * k + 1]
         e2 = w[2 * k + 2]
@@ -173,6 +279,11 @@ cdef inline void _walk(const floating* row, Py_ssize_t step, floating* out,
             out[2 * i] = e0 * r[0] + e1 * r[1] + e2 * r[2] + e3 * r[3]
             r = row + i + so
             out[2 * i + 1] = d0 * r[0] + d1 * r[1] + d2 * r[2] + d3 * r[3]
+    elif k == 6:
+        # Lanczos-3 (antialias) x2.
+        _up2_taps(row, out, lo, hi, se, so, w + 2 * k, w + 3 * k, 6)
+    else:
+        _up2_taps(row, out, lo, hi, se, so, w + 2 * k, w + 3 * k, k)
     _walk_taps(row, 1, out, 1, a, 2 * hi, a.size_out)
 
 
@@ -183,10 +294,8 @@ cdef inline bint _combine_rows(const floating* base, const Py_ssize_t* xs,
     # contiguous buffer ``tmp`` of ``width`` samples read with stride ``sw``.
     # Returns False when no input row contributes (adjoint of a skipped row).
     cdef Py_ssize_t a, b, i, nd = ad.cnt[od], nh = ah.cnt[oh]
-    cdef const Py_ssize_t* idx_d = ad.idx + od * ad.k
-    cdef const Py_ssize_t* idx_h = ah.idx + oh * ah.k
-    cdef const floating* w_d = (<const floating*>ad.w) + od * ad.k
-    cdef const floating* w_h = (<const floating*>ah.w) + oh * ah.k
+    cdef const floating* w_d = <const floating*>ad.w
+    cdef const floating* w_h = <const floating*>ah.w
     cdef const floating* src
     cdef floating wv
     cdef bint first = True
@@ -194,8 +303,8 @@ cdef inline bint _combine_rows(const floating* base, const Py_ssize_t* xs,
         return False
     for a in range(nd):
         for b in range(nh):
-            wv = w_d[a] * w_h[b]
-            src = base + idx_d[a] * xs[2] + idx_h[b] * xs[3]
+            wv = tap_weight(w_d, ad, od, a) * tap_weight(w_h, ah, oh, b)
+            src = base + tap_index(ad, od, a) * xs[2] + tap_index(ah, oh, b) * xs[3]
             if first:
                 if wv == 1:
                     if sw == 1:
@@ -273,52 +382,66 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
 
 
 cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_t first,
-                             Py_ssize_t n, const Py_ssize_t* idx, const floating* w,
-                             floating* out, int stream) noexcept nogil:
-    # out = sum_j w[j] * rows[(idx[j] - first) * row_len + :], contiguous rows.
-    cdef Py_ssize_t i, j
-    cdef floating w0, w1
-    cdef const floating* r0
-    cdef const floating* r1
+                             const Axis* ah, Py_ssize_t oh, floating* out,
+                             int stream) noexcept nogil:
+    # out = sum_j w_j * rows[(idx_j - first) * row_len + :] over the taps of
+    # row oh of ``ah``, contiguous rows. Every count sums in the same order
+    # (first tap, then each next one added), one pass or several.
+    cdef Py_ssize_t i, j, n = ah.cnt[oh]
+    cdef const floating* wt = <const floating*>ah.w
+    cdef const floating* r[6]
+    cdef floating w[6]
+    cdef const floating* src
+    cdef floating wv
     if n == 0:
         memset(out, 0, row_len * sizeof(floating))
         return
-    r0 = rows + (idx[0] - first) * row_len
-    w0 = w[0]
+    for j in range(n if n < 6 else 6):
+        r[j] = rows + (tap_index(ah, oh, j) - first) * row_len
+        w[j] = tap_weight(wt, ah, oh, j)
     if n == 1:
-        if w0 == 1:
-            memcpy(out, r0, row_len * sizeof(floating))
+        if w[0] == 1:
+            memcpy(out, r[0], row_len * sizeof(floating))
         else:
+            wv = w[0]
+            src = r[0]
             for i in range(row_len):
-                out[i] = w0 * r0[i]
+                out[i] = wv * src[i]
         return
-    r1 = rows + (idx[1] - first) * row_len
-    w1 = w[1]
     if n == 2:
         # Large outputs skip the cache on the way out (_stream.h).
         if floating is float:
-            ux_blend2_f32(out, r0, r1, w0, w1, row_len, stream)
+            ux_blend2_f32(out, r[0], r[1], w[0], w[1], row_len, stream)
         else:
-            ux_blend2_f64(out, r0, r1, w0, w1, row_len, stream)
+            ux_blend2_f64(out, r[0], r[1], w[0], w[1], row_len, stream)
         return
     if n == 4:
-        # Bicubic: one pass (same sums, same order as below).
+        # Bicubic: one pass.
         if floating is float:
-            ux_blend4_f32(out, r0, r1, rows + (idx[2] - first) * row_len,
-                          rows + (idx[3] - first) * row_len, w0, w1, w[2], w[3], row_len,
+            ux_blend4_f32(out, r[0], r[1], r[2], r[3], w[0], w[1], w[2], w[3], row_len,
                           stream)
         else:
-            ux_blend4_f64(out, r0, r1, rows + (idx[2] - first) * row_len,
-                          rows + (idx[3] - first) * row_len, w0, w1, w[2], w[3], row_len,
+            ux_blend4_f64(out, r[0], r[1], r[2], r[3], w[0], w[1], w[2], w[3], row_len,
                           stream)
         return
-    for i in range(row_len):
-        out[i] = w0 * r0[i] + w1 * r1[i]
+    if n == 6:
+        # Lanczos-3 (antialias, not shrinking): one pass.
+        if floating is float:
+            ux_blend6_f32(out, r[0], r[1], r[2], r[3], r[4], r[5], w[0], w[1], w[2], w[3],
+                          w[4], w[5], row_len, stream)
+        else:
+            ux_blend6_f64(out, r[0], r[1], r[2], r[3], r[4], r[5], w[0], w[1], w[2], w[3],
+                          w[4], w[5], row_len, stream)
+        return
+    if floating is float:
+        ux_blend2_f32(out, r[0], r[1], w[0], w[1], row_len, 0)
+    else:
+        ux_blend2_f64(out, r[0], r[1], w[0], w[1], row_len, 0)
     for j in range(2, n):
-        r0 = rows + (idx[j] - first) * row_len
-        w0 = w[j]
+        src = rows + (tap_index(ah, oh, j) - first) * row_len
+        wv = tap_weight(wt, ah, oh, j)
         for i in range(row_len):
-            out[i] = out[i] + w0 * r0[i]
+            out[i] = out[i] + wv * src[i]
 
 
 cdef inline const floating* _depth_row(
@@ -334,18 +457,17 @@ cdef inline const floating* _depth_row(
     # inside a prange body is shared between the OpenMP threads (Cython makes
     # a variable thread-private only when the body assigns it).
     cdef Py_ssize_t a, i, n = ad.cnt[od]
-    cdef const Py_ssize_t* idx = ad.idx + od * ad.k
-    cdef const floating* w = (<const floating*>ad.w) + od * ad.k
+    cdef const floating* w = <const floating*>ad.w
     cdef const floating* src
     cdef floating wv
-    if n == 1 and w[0] == 1:
-        return base + idx[0] * zs
+    if n == 1 and w[od * ad.k] == 1:
+        return base + ad.idx[od * ad.k] * zs
     if n == 0:
         memset(tmp, 0, width * sizeof(floating))
         return tmp
     for a in range(n):
-        wv = w[a]
-        src = base + idx[a] * zs
+        wv = tap_weight(w, ad, od, a)
+        src = base + tap_index(ad, od, a) * zs
         if a == 0:
             for i in range(width):
                 tmp[i] = wv * src[i * sw]
@@ -375,7 +497,6 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
     cdef const floating* base
     cdef const floating* row
     cdef floating* yplane
-    cdef const floating* wtab = <const floating*>ah.w
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
@@ -402,12 +523,34 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
                 step = 1 if row == tmp else xs[4]
                 _walk(row, step, buf + (ih - lo) * size_ow, 1, aw)
             for oh in range(oh0, oh1):
-                _blend_rows(buf, size_ow, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                            wtab + oh * ah.k, yplane + oh * ys[3], stream)
+                _blend_rows(buf, size_ow, lo, ah, oh, yplane + oh * ys[3], stream)
         ux_stream_fence()
         free(buf)
         free(tmp)
     return -1 if failed else 0
+
+
+cdef inline void _cl_up2_taps(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                              floating* out, Py_ssize_t out_step, const Axis* a,
+                              const Py_ssize_t k) noexcept nogil:
+    # Integer x2 with k taps (constant k: unrolled): constant weights per
+    # output parity, as in _walk; same order as the table.
+    cdef Py_ssize_t par, i, c, j, se, lo = a.up2_lo, hi = a.up2_hi
+    cdef const floating* w
+    cdef const floating* src
+    cdef floating* pix
+    cdef floating acc
+    for par in range(2):
+        se = a.idx[(2 * lo + par) * k] - lo
+        w = (<const floating*>a.w) + (2 * lo + par) * k
+        for i in range(lo, hi):
+            src = row + (i + se) * step
+            pix = out + (2 * i + par) * out_step
+            for c in range(n_chan):
+                acc = w[0] * src[c]
+                for j in range(1, k):
+                    acc = acc + w[j] * src[c + j * step]
+                pix[c] = acc
 
 
 cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
@@ -420,7 +563,7 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
     cdef const floating* src
     cdef floating* pix
     cdef floating e0, e1, d0, d1
-    cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done, par
+    cdef Py_ssize_t lo = a.up2_lo, hi = a.up2_hi, i, se, so, lo_done
     if hi > lo and k == 2:
         # Integer x2, as in _walk: constant weights per output parity.
         se = a.idx[2 * lo * k] - lo
@@ -462,20 +605,14 @@ cdef inline void _walk_cl(const floating* row, Py_ssize_t step, Py_ssize_t n_cha
         _walk_cl_down2(row, step, n_chan, out, out_step, a)
         _walk_cl_range(row, step, n_chan, out, out_step, a, a.dn2_hi, a.size_out)
         return
-    if hi > lo and k == 4:
-        # Integer x2 bicubic: four taps, constant weights per output parity.
-        for par in range(2):
-            se = a.idx[(2 * lo + par) * k] - lo
-            e0 = wtab[(2 * lo + par) * k]
-            e1 = wtab[(2 * lo + par) * k + 1]
-            d0 = wtab[(2 * lo + par) * k + 2]
-            d1 = wtab[(2 * lo + par) * k + 3]
-            for i in range(lo, hi):
-                src = row + (i + se) * step
-                pix = out + (2 * i + par) * out_step
-                for c in range(n_chan):
-                    pix[c] = (e0 * src[c] + e1 * src[c + step] + d0 * src[c + 2 * step]
-                              + d1 * src[c + 3 * step])
+    if hi > lo:
+        # Integer x2 bicubic / Lanczos: k taps, constant weights per parity.
+        if k == 4:
+            _cl_up2_taps(row, step, n_chan, out, out_step, a, 4)
+        elif k == 6:
+            _cl_up2_taps(row, step, n_chan, out, out_step, a, 6)
+        else:
+            _cl_up2_taps(row, step, n_chan, out, out_step, a, k)
         _walk_cl_range(row, step, n_chan, out, out_step, a, 0, 2 * lo)
         _walk_cl_range(row, step, n_chan, out, out_step, a, 2 * hi, a.size_out)
         return
@@ -490,6 +627,15 @@ cdef inline void _walk_cl_down2(const floating* row, Py_ssize_t step, Py_ssize_t
     cdef const floating* src
     cdef floating* pix
     cdef floating p0, p1, p2
+    cdef floating wb[8]
+    if a.k == 1:
+        # Box rows: the one weight for every tap (n <= 8 when halving).
+        for j in range(n if n < 8 else 8):
+            wb[j] = w[0]
+        w = wb
+        if n > 8:
+            _walk_cl_rows(row, step, n_chan, out, out_step, a, a.dn2_lo, a.dn2_hi)
+            return
     for o in range(a.dn2_lo, a.dn2_hi):
         src = row + (2 * o + a.dn2_off) * step
         pix = out + o * out_step
@@ -512,10 +658,11 @@ cdef inline void _walk_cl_down2(const floating* row, Py_ssize_t step, Py_ssize_t
                 pix[c] = pix[c] + w[j] * src[j * step + c]
 
 
-cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
-                                floating* out, Py_ssize_t out_step, const Axis* a,
-                                Py_ssize_t o_begin, Py_ssize_t o_end) noexcept nogil:
-    cdef Py_ssize_t o, j, c, cnt, k = a.k
+cdef inline void _walk_cl_rows(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                               floating* out, Py_ssize_t out_step, const Axis* a,
+                               Py_ssize_t o_begin, Py_ssize_t o_end) noexcept nogil:
+    # The plain table walk, channels-last (box tables included).
+    cdef Py_ssize_t o, j, c, cnt
     cdef const floating* wtab = <const floating*>a.w
     cdef const floating* src
     cdef floating* pix
@@ -526,19 +673,19 @@ cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t
         if cnt == 0:
             memset(pix, 0, n_chan * sizeof(floating))
             continue
-        src = row + a.idx[o * k] * step
+        src = row + a.idx[o * a.k] * step
         if a.walk == WALK_COPY or a.walk == WALK_GATHER:
             memcpy(pix, src, n_chan * sizeof(floating))
             continue
-        wt = wtab[o * k]
+        wt = tap_weight(wtab, a, o, 0)
         if n_chan == 3:
             # RGB: keep the three sums in registers.
             p0 = wt * src[0]
             p1 = wt * src[1]
             p2 = wt * src[2]
             for j in range(1, cnt):
-                wt = wtab[o * k + j]
-                src = row + a.idx[o * k + j] * step
+                wt = tap_weight(wtab, a, o, j)
+                src = row + tap_index(a, o, j) * step
                 p0 = p0 + wt * src[0]
                 p1 = p1 + wt * src[1]
                 p2 = p2 + wt * src[2]
@@ -549,10 +696,71 @@ cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t
         for c in range(n_chan):
             pix[c] = wt * src[c]
         for j in range(1, cnt):
-            wt = wtab[o * k + j]
-            src = row + a.idx[o * k + j] * step
+            wt = tap_weight(wtab, a, o, j)
+            src = row + tap_index(a, o, j) * step
             for c in range(n_chan):
                 pix[c] = pix[c] + wt * src[c]
+
+
+cdef inline void _walk_cl_full(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                               floating* out, Py_ssize_t out_step, const Py_ssize_t* idx,
+                               const floating* w, Py_ssize_t o_begin, Py_ssize_t o_end,
+                               const Py_ssize_t k) noexcept nogil:
+    # Rows with exactly k taps (constant k: unrolled), channels-last; same
+    # order as _walk_cl_rows.
+    cdef Py_ssize_t o, j, c
+    cdef const Py_ssize_t* ip
+    cdef const floating* wp
+    cdef const floating* src
+    cdef floating* pix
+    cdef floating p0, p1, p2
+    for o in range(o_begin, o_end):
+        pix = out + o * out_step
+        ip = idx + o * k
+        wp = w + o * k
+        if n_chan == 3:
+            src = row + ip[0] * step
+            p0 = wp[0] * src[0]
+            p1 = wp[0] * src[1]
+            p2 = wp[0] * src[2]
+            for j in range(1, k):
+                src = row + ip[j] * step
+                p0 = p0 + wp[j] * src[0]
+                p1 = p1 + wp[j] * src[1]
+                p2 = p2 + wp[j] * src[2]
+            pix[0] = p0
+            pix[1] = p1
+            pix[2] = p2
+            continue
+        src = row + ip[0] * step
+        for c in range(n_chan):
+            pix[c] = wp[0] * src[c]
+        for j in range(1, k):
+            src = row + ip[j] * step
+            for c in range(n_chan):
+                pix[c] = pix[c] + wp[j] * src[c]
+
+
+cdef inline void _walk_cl_range(const floating* row, Py_ssize_t step, Py_ssize_t n_chan,
+                                floating* out, Py_ssize_t out_step, const Axis* a,
+                                Py_ssize_t o_begin, Py_ssize_t o_end) noexcept nogil:
+    # Full rows (fix_lo..fix_hi) with a constant tap count, the rest plain.
+    cdef Py_ssize_t lo = a.fix_lo if a.fix_lo > o_begin else o_begin
+    cdef Py_ssize_t hi = a.fix_hi if a.fix_hi < o_end else o_end
+    cdef const floating* w = <const floating*>a.w
+    if hi <= lo or a.walk == WALK_COPY or a.walk == WALK_GATHER:
+        _walk_cl_rows(row, step, n_chan, out, out_step, a, o_begin, o_end)
+        return
+    _walk_cl_rows(row, step, n_chan, out, out_step, a, o_begin, lo)
+    if a.k == 2:
+        _walk_cl_full(row, step, n_chan, out, out_step, a.idx, w, lo, hi, 2)
+    elif a.k == 4:
+        _walk_cl_full(row, step, n_chan, out, out_step, a.idx, w, lo, hi, 4)
+    elif a.k == 6:
+        _walk_cl_full(row, step, n_chan, out, out_step, a.idx, w, lo, hi, 6)
+    else:
+        _walk_cl_full(row, step, n_chan, out, out_step, a.idx, w, lo, hi, a.k)
+    _walk_cl_rows(row, step, n_chan, out, out_step, a, hi, o_end)
 
 
 cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* y,
@@ -575,7 +783,6 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
     cdef const floating* base
     cdef const floating* row
     cdef const floating* src
-    cdef const floating* wtab = <const floating*>ah.w
     cdef floating wv
     cdef int failed = 0
     cdef int* failed_ptr = &failed
@@ -610,8 +817,8 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                     if nd == 0:
                         memset(tmp, 0, width * n_chan * sizeof(floating))
                     for a in range(nd):
-                        wv = (<const floating*>ad.w)[od * ad.k + a]
-                        src = base + ad.idx[od * ad.k + a] * xs[2] + ih * xs[3]
+                        wv = tap_weight(<const floating*>ad.w, ad, od, a)
+                        src = base + tap_index(ad, od, a) * xs[2] + ih * xs[3]
                         for i in range(width):
                             for c in range(n_chan):
                                 if a == 0:
@@ -625,11 +832,9 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
             for oh in range(oh0, oh1):
                 yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
                 if dense:
-                    _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                                wtab + oh * ah.k, yrow, stream)
+                    _blend_rows(buf, row_len, lo, ah, oh, yrow, stream)
                 else:
-                    _blend_rows(buf, row_len, lo, ah.cnt[oh], ah.idx + oh * ah.k,
-                                wtab + oh * ah.k, line, 0)
+                    _blend_rows(buf, row_len, lo, ah, oh, line, 0)
                     for o in range(size_ow):
                         memcpy(yrow + o * ys[3], line + o * n_chan, n_chan * sizeof(floating))
         ux_stream_fence()
@@ -692,10 +897,8 @@ cdef inline bint _combine_rows_cl(const floating* base, const Py_ssize_t* xs,
                                   floating* tmp) noexcept nogil:
     # As _combine_rows, for channels-last rows: tmp[w * C + c].
     cdef Py_ssize_t a, b, i, c, nd = ad.cnt[od], nh = ah.cnt[oh], sw = xs[4]
-    cdef const Py_ssize_t* idx_d = ad.idx + od * ad.k
-    cdef const Py_ssize_t* idx_h = ah.idx + oh * ah.k
-    cdef const floating* w_d = (<const floating*>ad.w) + od * ad.k
-    cdef const floating* w_h = (<const floating*>ah.w) + oh * ah.k
+    cdef const floating* w_d = <const floating*>ad.w
+    cdef const floating* w_h = <const floating*>ah.w
     cdef const floating* src
     cdef floating* dst
     cdef floating wv
@@ -707,8 +910,8 @@ cdef inline bint _combine_rows_cl(const floating* base, const Py_ssize_t* xs,
         return _combine_rows(base, xs, ad, ah, od, oh, width * n_chan, 1, tmp)
     for a in range(nd):
         for b in range(nh):
-            wv = w_d[a] * w_h[b]
-            src = base + idx_d[a] * xs[2] + idx_h[b] * xs[3]
+            wv = tap_weight(w_d, ad, od, a) * tap_weight(w_h, ah, oh, b)
+            src = base + tap_index(ad, od, a) * xs[2] + tap_index(ah, oh, b) * xs[3]
             for i in range(width):
                 dst = tmp + i * n_chan
                 if first:
@@ -810,10 +1013,18 @@ cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, walk,
     a.cnt = &cnt_v[0]
     a.w = <const void*>&w_bytes[0]
     # ``walk`` is a walk code or (code, up2_lo, up2_hi, dn2_lo, dn2_hi,
-    # dn2_taps, dn2_off).
+    # dn2_taps, dn2_off[, fix_lo, fix_hi]); a bare tap2/tap4 code means every
+    # row is full.
     if not isinstance(walk, tuple):
-        walk = (walk, 0, 0, 0, 0, 0, 0)
-    a.walk, a.up2_lo, a.up2_hi, a.dn2_lo, a.dn2_hi, a.dn2_taps, a.dn2_off = walk
+        full = a.size_out if walk in (WALK_TAP2, WALK_TAP4) else 0
+        walk = (walk, 0, 0, 0, 0, 0, 0, 0, full)
+    elif len(walk) == 7:
+        walk = walk + (0, 0)
+    (a.walk, a.up2_lo, a.up2_hi, a.dn2_lo, a.dn2_hi, a.dn2_taps, a.dn2_off, a.fix_lo,
+     a.fix_hi) = walk
+    if a.fix_hi > a.size_out or a.fix_lo < 0 or a.up2_hi * 2 > a.size_out or a.k < 2:
+        # Ranges from a table of another shape would read past this one.
+        a.fix_lo = a.fix_hi = a.up2_lo = a.up2_hi = 0
 
 
 cdef void _view_strides(x, y, bint channels_last, Py_ssize_t* xs, Py_ssize_t* ys) except *:

@@ -95,6 +95,44 @@ UX_BLEND4(ux_blend4_f32, float, float, , , , , , 1)
 UX_BLEND4(ux_blend4_f64, double, double, , , , , , 1)
 #endif
 
+/* out[i] = ((((w0 * a[i] + w1 * b[i]) + w2 * c[i]) + w3 * d[i]) + w4 * e[i]) + w5 * f[i]
+ * (Lanczos-3 rows) */
+#define UX_SUM6(i) ((((w0 * a[i] + w1 * b[i]) + w2 * c[i]) + w3 * d[i]) + w4 * e[i]) + w5 * f[i]
+#define UX_BLEND6(NAME, T, VT, SET1, LOADU, MUL, ADD, STREAM, LANES)                      \
+    static void NAME(T *out, const T *a, const T *b, const T *c, const T *d, const T *e,   \
+                     const T *f, T w0, T w1, T w2, T w3, T w4, T w5, ptrdiff_t n,          \
+                     int stream)                                                           \
+    {                                                                                      \
+        ptrdiff_t i = 0;                                                                   \
+        if (UX_STREAM && stream) {                                                         \
+            for (; i < n && ((uintptr_t)(out + i) & 15); i++)                              \
+                out[i] = UX_SUM6(i);                                                       \
+            UX_BLEND6_BODY(VT, SET1, LOADU, MUL, ADD, STREAM, LANES)                       \
+        }                                                                                  \
+        for (; i < n; i++)                                                                 \
+            out[i] = UX_SUM6(i);                                                           \
+    }
+
+#if UX_STREAM
+#define UX_BLEND6_BODY(VT, SET1, LOADU, MUL, ADD, STREAM, LANES)                           \
+    const VT v0 = SET1(w0), v1 = SET1(w1), v2 = SET1(w2), v3 = SET1(w3), v4 = SET1(w4),    \
+             v5 = SET1(w5);                                                                \
+    for (; i + LANES <= n; i += LANES) {                                                   \
+        VT r = ADD(ADD(ADD(MUL(v0, LOADU(a + i)), MUL(v1, LOADU(b + i))),                  \
+                       MUL(v2, LOADU(c + i))), MUL(v3, LOADU(d + i)));                     \
+        r = ADD(ADD(r, MUL(v4, LOADU(e + i))), MUL(v5, LOADU(f + i)));                     \
+        STREAM(out + i, r);                                                                \
+    }
+UX_BLEND6(ux_blend6_f32, float, __m128, _mm_set1_ps, _mm_loadu_ps, _mm_mul_ps, _mm_add_ps,
+          _mm_stream_ps, 4)
+UX_BLEND6(ux_blend6_f64, double, __m128d, _mm_set1_pd, _mm_loadu_pd, _mm_mul_pd, _mm_add_pd,
+          _mm_stream_pd, 2)
+#else
+#define UX_BLEND6_BODY(VT, SET1, LOADU, MUL, ADD, STREAM, LANES)
+UX_BLEND6(ux_blend6_f32, float, float, , , , , , 1)
+UX_BLEND6(ux_blend6_f64, double, double, , , , , , 1)
+#endif
+
 /* out[2i] = out[2i + 1] = row[i] for i < n_in (nearest, integer x2) */
 static void ux_repeat2_f32(float *out, const float *row, ptrdiff_t n_in, int stream)
 {

@@ -5,6 +5,11 @@
 # axis (nearest: 1 tap, linear: 2, cubic: 4 clamped taps, area and antialias: a
 # window), so one separable kernel serves all of them, and the adjoint is the
 # same kernel run with the transposed tables.
+#
+# A one-column table (k == 1) is a box table: row o reads the cnt[o]
+# consecutive samples idx[o] .. idx[o] + cnt[o] - 1, all with the one weight
+# w[o] (area: O(size_out) memory, not O(size_out * taps)). Every other table
+# has cnt[o] <= k, so for them a one-column table means the same thing.
 
 from libc.math cimport floor, fma, fmaf, sin, M_PI
 
@@ -44,6 +49,11 @@ ctypedef struct Axis:
     Py_ssize_t dn2_hi
     Py_ssize_t dn2_taps
     Py_ssize_t dn2_off
+    # Rows fix_lo <= o < fix_hi have exactly k taps (the interior of a table
+    # whose border rows are truncated, as antialias tables are): walked with a
+    # constant tap count, no per-row count look-ups.
+    Py_ssize_t fix_lo
+    Py_ssize_t fix_hi
 
 ctypedef fused floating:
     float
@@ -65,7 +75,7 @@ cdef inline Py_ssize_t block_ranges(const Py_ssize_t* idx, const Py_ssize_t* cnt
             n = cnt[o]
             if n > 0:
                 first = idx[o * k]
-                last = idx[o * k + n - 1] + 1
+                last = idx[o] + n if k == 1 else idx[o * k + n - 1] + 1
                 lo[b] = first if first < lo[b] else lo[b]
                 hi[b] = last if last > hi[b] else hi[b]
         if hi[b] <= lo[b]:
@@ -73,6 +83,17 @@ cdef inline Py_ssize_t block_ranges(const Py_ssize_t* idx, const Py_ssize_t* cnt
             hi[b] = 0
         widest = hi[b] - lo[b] if hi[b] - lo[b] > widest else widest
     return widest
+
+
+cdef inline Py_ssize_t tap_index(const Axis* a, Py_ssize_t o, Py_ssize_t j) noexcept nogil:
+    # Source index of tap j of row o (box tables: consecutive samples).
+    return a.idx[o] + j if a.k == 1 else a.idx[o * a.k + j]
+
+
+cdef inline floating tap_weight(const floating* w, const Axis* a, Py_ssize_t o,
+                                Py_ssize_t j) noexcept nogil:
+    # Weight of tap j of row o, ``w`` the axis' weights (box tables: one per row).
+    return w[o] if a.k == 1 else w[o * a.k + j]
 
 
 cdef inline floating cubic_near(floating x, floating a) noexcept nogil:

@@ -135,11 +135,13 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
                 w[o, j] = coeffs[j]
             cnt[o] = 4
     elif mode == AREA:
+        # torch's adaptive_avg_pool: the window [lo, hi) with one weight
+        # 1 / (hi - lo); a one-column table is its box form (_tables.pxd).
         for o in range(size_out):
             lo = (o * size_in) // size_out
             hi = ((o + 1) * size_in + size_out - 1) // size_out
             n = hi - lo
-            for j in range(n):
+            for j in range(1 if k == 1 else n):
                 idx[o, j] = lo + j
                 w[o, j] = (<floating>1) / <floating>n
             cnt[o] = n
@@ -203,10 +205,12 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
     idx : ndarray of intp, shape (size_out, k)
     weights : ndarray of dtype, shape (size_out, k)
     count : ndarray of intp, shape (size_out,)
+        k is the widest row; k == 1 with counts above 1 is the box form of an
+        area table (see ``_tables.pxd``).
     """
     cdef int code = MODE_CODES[mode]
     cdef double s = -1.0 if scale is None else float(scale)
-    cdef Py_ssize_t k, o, lo, hi
+    cdef Py_ssize_t k
     cdef double r, support = 0.0
     dtype = np.dtype(dtype)
     identity = (size_in == size_out and code in (LINEAR, AA_LINEAR, AA_CUBIC, AA_LANCZOS))
@@ -221,11 +225,8 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
     elif code == CUBIC:
         k = 4
     elif code == AREA:
+        # The box form: O(size_out) memory, whatever the window.
         k = 1
-        for o in range(size_out):
-            lo = (o * size_in) // size_out
-            hi = ((o + 1) * size_in + size_out - 1) // size_out
-            k = max(k, hi - lo)
     else:
         half = AA_HALF_WIDTH[mode]
         if dtype == np.float32:
@@ -254,6 +255,14 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
                                 idx, weights, count)
     else:
         raise TypeError(f"table dtype must be float32 or float64, got {dtype}")
+    if code in (AA_LINEAR, AA_CUBIC, AA_LANCZOS) and k > 1:
+        # The support bound allows one tap more than any row uses (and border
+        # rows use fewer): trimmed to the widest row, the interior rows are
+        # full and the constant-count walks cover them.
+        used = int(count.max())
+        if used < k:
+            idx = np.ascontiguousarray(idx[:, :used])
+            weights = np.ascontiguousarray(weights[:, :used])
     return idx, weights, count
 
 
@@ -261,8 +270,16 @@ cdef void _transpose_fill(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w
                           const Py_ssize_t[::1] count, Py_ssize_t[:, ::1] idx_t,
                           floating[:, ::1] w_t, Py_ssize_t[::1] cnt_t) noexcept:
     cdef Py_ssize_t o, j, i
+    cdef bint box = idx.shape[1] == 1
     for o in range(idx.shape[0]):
         for j in range(count[o]):
+            if box:
+                # Box rows: consecutive taps, one weight (never repeated).
+                i = idx[o, 0] + j
+                idx_t[i, cnt_t[i]] = o
+                w_t[i, cnt_t[i]] = w[o, 0]
+                cnt_t[i] += 1
+                continue
             i = idx[o, j]
             if j > 0 and i == idx[o, j - 1]:
                 w_t[i, cnt_t[i] - 1] = w_t[i, cnt_t[i] - 1] + w[o, j]
@@ -278,18 +295,25 @@ def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1]
 
     Repeated taps of one output (clamped borders) are merged by adding their
     weights. Outputs come in increasing order, so the adjoint kernel gathers
-    instead of scattering.
+    instead of scattering. A box table (one column) reads its taps
+    consecutively; its transpose is an explicit table (a shrinking area reads
+    each input from at most two outputs).
     """
     cdef Py_ssize_t o, j
     cdef Py_ssize_t[::1] n_refs = np.zeros(size_in, dtype=np.intp)
+    cdef bint box = idx.shape[1] == 1
     for o in range(idx.shape[0]):
         for j in range(count[o]):
-            if j == 0 or idx[o, j] != idx[o, j - 1]:
+            if box:
+                n_refs[idx[o, 0] + j] += 1
+            elif j == 0 or idx[o, j] != idx[o, j - 1]:
                 n_refs[idx[o, j]] += 1
     kt = max(1, int(np.max(n_refs))) if size_in else 1
     idx_t = np.zeros((size_in, kt), dtype=np.intp)
     w_t = np.zeros((size_in, kt), dtype=weights.dtype)
-    cnt_t = np.zeros(size_in, dtype=np.intp)
+    # The counts are refilled below: reuse the array (long axes: 8 bytes a sample).
+    cnt_t = np.asarray(n_refs)
+    cnt_t[:] = 0
     if weights.dtype == np.float32:
         _transpose_fill[float](idx, weights, count, idx_t, w_t, cnt_t)
     else:
