@@ -312,7 +312,9 @@ _SERIAL_BELOW = 1 << 15
 def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
     """Run one kernel from 5-D views ``x`` into ``y`` (same dtype)."""
     if not _compatible_strides(x):
-        x = np.ascontiguousarray(x)
+        # A copy, also when ``x`` is already contiguous but unaligned (a buffer
+        # from a pickle frame or a byte offset): ascontiguousarray would keep it.
+        x = np.array(x, order="C")
     channels_last = v.is_channels_last(x)
     if kind == "fixed8":
         th, tw = tables
