@@ -303,3 +303,23 @@ def test_direct_empty_batch_falls_back():
     with forced("direct"):
         y = ux.conv_transpose2d(np.zeros((0, 3, 4, 4)), np.ones((3, 3, 3, 3)), stride=2)
     assert y.shape == (0, 3, 9, 9)
+
+
+def test_cached_validation_still_refuses_what_the_full_check_refuses():
+    """A validated call is remembered by key; equal-hashing bad arguments (True == 1,
+    a float array where a float32 one was cached) must still raise."""
+    x = np.ones((1, 2, 6, 6), np.float32)
+    w = np.ones((2, 2, 3, 3), np.float32)
+    first = ux.conv2d(x, w, stride=1, padding=1)
+    np.testing.assert_array_equal(ux.conv2d(x, w, stride=1, padding=1), first)
+    with pytest.raises(TypeError, match="stride must contain ints"):
+        ux.conv2d(x, w, stride=True, padding=1)
+    with pytest.raises(TypeError, match="stride must contain ints"):
+        ux.conv2d(x, w, stride=(True, 1), padding=1)
+    with pytest.raises(TypeError, match="weight dtype float64 does not match"):
+        ux.conv2d(x, w.astype(np.float64), stride=1, padding=1)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        ux.conv2d(x, w, np.ones(3, np.float32), stride=1, padding=1)
+    # A strided x of the cached shape is copied, not misread.
+    xs = np.ones((1, 2, 6, 12), np.float32)[..., ::2]
+    np.testing.assert_array_equal(ux.conv2d(xs, w, stride=1, padding=1), first)

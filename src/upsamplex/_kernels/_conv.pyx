@@ -574,6 +574,20 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
         return 1
     for kw in range(KW):
         off[kw] = (kw * dw) % sw * phase_len + kw * dw // sw
+    # wfull[(group block, c, kd, kh, kw), b] = weight[m0 + b, c, kd, kh, kw] (0 past the group)
+    cdef floating* wfull = <floating*>malloc((g.groups * blocks * cg * n_taps * BLOCK + 1)
+                                             * sizeof(floating))
+    if wfull == NULL:
+        return 1
+    for grp in range(g.groups):
+        for blk in range(blocks):
+            m0 = grp * mg + blk * BLOCK
+            for c in range(cg):
+                for t in range(n_taps):
+                    for b in range(BLOCK):
+                        wfull[(((grp * blocks + blk) * cg + c) * n_taps + t) * BLOCK + b] = (
+                            weight[((m0 + b) * cg + c) * n_taps + t]
+                            if blk * BLOCK + b < mg else 0)
     with parallel(num_threads=num_threads):
         rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
         wpack = <floating*>malloc((max_rows * KW * BLOCK + 1) * sizeof(floating))
@@ -609,6 +623,13 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                     n_ch = BLOCK
                 for b in range(BLOCK):
                     start[b] = bias[m0 + b] if bias != NULL and b < n_ch else 0
+                if t == cg * KD * KH:
+                    # Every tap row is inside the source: the weights packed up front.
+                    direct_rows(rows, t, row_len, off, KW,
+                                wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
+                                dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW,
+                                out_plane, <int>n_ch, OW, 1)
+                    continue
                 # The weights in the order of the rows gathered above.
                 t = 0
                 for c in range(cg):
@@ -631,6 +652,7 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                             <int>n_ch, OW, 1)
         free(rows)
         free(wpack)
+    free(wfull)
     return failed
 
 
