@@ -387,6 +387,7 @@ FORCE_PATH = None
 #   (3,64) 0.63 (8,32) 0.70 — k3 s1; k3 s2 (a 32-wide output): (8,8) 1.6 (16,16) 0.87
 #   (32,32) 0.78 (3,64) 0.99 (8,32) 0.64 (32,8) 1.6 (64,3) 1.9; as conv_transpose's
 #   input gradient (k4 s2, 64-wide output): (16,16) 1.4 (32,32) 1.7 (3,64) 0.91.
+#   k3 s1 (3,16) 1.4-1.8, k4 s1 (3,16) 1.9 (16,16) 1.5 (8,8) 2.7 (4,4) 3.7.
 #   Many output channels over few input channels favour the GEMM (its M dimension),
 #   and a narrow output leaves the direct kernel's register strips part empty.
 # direct_transpose (conv_transpose forward; conv's input gradient), (C/groups, M/groups):
@@ -423,7 +424,7 @@ def use_direct(kind, geom, groups, channels, m_total, n_samples):
     if kind == "transpose":
         return cg * mg <= _DIRECT_TRANSPOSE_MAX_PAIRS
     return cg * mg <= _DIRECT_CONV_MAX_PAIRS and (
-        mg <= 8 or (cg >= mg and geom.out[2] >= _DIRECT_MIN_WIDTH)
+        mg <= 8 or (geom.out[2] >= _DIRECT_MIN_WIDTH and (mg <= 16 or cg >= mg))
     )
 
 
