@@ -200,6 +200,7 @@ def test_direct_results_do_not_depend_on_threads_or_chunks(monkeypatch, transpos
         y = forward(x, w, b, num_threads=n, **kw)
         return (y,) + backward(y, x, w, num_threads=n, **kw)
 
+    monkeypatch.setattr(lowering, "_DIRECT_SERIAL_BELOW", 0)  # small, but on 2 threads
     with forced("direct"):
         one, two = run(1), run(2)
         monkeypatch.setattr(lowering, "_DIRECT_CHUNK_MACS", 1)  # one item per call
@@ -207,6 +208,29 @@ def test_direct_results_do_not_depend_on_threads_or_chunks(monkeypatch, transpos
     for a, b_, c in zip(one, two, chunked):
         np.testing.assert_array_equal(a, b_)
         np.testing.assert_array_equal(a, c)
+
+
+def test_direct_threads_keep_their_state_private(monkeypatch):
+    """Every item's per-channel start values (the bias) are the thread's own: with them
+    shared, two threads summing channel blocks of different biases raced (seen as
+    errors of O(1) in about one call in three)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 8, 20, 21)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 4, 4)).astype(np.float32)
+    b = (10 * rng.standard_normal(8)).astype(np.float32)
+    monkeypatch.setattr(lowering, "_DIRECT_SERIAL_BELOW", 0)
+    with forced("direct"):
+        expected = (
+            ux.conv2d(x, w, b, stride=2, padding=1, num_threads=1),
+            ux.conv_transpose2d(x, w, b, stride=2, padding=1, num_threads=1),
+        )
+        for _ in range(40):
+            got = (
+                ux.conv2d(x, w, b, stride=2, padding=1, num_threads=2),
+                ux.conv_transpose2d(x, w, b, stride=2, padding=1, num_threads=2),
+            )
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
 
 
 def test_avx2_build_is_bit_identical():

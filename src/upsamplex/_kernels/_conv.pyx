@@ -455,28 +455,9 @@ cdef inline void split_phases(const floating* row, Py_ssize_t n, Py_ssize_t step
             phases[r * phase_len + q] = row[q * step + r]
 
 
-cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    # Eight fixed lanes: vectorises without reassociating, and the sum does not depend
-    # on anything but n.
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        s0 = s0 + a[i] * b[i]
-        s1 = s1 + a[i + 1] * b[i + 1]
-        s2 = s2 + a[i + 2] * b[i + 2]
-        s3 = s3 + a[i + 3] * b[i + 3]
-        s4 = s4 + a[i + 4] * b[i + 4]
-        s5 = s5 + a[i + 5] * b[i + 5]
-        s6 = s6 + a[i + 6] * b[i + 6]
-        s7 = s7 + a[i + 7] * b[i + 7]
-        i += 8
-    while i < n:
-        s0 = s0 + a[i] * b[i]
-        i += 1
-    return <double>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
-
-
 cdef extern from "_conv_direct.h" nogil:
+    double ux_dot_f32(const float* a, const float* b, Py_ssize_t n)
+    double ux_dot_f64(const double* a, const double* b, Py_ssize_t n)
     void ux_direct_rows_f32(const float* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
                             const Py_ssize_t* off, Py_ssize_t n_k, const float* w,
                             const float* start, float* out, Py_ssize_t ch_stride, int n_ch,
@@ -485,6 +466,14 @@ cdef extern from "_conv_direct.h" nogil:
                             const Py_ssize_t* off, Py_ssize_t n_k, const double* w,
                             const double* start, double* out, Py_ssize_t ch_stride, int n_ch,
                             Py_ssize_t n_out, Py_ssize_t out_step)
+
+cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    # Fixed lanes (_conv_direct.h): the sum depends on n and the data only.
+    if floating is float:
+        return ux_dot_f32(a, b, n)
+    else:
+        return ux_dot_f64(a, b, n)
+
 
 # Outputs summed at once in registers per channel (_conv_direct.h), and channels per item.
 DEF STRIP = 16  # >= the widest build's strip (UX_STRIP_MAX)
@@ -567,7 +556,8 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
     cdef const floating* x
     cdef floating* rows
     cdef floating* wpack
-    cdef floating start[BLOCK]
+    # Per thread (a C array declared here would be shared by the team).
+    cdef floating* start
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     if KW > 64:
@@ -590,7 +580,8 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                             if blk * BLOCK + b < mg else 0)
     with parallel(num_threads=num_threads):
         rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
-        wpack = <floating*>malloc((max_rows * KW * BLOCK + 1) * sizeof(floating))
+        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+        start = wpack + max_rows * KW * BLOCK
         for item in prange(item0, item1, schedule='static'):
             if rows == NULL or wpack == NULL:
                 failed_ptr[0] = 1
@@ -708,7 +699,8 @@ cdef int _direct_conv_transpose(const floating* cols, const floating* weight,
     cdef const floating* x
     cdef floating* rows
     cdef floating* wpack
-    cdef floating start[BLOCK]
+    # Per thread (a C array declared here would be shared by the team).
+    cdef floating* start
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     if KW > 64 or n_phase > 64:
@@ -731,7 +723,8 @@ cdef int _direct_conv_transpose(const floating* cols, const floating* weight,
             off[r * 64 + k] += lead
     with parallel(num_threads=num_threads):
         rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
-        wpack = <floating*>malloc((max_rows * KW * BLOCK + 1) * sizeof(floating))
+        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+        start = wpack + max_rows * KW * BLOCK
         for item in prange(item0, item1, schedule='static'):
             if rows == NULL or wpack == NULL:
                 failed_ptr[0] = 1
@@ -801,6 +794,8 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
                        Py_ssize_t n_blocks, int num_threads):
     """``partials[b - block0, m] = Σ lhs[n, m, o] * src[n, c, o*stride + k*dilation - padding]``.
 
+    Each block is one parallel item.
+
     The sum over the R (n, od, oh) rows is cut into ``n_blocks`` fixed blocks, block
     ``b`` summing rows ``[b*R/n_blocks, (b+1)*R/n_blocks)``; this call fills blocks
     ``block0 ..`` (``partials.shape[0]`` of them) and the caller adds the blocks in order.
@@ -820,8 +815,7 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
 
 cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
                              Py_ssize_t block0, Py_ssize_t n_items, Py_ssize_t n_blocks,
-                             const Grid* g,
-                             int num_threads) noexcept nogil:
+                             const Grid* g, int num_threads) noexcept nogil:
     cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
     cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
@@ -830,57 +824,62 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     cdef Py_ssize_t plane = D * H * W, n_taps = KD * KH * KW
     cdef Py_ssize_t n_rows = g.n * OD * OH
     cdef Py_ssize_t phase_len = (W + sw - 1) // sw
-    cdef Py_ssize_t item, b, m, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, off, lo, hi
+    cdef Py_ssize_t item, b, m, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, off, lo, hi, grp
+    cdef Py_ssize_t i
     cdef const floating* gy
     cdef const floating* row
     cdef const floating* x
+    cdef const floating* tap
     cdef double* acc
     cdef floating* phases
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         phases = <floating*>malloc((sw * phase_len + 1) * sizeof(floating))
-        for item in prange(n_items * g.m, schedule='static'):
+        for item in prange(n_items, schedule='static'):
             if phases == NULL:
                 failed_ptr[0] = 1
                 continue
-            b = block0 + item // g.m
-            m = item % g.m
-            acc = partials + item * cg * n_taps
-            for c in range(cg * n_taps):
-                acc[c] = 0
+            # One block of rows, every (m, c, tap): each source row is read (and split
+            # into its stride phases) once for all the output channels of its group.
+            b = block0 + item
+            acc = partials + item * g.m * cg * n_taps
+            for i in range(g.m * cg * n_taps):
+                acc[i] = 0
             r0 = b * n_rows // n_blocks
             r1 = (b + 1) * n_rows // n_blocks
             for r in range(r0, r1):
                 oh = r % OH
                 od = (r // OH) % OD
                 n = r // (OH * OD)
-                gy = lhs + ((n * g.m + m) * OD * OH + od * OH + oh) * OW
-                for c in range(cg):
-                    x = src + (n * g.c + (m // mg) * cg + c) * plane
-                    for kd in range(KD):
-                        d = od * sd + kd * g.dilation[0] - g.padding[0]
-                        if d < 0 or d >= D:
-                            continue
-                        for kh in range(KH):
-                            h = oh * sh + kh * g.dilation[1] - g.padding[1]
-                            if h < 0 or h >= H:
+                for grp in range(g.groups):
+                    for c in range(cg):
+                        x = src + (n * g.c + grp * cg + c) * plane
+                        for kd in range(KD):
+                            d = od * sd + kd * g.dilation[0] - g.padding[0]
+                            if d < 0 or d >= D:
                                 continue
-                            row = x + (d * H + h) * W
-                            if sw > 1:
-                                split_phases(row, W, sw, phase_len, phases)
-                            for kw in range(KW):
-                                off = kw * g.dilation[2] - g.padding[2]
-                                lo = range_lo(off, sw)
-                                hi = range_hi(off, sw, W, OW)
-                                if hi <= lo:
+                            for kh in range(KH):
+                                h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                                if h < 0 or h >= H:
                                     continue
-                                if sw == 1:
-                                    acc[(c * KD + kd) * KH * KW + kh * KW + kw] += dot(
-                                        gy + lo, row + lo + off, hi - lo)
-                                else:
-                                    acc[(c * KD + kd) * KH * KW + kh * KW + kw] += dot(
-                                        gy + lo, phases + floor_mod(off, sw) * phase_len
-                                        + floor_div(off, sw) + lo, hi - lo)
+                                row = x + (d * H + h) * W
+                                if sw > 1:
+                                    split_phases(row, W, sw, phase_len, phases)
+                                for kw in range(KW):
+                                    off = kw * g.dilation[2] - g.padding[2]
+                                    lo = range_lo(off, sw)
+                                    hi = range_hi(off, sw, W, OW)
+                                    if hi <= lo:
+                                        continue
+                                    if sw == 1:
+                                        tap = row + off
+                                    else:
+                                        tap = (phases + floor_mod(off, sw) * phase_len
+                                               + floor_div(off, sw))
+                                    for m in range(grp * mg, (grp + 1) * mg):
+                                        gy = lhs + ((n * g.m + m) * OD * OH + od * OH + oh) * OW
+                                        acc[((m * cg + c) * KD + kd) * KH * KW + kh * KW
+                                            + kw] += dot(gy + lo, tap + lo, hi - lo)
         free(phases)
     return failed
