@@ -394,13 +394,14 @@ FORCE_PATH = None
 #   k4 s2: (1,1) 4.7 (3,3) 2.8 (8,8) 1.6 (16,16) 1.15 (32,32) 0.83 (3,64) 1.3 (64,3) 1.8
 #   k3 s2: (3,3) 6.5 (16,16) 1.4 (32,32) 0.80 (8,32) 1.75; conv's input gradient, k3 s1:
 #   (16,16) 1.45 (32,32) 0.81 (3,64) 1.75 (64,3) 1.5.
-# direct_grad_weight sums dot products (no register blocking): k3 (3,3) 1.4-1.5,
-#   (4,4) 0.8-0.9, (8,8) 0.45.
+# direct_grad_weight (dot products of 8 fixed lanes, each source row read once per block
+#   for all output channels), (C/groups, M/groups): k3 s1 (1,1) 3.2 (3,3) 2.0 (4,4) 1.3
+#   (8,8) 0.56; k4 s2 transposed (3,3) 2.3 (4,4) 1.5 (8,8) 1.0.
 # Winograd-eligible problems (3x3 stride 1, >= 16 channels) keep Winograd, which is on
 # par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
 _DIRECT_CONV_MAX_PAIRS = 1024
 _DIRECT_TRANSPOSE_MAX_PAIRS = 512
-_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 9
+_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 16
 _DIRECT_MIN_WIDTH = 48
 
 

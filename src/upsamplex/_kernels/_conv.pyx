@@ -456,8 +456,6 @@ cdef inline void split_phases(const floating* row, Py_ssize_t n, Py_ssize_t step
 
 
 cdef extern from "_conv_direct.h" nogil:
-    double ux_dot_f32(const float* a, const float* b, Py_ssize_t n)
-    double ux_dot_f64(const double* a, const double* b, Py_ssize_t n)
     void ux_direct_rows_f32(const float* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
                             const Py_ssize_t* off, Py_ssize_t n_k, const float* w,
                             const float* start, float* out, Py_ssize_t ch_stride, int n_ch,
@@ -468,11 +466,23 @@ cdef extern from "_conv_direct.h" nogil:
                             Py_ssize_t n_out, Py_ssize_t out_step)
 
 cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    # Fixed lanes (_conv_direct.h): the sum depends on n and the data only.
-    if floating is float:
-        return ux_dot_f32(a, b, n)
-    else:
-        return ux_dot_f64(a, b, n)
+    # Eight fixed lanes: the sum depends on n and the data only, in every build.
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        s0 = s0 + a[i] * b[i]
+        s1 = s1 + a[i + 1] * b[i + 1]
+        s2 = s2 + a[i + 2] * b[i + 2]
+        s3 = s3 + a[i + 3] * b[i + 3]
+        s4 = s4 + a[i + 4] * b[i + 4]
+        s5 = s5 + a[i + 5] * b[i + 5]
+        s6 = s6 + a[i + 6] * b[i + 6]
+        s7 = s7 + a[i + 7] * b[i + 7]
+        i += 8
+    while i < n:
+        s0 = s0 + a[i] * b[i]
+        i += 1
+    return <double>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
 
 
 # Outputs summed at once in registers per channel (_conv_direct.h), and channels per item.

@@ -66,32 +66,6 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
     }                                                                                      \
 }
 
-/* sum_i a[i] * b[i] for the weight gradient: 64 bytes of lanes (16 floats, 8 doubles)
- * whatever the build's vector width, so the lanes, their final order of addition and
- * hence the result are the same in every build; the tail is added in double. */
-#define UX_DEFINE_DOT(NAME, T)                                                             \
-typedef T NAME##_lanes __attribute__((vector_size(64)));                                   \
-static double NAME(const T* a, const T* b, ptrdiff_t n)                                    \
-{                                                                                          \
-    enum { LANES = 64 / sizeof(T) };                                                       \
-    NAME##_lanes s = {0}, x, y;                                                            \
-    T lanes[LANES];                                                                        \
-    ptrdiff_t i = 0;                                                                       \
-    double total = 0;                                                                      \
-    for (; i + LANES <= n; i += LANES) {                                                   \
-        memcpy(&x, a + i, sizeof(x));                                                      \
-        memcpy(&y, b + i, sizeof(y));                                                      \
-        s += x * y;                                                                        \
-    }                                                                                      \
-    memcpy(lanes, &s, sizeof(s));                                                          \
-    for (int l = 0; l < LANES; l++) total += lanes[l];                                     \
-    for (; i < n; i++) total += (double)a[i] * b[i];                                       \
-    return total;                                                                          \
-}
-
-UX_DEFINE_DOT(ux_dot_f32, float)
-UX_DEFINE_DOT(ux_dot_f64, double)
-
 UX_DEFINE_ROWS(ux_direct_rows_f32, float, UX_VEC_BYTES / 4)
 UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
