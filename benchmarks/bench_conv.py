@@ -7,6 +7,8 @@ faster).
 
     python benchmarks/bench_conv.py            # about a minute or two
     python benchmarks/bench_conv.py --quick    # a few seconds
+    python benchmarks/bench_conv.py --few      # the few-channel class, 1 and 2 threads
+    python benchmarks/bench_conv.py --few --quick   # its smaller sample, < 1 minute
 """
 
 import argparse
@@ -22,6 +24,40 @@ CASES = [
     ("conv2d 16x64x64x64 64->64 k3s1p1", False, (16, 64, 64, 64), 64, 3, 1, 1),
     ("conv2d 16x64x64x64 64->128 k1 (matmul)", False, (16, 64, 64, 64), 128, 1, 1, 0),
 ]
+
+
+# The few-channel class (issue 10): C_in, C_out in {1, 3, 4, 8, 16, 32, 64}, kernel 2-4,
+# stride 1-2, 32^2..512^2, batch 1-16. The full grid is ~5000 cases; this sample walks
+# it diagonally so every value of every axis appears: (transposed, N, C_in, C_out, size,
+# kernel, stride, padding). The seed tutorial's ConvTranspose2d 3->3 k3 s2 comes first.
+FEW_CHANNEL = [
+    (True, 4, 3, 3, 64, 3, 2, 1),
+    (True, 1, 3, 3, 256, 3, 2, 1),
+    (False, 1, 3, 16, 256, 3, 1, 1),
+    (False, 16, 1, 1, 64, 2, 2, 0),
+    (True, 8, 4, 4, 32, 4, 2, 1),
+    (False, 4, 8, 8, 128, 3, 2, 1),
+    (True, 2, 16, 8, 64, 4, 2, 1),
+    (False, 2, 16, 16, 128, 4, 1, 1),
+    (True, 1, 32, 3, 128, 3, 1, 1),
+    (False, 1, 64, 3, 128, 3, 1, 1),
+    (True, 4, 8, 32, 32, 2, 2, 0),
+    (False, 1, 3, 64, 512, 4, 2, 1),
+    (True, 1, 1, 1, 512, 3, 2, 1),
+    (False, 16, 4, 4, 32, 3, 1, 1),
+]
+# --quick: the first cases, at most 64^2 and batch 4.
+FEW_CHANNEL_QUICK = 8
+
+
+def few_channel_cases(quick):
+    cases = FEW_CHANNEL[:FEW_CHANNEL_QUICK] if quick else FEW_CHANNEL
+    for transposed, n, c_in, c_out, size, k, stride, padding in cases:
+        if quick:
+            n, size = min(n, 4), min(size, 64)
+        kind = "convT2d" if transposed else "conv2d"
+        name = f"{kind} {n}x{c_in}x{size}^2 {c_in}->{c_out} k{k}s{stride}p{padding}"
+        yield name, transposed, (n, c_in, size, size), c_out, k, stride, padding
 
 
 def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads, dtype):
@@ -94,6 +130,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument(
+        "--few", action="store_true", help="the few-channel sweep class, on 1 and 2 threads"
+    )
     args = parser.parse_args()
     # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
     # the GEMMs on our side use the same number of threads as torch.
@@ -108,6 +147,8 @@ def main():
     from upsamplex._kernels import _openmp
 
     repeats = args.repeats or (3 if args.quick else 7)
+    if args.few:
+        return few_channel(np, torch, ux, args, repeats)
     torch.set_num_threads(args.threads)
     dtype = getattr(np, args.dtype)
     print(
@@ -125,6 +166,38 @@ def main():
         for label, (ours, theirs) in zip(("forward", "backward"), ops):
             t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
             print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} {ratio:7.2f}x")
+
+
+def few_channel(np, torch, ux, args, repeats):
+    """The few-channel class on 1 and 2 threads; one row per case, pass and thread count."""
+    from upsamplex._kernels import _openmp
+
+    dtype = getattr(np, args.dtype)
+    print(
+        f"few-channel class, {args.dtype}, repeats={repeats} (medians of interleaved pairs), "
+        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}"
+    )
+    print(f"{'case':40s} {'pass':8s} {'thr':>3s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
+    ratios = []
+    for name, transposed, x_shape, c_out, k, stride, padding in few_channel_cases(args.quick):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            ops = make_ops(
+                np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads, dtype
+            )
+            for label, (ours, theirs) in zip(("forward", "backward"), ops):
+                t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
+                ratios.append(ratio)
+                print(
+                    f"{name:40s} {label:8s} {threads:3d} {t_ours * 1e3:9.2f} "
+                    f"{t_theirs * 1e3:9.2f} {ratio:7.2f}x",
+                    flush=True,
+                )
+    below = sum(r < 1 for r in ratios)
+    print(
+        f"geometric mean {statistics.geometric_mean(ratios):.2f}x; "
+        f"{below} of {len(ratios)} below 1.0x"
+    )
 
 
 if __name__ == "__main__":

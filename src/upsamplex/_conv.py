@@ -39,6 +39,11 @@ def _output_buffer(out, shape, dtype, inputs, args):
     """
     if out is None:
         try:
+            # np.empty first: allocate's size check costs more than a small conv.
+            return np.empty(shape, dtype)
+        except (MemoryError, ValueError):
+            pass
+        try:
             return allocate(shape, dtype)
         except ValueError as exc:
             raise ValueError(f"{exc}: it follows from {args}") from None

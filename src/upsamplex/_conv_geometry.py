@@ -136,7 +136,8 @@ def _batched(nd, x):
 def _to5d(arr, nd):
     """View an (N, C, *spatial) array as 3-D spatial with leading singleton axes."""
     # Aligned too: the kernels load whole floats (an unaligned load is undefined in C).
-    arr = np.require(arr, requirements=("C", "A"))
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.require(arr, requirements=("C", "A"))
     return arr.reshape(arr.shape[:2] + (1,) * (3 - nd) + arr.shape[2:])
 
 
@@ -243,7 +244,79 @@ def _too_small(out_size, in_size, detail=""):
     )
 
 
+# --------------------------------------------------------------------------- cached geometry
+#
+# A small conv costs less than validating its arguments, and training loops repeat the
+# same call. The outcome of a successful validation depends only on the operands'
+# shapes and dtypes and on the geometry arguments, so it is kept per key. Only plain
+# ints, tuples of them and strings go into a key: ``True == 1`` hashes alike, and a
+# cached entry must never accept what the full check refuses.
+_CACHE_SIZE = 256
+_cache = {}
+
+
+def _plain(value):
+    kind = type(value)
+    if kind is int or kind is str:
+        return True
+    return kind is tuple and all(type(v) is int for v in value)
+
+
+def _cache_key(transposed, nd, x, weight, bias, args):
+    if type(x) is not np.ndarray or type(weight) is not np.ndarray:
+        return None
+    if bias is not None and type(bias) is not np.ndarray:
+        return None
+    if not all(_plain(a) for a in args):
+        return None
+    bias_key = None if bias is None else (bias.shape, bias.dtype.num, bias.flags.c_contiguous)
+    return (transposed, nd, x.shape, x.dtype.num, weight.shape, weight.dtype.num, bias_key) + args
+
+
+def _cached_problem(key, x, weight, bias):
+    """The ``Problem`` of a call whose arguments were validated before, or None."""
+    entry = _cache.get(key)
+    if entry is None:
+        return None
+    batched, x_shape, geom, y_shape, args, nd = entry
+    x5 = _to5d(x if batched else x[np.newaxis], nd)
+    w5 = _to5d(weight, nd)
+    if bias is not None and not (bias.flags.c_contiguous and bias.flags.aligned):
+        bias = np.require(bias, requirements=("C", "A"))
+    return Problem(nd, batched, x5, w5, bias, key[-1], geom, x_shape, y_shape, args)
+
+
+def _remember(key, problem):
+    if key is None:
+        return problem
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    p = problem
+    _cache[key] = (p.batched, p.x_shape, p.geom, p.y_shape, p.args, p.nd)
+    return problem
+
+
 def conv_problem(nd, x, weight, bias, stride, padding, dilation, groups):
+    key = _cache_key(False, nd, x, weight, bias, (stride, padding, dilation, groups))
+    cached = None if key is None else _cached_problem(key, x, weight, bias)
+    if cached is not None:
+        return cached
+    return _remember(key, _conv_problem(nd, x, weight, bias, stride, padding, dilation, groups))
+
+
+def transpose_problem(nd, x, weight, bias, stride, padding, output_padding, dilation, groups):
+    args = (stride, padding, output_padding, dilation, groups)
+    key = _cache_key(True, nd, x, weight, bias, args)
+    cached = None if key is None else _cached_problem(key, x, weight, bias)
+    if cached is not None:
+        return cached
+    return _remember(
+        key,
+        _transpose_problem(nd, x, weight, bias, stride, padding, output_padding, dilation, groups),
+    )
+
+
+def _conv_problem(nd, x, weight, bias, stride, padding, dilation, groups):
     x, weight, bias, groups, batched, out_channels = _prepare(
         nd, x, weight, bias, groups, transposed=False
     )
@@ -281,7 +354,7 @@ def conv_problem(nd, x, weight, bias, stride, padding, dilation, groups):
     )
 
 
-def transpose_problem(nd, x, weight, bias, stride, padding, output_padding, dilation, groups):
+def _transpose_problem(nd, x, weight, bias, stride, padding, output_padding, dilation, groups):
     x, weight, bias, groups, batched, out_channels = _prepare(
         nd, x, weight, bias, groups, transposed=True
     )

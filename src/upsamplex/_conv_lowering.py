@@ -30,7 +30,25 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv_threads as threads
-from ._kernels import _conv as _k
+from ._kernels import _cpu_has_avx2
+
+
+def _conv_kernels():
+    # The AVX2 build of the same source when the CPU runs it: the same results bit for
+    # bit (no FMA), the direct kernels twice as wide.
+    if _cpu_has_avx2():
+        try:
+            from ._kernels import _conv_avx2
+
+            return _conv_avx2
+        except ImportError:  # built without it (non-x86, or -Dnative=true)
+            pass
+    from ._kernels import _conv
+
+    return _conv
+
+
+_k = _conv_kernels()
 
 # Upper bound for one tile of columns: it should stay in a core's L2 cache until the GEMM
 # has read it.
@@ -349,13 +367,178 @@ def winograd_pass(src5, weight, dst5, bias, pad, num_threads):
     threads.parallel(n_samples * n_items, make_worker, num_threads)
 
 
+# --------------------------------------------------------------------------- direct kernels
+
+# One call of a direct kernel does at most about this many multiply-adds (~0.05 s on one
+# core): signals such as Ctrl-C are handled between calls.
+_DIRECT_CHUNK_MACS = 2**26
+# The weight gradient's sum is split into at least this many fixed blocks per output
+# channel group of work (whatever the thread count), so that threads can share it.
+_DIRECT_MIN_ITEMS = 16
+# None: choose by use_direct; "direct" / "gemm": force one path (tests, benchmarks).
+FORCE_PATH = None
+
+
+# The crossover, measured (process CPU time, one thread, float32, N=2, 64x64 input, this
+# machine's AVX2 build; ratio = GEMM-path time / direct time, > 1: direct is faster):
+#
+# direct_conv (conv forward; conv_transpose's input gradient), by (C/groups, M/groups):
+#   (1,1) 2.7   (3,3) 2.0   (8,8) 1.2   (16,16) 1.1   (32,32) 1.15  (64,3) 2.2  (32,8) 1.6
+#   (3,64) 0.63 (8,32) 0.70 — k3 s1; k3 s2 (a 32-wide output): (8,8) 1.6 (16,16) 0.87
+#   (32,32) 0.78 (3,64) 0.99 (8,32) 0.64 (32,8) 1.6 (64,3) 1.9; as conv_transpose's
+#   input gradient (k4 s2, 64-wide output): (16,16) 1.4 (32,32) 1.7 (3,64) 0.91.
+#   k3 s1 (3,16) 1.4-1.8, k4 s1 (3,16) 1.9 (16,16) 1.5 (8,8) 2.7 (4,4) 3.7.
+#   Many output channels over few input channels favour the GEMM (its M dimension),
+#   and a narrow output leaves the direct kernel's register strips part empty.
+# direct_transpose (conv_transpose forward; conv's input gradient), (C/groups, M/groups):
+#   k4 s2: (1,1) 4.7 (3,3) 2.8 (8,8) 1.6 (16,16) 1.15 (32,32) 0.83 (3,64) 1.3 (64,3) 1.8
+#   k3 s2: (3,3) 6.5 (16,16) 1.4 (32,32) 0.80 (8,32) 1.75; conv's input gradient, k3 s1:
+#   (16,16) 1.45 (32,32) 0.81 (3,64) 1.75 (64,3) 1.5.
+# direct_grad_weight (dot products of 8 fixed lanes, each source row read once per block
+#   for all output channels), (C/groups, M/groups): k3 s1 (1,1) 3.2 (3,3) 2.0 (4,4) 1.3
+#   (8,8) 0.56; k4 s2 transposed (3,3) 2.3 (4,4) 1.5 (8,8) 1.0.
+# Winograd-eligible problems (3x3 stride 1, >= 16 channels) keep Winograd, which is on
+# par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
+_DIRECT_CONV_MAX_PAIRS = 1024
+_DIRECT_TRANSPOSE_MAX_PAIRS = 512
+_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 16
+_DIRECT_MIN_WIDTH = 48
+
+
+def use_direct(kind, geom, groups, channels, m_total, n_samples):
+    """Whether a direct kernel beats im2col + GEMM (or Winograd) on this problem.
+
+    ``kind`` is ``"conv"`` (``direct_forward``), ``"transpose"`` (``direct_transpose``)
+    or ``"grad_weight"``; ``channels`` and ``m_total`` are the input and output channels
+    of the convolution in conv terms (``geom.src`` is its input grid).
+    """
+    if FORCE_PATH is not None:
+        return FORCE_PATH == "direct" and n_samples > 0
+    # Rows are split into their stride phases (a buffer of stride * width per row).
+    if n_samples == 0 or geom.pure_matmul or max(geom.kernel) > 64 or max(geom.stride) > 8:
+        return False
+    cg, mg = channels // groups, m_total // groups
+    if kind == "grad_weight":
+        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS
+    if winograd_ok(geom, groups, channels, m_total):
+        return False
+    if kind == "transpose":
+        return cg * mg <= _DIRECT_TRANSPOSE_MAX_PAIRS
+    return cg * mg <= _DIRECT_CONV_MAX_PAIRS and (
+        mg <= 8 or (geom.out[2] >= _DIRECT_MIN_WIDTH and (mg <= 16 or cg >= mg))
+    )
+
+
+def _bias_or_empty(bias, dtype):
+    return np.empty(0, dtype) if bias is None else bias
+
+
+# Below this many multiply-adds a direct call runs on one thread: waking the OpenMP team
+# costs more than the work (callgrind: a 3->3 channel 3x3 conv of 16x16 is ~60k
+# instructions of kernel; GOMP's wake-up and join of a second thread ~10-50 us).
+_DIRECT_SERIAL_BELOW = 1 << 18
+
+
+def _in_chunks(n_rows, macs_per_row, num_threads, call):
+    if n_rows * macs_per_row < _DIRECT_SERIAL_BELOW:
+        num_threads = 1
+    chunk = max(1, _DIRECT_CHUNK_MACS // max(1, macs_per_row))
+    for r0 in range(0, n_rows, chunk):
+        call(r0, min(n_rows, r0 + chunk), num_threads)
+
+
+def direct_forward(src5, weight, bias, dst5, geom, groups, num_threads):
+    """``dst5 = conv(src5, weight) + bias`` by the direct kernel."""
+    n, m_total = dst5.shape[:2]
+    taps = weight.shape[1] * prod(geom.kernel)
+    bias = _bias_or_empty(bias, src5.dtype)
+    _in_chunks(
+        _k.direct_items(n, groups, geom.out[0], geom.out[1]),
+        m_total // groups * taps * geom.out[2],
+        num_threads,
+        lambda r0, r1, threads: _k.direct_conv(
+            src5,
+            weight,
+            bias,
+            dst5,
+            geom.stride,
+            geom.padding,
+            geom.dilation,
+            groups,
+            r0,
+            r1,
+            threads,
+        ),
+    )
+
+
+def direct_transpose(g5, weight, bias, dst5, geom, groups, num_threads):
+    """``dst5 = col2im(weightᵀ @ g5) + bias`` (conv's input gradient) by the direct kernel."""
+    n, channels = dst5.shape[:2]
+    # Each output element gathers about (M/groups) * taps / stride products.
+    taps = (g5.shape[1] // groups) * max(1, prod(geom.kernel) // prod(geom.stride))
+    bias = _bias_or_empty(bias, g5.dtype)
+    _in_chunks(
+        _k.direct_items(n, groups, geom.src[0], geom.src[1]),
+        channels // groups * taps * geom.src[2],
+        num_threads,
+        lambda r0, r1, threads: _k.direct_conv_transpose(
+            g5,
+            weight,
+            bias,
+            dst5,
+            geom.stride,
+            geom.padding,
+            geom.dilation,
+            groups,
+            r0,
+            r1,
+            threads,
+        ),
+    )
+
+
+def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
+    """``Σ_n lhs5_n @ im2col(src5)_nᵀ`` shaped like a conv weight, by the direct kernel."""
+    n, channels = src5.shape[:2]
+    m_total = lhs5.shape[1]
+    cg = channels // groups
+    n_rows = n * geom.out[0] * geom.out[1]
+    macs_per_block_row = m_total * cg * prod(geom.kernel) * geom.out[2]
+    # Fixed blocks of rows, from the problem alone: enough for the threads, each small
+    # enough to be interrupted between calls. Their partials are added in order.
+    n_blocks = max(_DIRECT_MIN_ITEMS, -(-n_rows * macs_per_block_row // _DIRECT_CHUNK_MACS))
+    n_blocks = max(1, min(n_blocks, n_rows))
+    partials = np.empty((n_blocks, m_total, cg) + geom.kernel, np.float64)
+    if n_rows * macs_per_block_row < _DIRECT_SERIAL_BELOW:
+        num_threads = 1
+    per_call = max(1, n_blocks * _DIRECT_CHUNK_MACS // max(1, n_rows * macs_per_block_row))
+    for b0 in range(0, n_blocks, per_call):
+        b1 = min(n_blocks, b0 + per_call)
+        _k.direct_grad_weight(
+            src5,
+            lhs5,
+            partials[b0:b1],
+            geom.stride,
+            geom.padding,
+            geom.dilation,
+            groups,
+            b0,
+            n_blocks,
+            num_threads,
+        )
+    return partials.sum(axis=0).astype(src5.dtype, copy=False)
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
 def conv_forward(problem, y5, num_threads):
     """``y5 = conv(x) + bias`` of a conv problem, by Winograd or im2col."""
     geom = problem.geom
-    if winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]) and winograd_safe(
+    if use_direct("conv", geom, problem.groups, problem.x5.shape[1], y5.shape[1], len(y5)):
+        direct_forward(problem.x5, problem.w5, problem.bias, y5, geom, problem.groups, num_threads)
+    elif winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]) and winograd_safe(
         problem.x5, problem.w5
     ):
         w = problem.w5[:, :, 0]
@@ -366,6 +549,10 @@ def conv_forward(problem, y5, num_threads):
 
 def conv_transpose_forward(problem, y5, num_threads):
     """``y5 = conv_transpose(x) + bias``: conv's input gradient of x, by phase gathers."""
+    geom, groups = problem.geom, problem.groups
+    if use_direct("transpose", geom, groups, y5.shape[1], problem.x5.shape[1], len(y5)):
+        direct_transpose(problem.x5, problem.w5, problem.bias, y5, geom, groups, num_threads)
+        return
     col2im_pass(problem.x5, problem.w5, problem.geom, problem.groups, num_threads, y5, problem.bias)
 
 
@@ -374,6 +561,24 @@ def conv_grads(problem, gy5, mask, num_threads):
 
     Entries ``mask`` leaves out are None.
     """
+    geom, groups = problem.geom, problem.groups
+    sizes = (geom, groups, problem.x5.shape[1], gy5.shape[1], len(gy5))
+    direct = (
+        mask[0] and use_direct("transpose", *sizes),
+        mask[1] and use_direct("grad_weight", *sizes),
+    )
+    grad_input, grad_weight = _gemm_conv_grads(
+        problem, gy5, (mask[0] and not direct[0], mask[1] and not direct[1]), num_threads
+    )
+    if direct[0]:
+        grad_input = np.empty_like(problem.x5)
+        direct_transpose(gy5, problem.w5, None, grad_input, geom, groups, num_threads)
+    if direct[1]:
+        grad_weight = direct_grad_weight(problem.x5, gy5, geom, groups, num_threads)
+    return grad_input, grad_weight
+
+
+def _gemm_conv_grads(problem, gy5, mask, num_threads):
     grad_input = grad_weight = None
     geom, groups = problem.geom, problem.groups
     if mask[0] and mask[1] and geom.pure_matmul:
@@ -410,6 +615,16 @@ def conv_grads(problem, gy5, mask, num_threads):
 def conv_transpose_grads(problem, gy5, mask, num_threads):
     """``(grad_input, grad_weight)`` of a transposed conv problem (None where not in ``mask``)."""
     grad_input = grad_weight = None
+    geom, groups = problem.geom, problem.groups
+    # In conv terms grad_output is the input and x the output.
+    sizes = (geom, groups, gy5.shape[1], problem.x5.shape[1], len(gy5))
+    if mask[0] and use_direct("conv", *sizes):
+        grad_input = np.empty_like(problem.x5)
+        direct_forward(gy5, problem.w5, None, grad_input, geom, groups, num_threads)
+        mask = (False, mask[1], mask[2])
+    if mask[1] and use_direct("grad_weight", *sizes):
+        grad_weight = direct_grad_weight(gy5, problem.x5, geom, groups, num_threads)
+        mask = (mask[0], False, mask[2])
     if mask[0] or mask[1]:
         # conv_transpose's input gradient is a conv of grad_output, and its weight
         # gradient reuses the same columns: one im2col sweep serves both.

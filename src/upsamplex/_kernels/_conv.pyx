@@ -20,6 +20,7 @@ on several threads, each tile written by one thread only, so results do not
 depend on the thread count.
 """
 
+from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -400,3 +401,495 @@ def add_bias(floating[:, :] tile, const floating[::1] bias):
             b = bias[c]
             for i in range(width):
                 row[i] += b
+
+
+# --------------------------------------------------------------------------- direct kernels
+#
+# With few channels im2col + GEMM spends its time packing columns and in GEMMs too thin
+# to run at speed; these kernels sum the taps straight from the source instead. Each
+# parallel item is one output row (batch, channel, depth, height), written by one thread
+# in a fixed order (channel, then taps d, h, w), so results do not depend on the thread
+# count. Rows of a stride > 1 are first split into their stride phases in a per-thread
+# buffer, so that every inner loop runs over contiguous memory (and vectorises).
+
+cdef struct Grid:
+    # One convolution in conv terms on 3-D grids: ``src`` (N, C, D, H, W) is the
+    # convolution's input, ``col`` (N, M, OD, OH, OW) its output (column) grid.
+    Py_ssize_t n, c, m, groups
+    Py_ssize_t src[3]
+    Py_ssize_t out[3]
+    Py_ssize_t kernel[3]
+    Py_ssize_t stride[3]
+    Py_ssize_t padding[3]
+    Py_ssize_t dilation[3]
+
+
+cdef int _grid(Grid* g, Py_ssize_t n, Py_ssize_t c, Py_ssize_t m, Py_ssize_t groups,
+               src, out, kernel, stride, padding, dilation) except -1:
+    cdef int a
+    g.n = n
+    g.c = c
+    g.m = m
+    g.groups = groups
+    for a in range(3):
+        g.src[a] = src[a]
+        g.out[a] = out[a]
+        g.kernel[a] = kernel[a]
+        g.stride[a] = stride[a]
+        g.padding[a] = padding[a]
+        g.dilation[a] = dilation[a]
+    return 0
+
+
+cdef inline Py_ssize_t floor_mod(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a - floor_div(a, b) * b
+
+
+cdef inline void split_phases(const floating* row, Py_ssize_t n, Py_ssize_t step,
+                              Py_ssize_t phase_len, floating* phases) noexcept nogil:
+    # phases[r * phase_len + q] = row[q * step + r]
+    cdef Py_ssize_t r, q, m
+    for r in range(step):
+        m = (n - r + step - 1) // step if n > r else 0
+        for q in range(m):
+            phases[r * phase_len + q] = row[q * step + r]
+
+
+cdef extern from "_conv_direct.h" nogil:
+    void ux_direct_rows_f32(const float* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+                            const Py_ssize_t* off, Py_ssize_t n_k, const float* w,
+                            const float* start, float* out, Py_ssize_t ch_stride, int n_ch,
+                            Py_ssize_t n_out, Py_ssize_t out_step)
+    void ux_direct_rows_f64(const double* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+                            const Py_ssize_t* off, Py_ssize_t n_k, const double* w,
+                            const double* start, double* out, Py_ssize_t ch_stride, int n_ch,
+                            Py_ssize_t n_out, Py_ssize_t out_step)
+
+cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    # Eight fixed lanes: the sum depends on n and the data only, in every build.
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        s0 = s0 + a[i] * b[i]
+        s1 = s1 + a[i + 1] * b[i + 1]
+        s2 = s2 + a[i + 2] * b[i + 2]
+        s3 = s3 + a[i + 3] * b[i + 3]
+        s4 = s4 + a[i + 4] * b[i + 4]
+        s5 = s5 + a[i + 5] * b[i + 5]
+        s6 = s6 + a[i + 6] * b[i + 6]
+        s7 = s7 + a[i + 7] * b[i + 7]
+        i += 8
+    while i < n:
+        s0 = s0 + a[i] * b[i]
+        i += 1
+    return <double>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+
+
+# Outputs summed at once in registers per channel (_conv_direct.h), and channels per item.
+DEF STRIP = 16  # >= the widest build's strip (UX_STRIP_MAX)
+DEF BLOCK = 4
+
+
+cdef inline void direct_rows(const floating* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+                             const Py_ssize_t* off, Py_ssize_t n_k, const floating* w,
+                             const floating* start, floating* out, Py_ssize_t ch_stride,
+                             int n_ch, Py_ssize_t n_out, Py_ssize_t out_step) noexcept nogil:
+    if floating is float:
+        ux_direct_rows_f32(rows, n_rows, row_len, off, n_k, w, start, out, ch_stride, n_ch,
+                           n_out, out_step)
+    else:
+        ux_direct_rows_f64(rows, n_rows, row_len, off, n_k, w, start, out, ch_stride, n_ch,
+                           n_out, out_step)
+
+
+cdef inline void gather_row(floating* buf, const floating* row, Py_ssize_t n,
+                            Py_ssize_t base, Py_ssize_t step, Py_ssize_t length) noexcept nogil:
+    # buf[u] = row[base + u*step] where that lies in [0, n), else 0 (the zero padding).
+    cdef Py_ssize_t u, lo = range_lo(base, step), hi = range_hi(base, step, n, length)
+    zero(buf, 0, lo)
+    if step == 1:
+        if hi > lo:
+            memcpy(buf + lo, row + base + lo, (hi - lo) * sizeof(floating))
+    else:
+        for u in range(lo, hi):
+            buf[u] = row[base + u * step]
+    zero(buf, hi if hi > lo else lo, length)
+
+
+def direct_conv(const floating[:, :, :, :, ::1] src, const floating[:, :, :, :, ::1] weight,
+                const floating[::1] bias, floating[:, :, :, :, ::1] dst, stride, padding,
+                dilation, Py_ssize_t groups, Py_ssize_t item0, Py_ssize_t item1,
+                int num_threads):
+    """``dst = conv(src, weight) + bias`` for work items ``[item0, item1)``.
+
+    ``src`` is (N, C, D, H, W), ``weight`` (M, C/groups, kd, kh, kw), ``dst``
+    (N, M, OD, OH, OW); an item is an output row of every channel of one group,
+    flattened (n, group, od, oh) (``direct_items`` counts them): its source rows are
+    gathered once, then summed 4 channels at a time. ``bias`` is empty (none) or has
+    M entries.
+    """
+    cdef Grid g
+    _grid(&g, src.shape[0], src.shape[1], dst.shape[1], groups,
+          (src.shape[2], src.shape[3], src.shape[4]), (dst.shape[2], dst.shape[3], dst.shape[4]),
+          (weight.shape[2], weight.shape[3], weight.shape[4]), stride, padding, dilation)
+    cdef int failed = 0
+    with nogil:
+        failed = _direct_conv(&src[0, 0, 0, 0, 0], &weight[0, 0, 0, 0, 0],
+                              &bias[0] if bias.shape[0] else NULL, &dst[0, 0, 0, 0, 0], &g,
+                              item0, item1, num_threads)
+    if failed:
+        raise MemoryError("direct_conv: no memory for a row buffer")
+
+
+def direct_items(Py_ssize_t n, Py_ssize_t groups, Py_ssize_t depth, Py_ssize_t height):
+    """Work items of ``direct_conv`` / ``direct_conv_transpose`` with that output."""
+    return n * groups * depth * height
+
+
+cdef int _direct_conv(const floating* src, const floating* weight, const floating* bias,
+                      floating* dst, const Grid* g, Py_ssize_t item0, Py_ssize_t item1,
+                      int num_threads) noexcept nogil:
+    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
+    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
+    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
+    cdef Py_ssize_t blocks = (mg + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
+    # Each source row is split into its ``sw`` stride phases of ``phase_len`` (zero
+    # padded): tap kw of output i reads phase (kw*dw) % sw at i + (kw*dw) // sw.
+    cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
+    cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
+    cdef Py_ssize_t off[64]
+    cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
+    cdef const floating* x
+    cdef floating* rows
+    cdef floating* wpack
+    # Per thread (a C array declared here would be shared by the team).
+    cdef floating* start
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    if KW > 64:
+        return 1
+    for kw in range(KW):
+        off[kw] = (kw * dw) % sw * phase_len + kw * dw // sw
+    # wfull[(group block, c, kd, kh, kw), b] = weight[m0 + b, c, kd, kh, kw] (0 past the group)
+    cdef floating* wfull = <floating*>malloc((g.groups * blocks * cg * n_taps * BLOCK + 1)
+                                             * sizeof(floating))
+    if wfull == NULL:
+        return 1
+    for grp in range(g.groups):
+        for blk in range(blocks):
+            m0 = grp * mg + blk * BLOCK
+            for c in range(cg):
+                for t in range(n_taps):
+                    for b in range(BLOCK):
+                        wfull[(((grp * blocks + blk) * cg + c) * n_taps + t) * BLOCK + b] = (
+                            weight[((m0 + b) * cg + c) * n_taps + t]
+                            if blk * BLOCK + b < mg else 0)
+    with parallel(num_threads=num_threads):
+        rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+        start = wpack + max_rows * KW * BLOCK
+        for item in prange(item0, item1, schedule='static'):
+            if rows == NULL or wpack == NULL:
+                failed_ptr[0] = 1
+                continue
+            oh = item % OH
+            rest = item // OH
+            od = rest % OD
+            rest = rest // OD
+            grp = rest % g.groups
+            n = rest // g.groups
+            t = 0
+            for c in range(cg):
+                x = src + (n * g.c + grp * cg + c) * plane
+                for kd in range(KD):
+                    d = od * sd + kd * g.dilation[0] - g.padding[0]
+                    if d < 0 or d >= D:
+                        continue
+                    for kh in range(KH):
+                        h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                        if h < 0 or h >= H:
+                            continue
+                        for r in range(sw):
+                            gather_row(rows + t * row_len + r * phase_len, x + (d * H + h) * W,
+                                       W, r - pw, sw, phase_len)
+                        t = t + 1
+            for blk in range(blocks):
+                m0 = grp * mg + blk * BLOCK
+                n_ch = mg - blk * BLOCK
+                if n_ch > BLOCK:
+                    n_ch = BLOCK
+                for b in range(BLOCK):
+                    start[b] = bias[m0 + b] if bias != NULL and b < n_ch else 0
+                if t == cg * KD * KH:
+                    # Every tap row is inside the source: the weights packed up front.
+                    direct_rows(rows, t, row_len, off, KW,
+                                wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
+                                dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW,
+                                out_plane, <int>n_ch, OW, 1)
+                    continue
+                # The weights in the order of the rows gathered above.
+                t = 0
+                for c in range(cg):
+                    for kd in range(KD):
+                        d = od * sd + kd * g.dilation[0] - g.padding[0]
+                        if d < 0 or d >= D:
+                            continue
+                        for kh in range(KH):
+                            h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                            if h < 0 or h >= H:
+                                continue
+                            for kw in range(KW):
+                                for b in range(BLOCK):
+                                    wpack[(t * KW + kw) * BLOCK + b] = (
+                                        weight[((m0 + b) * cg + c) * n_taps
+                                               + (kd * KH + kh) * KW + kw] if b < n_ch else 0)
+                            t = t + 1
+                direct_rows(rows, t, row_len, off, KW, wpack, start,
+                            dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW, out_plane,
+                            <int>n_ch, OW, 1)
+        free(rows)
+        free(wpack)
+    free(wfull)
+    return failed
+
+
+def direct_conv_transpose(const floating[:, :, :, :, ::1] cols,
+                          const floating[:, :, :, :, ::1] weight, const floating[::1] bias,
+                          floating[:, :, :, :, ::1] dst, stride, padding, dilation,
+                          Py_ssize_t groups, Py_ssize_t item0, Py_ssize_t item1,
+                          int num_threads):
+    """``dst = conv_transpose(cols, weight) + bias`` for work items ``[item0, item1)``.
+
+    In conv terms: ``cols`` (N, M, OD, OH, OW) lies on a convolution's output grid,
+    ``weight`` is the conv weight (M, C/groups, kd, kh, kw) and ``dst`` (N, C, D, H, W)
+    its input grid (conv's input gradient; torch's transposed weight has this layout).
+    Each output element gathers the taps that land on it; an item is an output row of
+    every channel of one group, as in ``direct_conv``.
+    """
+    cdef Grid g
+    _grid(&g, dst.shape[0], dst.shape[1], cols.shape[1], groups,
+          (dst.shape[2], dst.shape[3], dst.shape[4]), (cols.shape[2], cols.shape[3], cols.shape[4]),
+          (weight.shape[2], weight.shape[3], weight.shape[4]), stride, padding, dilation)
+    cdef int failed = 0
+    with nogil:
+        failed = _direct_conv_transpose(&cols[0, 0, 0, 0, 0], &weight[0, 0, 0, 0, 0],
+                                        &bias[0] if bias.shape[0] else NULL,
+                                        &dst[0, 0, 0, 0, 0], &g, item0, item1, num_threads)
+    if failed:
+        raise MemoryError("direct_conv_transpose: no memory for a row buffer")
+
+
+cdef int _direct_conv_transpose(const floating* cols, const floating* weight,
+                                const floating* bias, floating* dst, const Grid* g,
+                                Py_ssize_t item0, Py_ssize_t item1,
+                                int num_threads) noexcept nogil:
+    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
+    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
+    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
+    cdef Py_ssize_t blocks = (cg + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t plane = OD * OH * OW, out_plane = D * H * W, n_taps = KD * KH * KW
+    # Output column j = q*sw + r (phase r) takes tap kw when r + pw - kw*dw is a multiple
+    # of sw, from column q + delta, delta = (r + pw - kw*dw) / sw. Source rows are copied
+    # with ``lead`` zeros before them so that every delta + lead is >= 0.
+    cdef Py_ssize_t n_phase = sw if sw < W else W
+    cdef Py_ssize_t phase_out = (W + sw - 1) // sw
+    cdef Py_ssize_t lead = 0, last = 0, delta, row_len, max_rows = mg * KD * KH
+    cdef Py_ssize_t n_k[64]
+    cdef Py_ssize_t tap_w[64 * 64]
+    cdef Py_ssize_t off[64 * 64]
+    cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, k, kw, b, t, tt, r, od, oh
+    cdef Py_ssize_t n_ch
+    cdef const floating* x
+    cdef floating* rows
+    cdef floating* wpack
+    # Per thread (a C array declared here would be shared by the team).
+    cdef floating* start
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    if KW > 64 or n_phase > 64:
+        return 1
+    for r in range(n_phase):
+        n_k[r] = 0
+        for kw in range(KW):
+            if floor_mod(r + pw - kw * dw, sw) == 0:
+                delta = floor_div(r + pw - kw * dw, sw)
+                tap_w[r * 64 + n_k[r]] = kw
+                off[r * 64 + n_k[r]] = delta
+                n_k[r] += 1
+                if -delta > lead:
+                    lead = -delta
+                if delta > last:
+                    last = delta
+    row_len = (phase_out + STRIP - 1) // STRIP * STRIP + lead + last + 1
+    for r in range(n_phase):
+        for k in range(n_k[r]):
+            off[r * 64 + k] += lead
+    with parallel(num_threads=num_threads):
+        rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+        start = wpack + max_rows * KW * BLOCK
+        for item in prange(item0, item1, schedule='static'):
+            if rows == NULL or wpack == NULL:
+                failed_ptr[0] = 1
+                continue
+            h = item % H
+            rest = item // H
+            d = rest % D
+            rest = rest // D
+            grp = rest % g.groups
+            n = rest // g.groups
+            # The rows (m, kd, kh) of ``cols`` that land on output row (d, h).
+            t = 0
+            for m in range(mg):
+                x = cols + (n * g.m + grp * mg + m) * plane
+                for kd in range(KD):
+                    # Column depth od with od*sd + kd*dd - pd == d: a whole od in range.
+                    tt = d + g.padding[0] - kd * g.dilation[0]
+                    if tt < 0 or tt % sd != 0 or tt // sd >= OD:
+                        continue
+                    od = tt // sd
+                    for kh in range(KH):
+                        tt = h + g.padding[1] - kh * g.dilation[1]
+                        if tt < 0 or tt % sh != 0 or tt // sh >= OH:
+                            continue
+                        oh = tt // sh
+                        gather_row(rows + t * row_len, x + (od * OH + oh) * OW, OW, -lead, 1,
+                                   row_len)
+                        t = t + 1
+            for blk in range(blocks):
+                c0 = grp * cg + blk * BLOCK
+                n_ch = cg - blk * BLOCK
+                if n_ch > BLOCK:
+                    n_ch = BLOCK
+                for b in range(BLOCK):
+                    start[b] = bias[c0 + b] if bias != NULL and b < n_ch else 0
+                for r in range(n_phase):
+                    # Weights of this phase's taps, in the order of the rows gathered above.
+                    tt = 0
+                    for m in range(mg):
+                        for kd in range(KD):
+                            od = d + g.padding[0] - kd * g.dilation[0]
+                            if od < 0 or od % sd != 0 or od // sd >= OD:
+                                continue
+                            for kh in range(KH):
+                                oh = h + g.padding[1] - kh * g.dilation[1]
+                                if oh < 0 or oh % sh != 0 or oh // sh >= OH:
+                                    continue
+                                for k in range(n_k[r]):
+                                    kw = tap_w[r * 64 + k]
+                                    for b in range(BLOCK):
+                                        wpack[(tt * n_k[r] + k) * BLOCK + b] = (
+                                            weight[((grp * mg + m) * cg + blk * BLOCK + b)
+                                                   * n_taps + (kd * KH + kh) * KW + kw]
+                                            if b < n_ch else 0)
+                                tt = tt + 1
+                    direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wpack, start,
+                                dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
+                                <int>n_ch, (W - r + sw - 1) // sw, sw)
+        free(rows)
+        free(wpack)
+    return failed
+
+
+def direct_grad_weight(const floating[:, :, :, :, ::1] src,
+                       const floating[:, :, :, :, ::1] lhs, double[:, :, :, :, :, ::1] partials,
+                       stride, padding, dilation, Py_ssize_t groups, Py_ssize_t block0,
+                       Py_ssize_t n_blocks, int num_threads):
+    """``partials[b - block0, m] = Σ lhs[n, m, o] * src[n, c, o*stride + k*dilation - padding]``.
+
+    Each block is one parallel item.
+
+    The sum over the R (n, od, oh) rows is cut into ``n_blocks`` fixed blocks, block
+    ``b`` summing rows ``[b*R/n_blocks, (b+1)*R/n_blocks)``; this call fills blocks
+    ``block0 ..`` (``partials.shape[0]`` of them) and the caller adds the blocks in order.
+    ``partials`` is (blocks, M, C/groups, kd, kh, kw), summed in float64.
+    """
+    cdef Grid g
+    _grid(&g, src.shape[0], src.shape[1], lhs.shape[1], groups, (src.shape[2], src.shape[3], src.shape[4]),
+          (lhs.shape[2], lhs.shape[3], lhs.shape[4]), (partials.shape[3], partials.shape[4], partials.shape[5]), stride, padding, dilation)
+    cdef int failed = 0
+    with nogil:
+        failed = _direct_grad_weight(&src[0, 0, 0, 0, 0], &lhs[0, 0, 0, 0, 0],
+                                     &partials[0, 0, 0, 0, 0, 0], block0,
+                                     partials.shape[0], n_blocks, &g, num_threads)
+    if failed:
+        raise MemoryError("direct_grad_weight: no memory for a row buffer")
+
+
+cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
+                             Py_ssize_t block0, Py_ssize_t n_items, Py_ssize_t n_blocks,
+                             const Grid* g, int num_threads) noexcept nogil:
+    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
+    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
+    cdef Py_ssize_t plane = D * H * W, n_taps = KD * KH * KW
+    cdef Py_ssize_t n_rows = g.n * OD * OH
+    cdef Py_ssize_t phase_len = (W + sw - 1) // sw
+    cdef Py_ssize_t item, b, m, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, off, lo, hi, grp
+    cdef Py_ssize_t i
+    cdef const floating* gy
+    cdef const floating* row
+    cdef const floating* x
+    cdef const floating* tap
+    cdef double* acc
+    cdef floating* phases
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    with parallel(num_threads=num_threads):
+        phases = <floating*>malloc((sw * phase_len + 1) * sizeof(floating))
+        for item in prange(n_items, schedule='static'):
+            if phases == NULL:
+                failed_ptr[0] = 1
+                continue
+            # One block of rows, every (m, c, tap): each source row is read (and split
+            # into its stride phases) once for all the output channels of its group.
+            b = block0 + item
+            acc = partials + item * g.m * cg * n_taps
+            for i in range(g.m * cg * n_taps):
+                acc[i] = 0
+            r0 = b * n_rows // n_blocks
+            r1 = (b + 1) * n_rows // n_blocks
+            for r in range(r0, r1):
+                oh = r % OH
+                od = (r // OH) % OD
+                n = r // (OH * OD)
+                for grp in range(g.groups):
+                    for c in range(cg):
+                        x = src + (n * g.c + grp * cg + c) * plane
+                        for kd in range(KD):
+                            d = od * sd + kd * g.dilation[0] - g.padding[0]
+                            if d < 0 or d >= D:
+                                continue
+                            for kh in range(KH):
+                                h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                                if h < 0 or h >= H:
+                                    continue
+                                row = x + (d * H + h) * W
+                                if sw > 1:
+                                    split_phases(row, W, sw, phase_len, phases)
+                                for kw in range(KW):
+                                    off = kw * g.dilation[2] - g.padding[2]
+                                    lo = range_lo(off, sw)
+                                    hi = range_hi(off, sw, W, OW)
+                                    if hi <= lo:
+                                        continue
+                                    if sw == 1:
+                                        tap = row + off
+                                    else:
+                                        tap = (phases + floor_mod(off, sw) * phase_len
+                                               + floor_div(off, sw))
+                                    for m in range(grp * mg, (grp + 1) * mg):
+                                        gy = lhs + ((n * g.m + m) * OD * OH + od * OH + oh) * OW
+                                        acc[((m * cg + c) * KD + kd) * KH * KW + kh * KW
+                                            + kw] += dot(gy + lo, tap + lo, hi - lo)
+        free(phases)
+    return failed
