@@ -571,6 +571,72 @@ static void ux_u8_hgray(const uint8_t *src, ptrdiff_t width, uint8_t *dst, ptrdi
         ux_u8_scalar_out(src + idx[o * k], 1, 1, wp + o * kp, cnt[o], precision, dst + o);
 }
 
+#if defined(__SSE4_1__)
+/* Four rows of single samples at once: each output's weights and bounds are
+ * read once for the four rows, and 4 outputs x 4 rows leave in 4 stores. */
+static void ux_u8_hgray4(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint8_t *dst,
+                         ptrdiff_t ds, ptrdiff_t size_out, const ptrdiff_t *idx, ptrdiff_t k,
+                         const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt, int precision)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m128i vbias = _mm_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    ptrdiff_t o = 0, q, r, g;
+    for (; o + 4 <= size_out; o += 4) {
+        ptrdiff_t f[4], ng[4];
+        int wide = 1;
+        for (q = 0; q < 4; q++) {
+            f[q] = idx[(o + q) * k];
+            ng[q] = (cnt[o + q] + 7) >> 3;
+            wide &= f[q] + 8 * ng[q] <= width;
+        }
+        if (!wide)
+            break;
+        /* col[q]: output o+q of rows 0..3; bytes transposed to rows at the end */
+        __m128i col[4];
+        for (q = 0; q < 4; q++) {
+            const int16_t *wt = wp + (o + q) * kp;
+            const uint8_t *p = src + f[q];
+            __m128i ww = _mm_loadu_si128((const __m128i *)wt);
+            __m128i s0 = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), ww);
+            __m128i s1 = _mm_madd_epi16(
+                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + ss))), ww);
+            __m128i s2 = _mm_madd_epi16(
+                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 2 * ss))), ww);
+            __m128i s3 = _mm_madd_epi16(
+                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 3 * ss))), ww);
+            for (g = 1; g < ng[q]; g++) {
+                const uint8_t *pg = p + 8 * g;
+                ww = _mm_loadu_si128((const __m128i *)(wt + 8 * g));
+                s0 = _mm_add_epi32(s0, _mm_madd_epi16(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)pg)), ww));
+                s1 = _mm_add_epi32(s1, _mm_madd_epi16(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + ss))), ww));
+                s2 = _mm_add_epi32(s2, _mm_madd_epi16(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 2 * ss))), ww));
+                s3 = _mm_add_epi32(s3, _mm_madd_epi16(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 3 * ss))), ww));
+            }
+            __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
+            col[q] = _mm_sra_epi32(_mm_add_epi32(t, vbias), shift);
+        }
+        /* bytes [o+0: rows 0-3, o+1: rows 0-3, ...] -> [row 0: o..o+3, row 1: ...] */
+        __m128i packed = _mm_packus_epi16(_mm_packs_epi32(col[0], col[1]),
+                                          _mm_packs_epi32(col[2], col[3]));
+        packed = _mm_shuffle_epi8(packed, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
+                                                        3, 7, 11, 15));
+        uint32_t v[4];
+        _mm_storeu_si128((__m128i *)v, packed);
+        for (r = 0; r < 4; r++)
+            memcpy(dst + r * ds + o, &v[r], 4);
+    }
+    if (o < size_out)
+        for (r = 0; r < 4; r++)
+            ux_u8_hgray(src + r * ss, width, dst + r * ds, o, size_out, idx, k, wp, kp, cnt,
+                        precision);
+}
+#endif
+
 /*
  * The horizontal pass of one row from the padded table: single samples
  * (P == 1) or dense pixels of 3 or 4 bytes. Returns 0 (nothing done) where
@@ -621,6 +687,12 @@ static int ux_u8_hpass_rows(const uint8_t *src, ptrdiff_t src_stride, ptrdiff_t 
                 src + r * src_stride, src_stride, width, dst + r * dst_stride, dst_stride,
                 size_out, idx, k, wp, kp, cnt, precision);
     }
+#endif
+#if defined(__SSE4_1__)
+    if (P == 1)
+        for (; r + 4 <= nrows; r += 4)
+            ux_u8_hgray4(src + r * src_stride, src_stride, width, dst + r * dst_stride,
+                         dst_stride, size_out, idx, k, wp, kp, cnt, precision);
 #endif
     if (P != 1 && r == 0 && nrows >= 2)
         return 0;
