@@ -93,3 +93,56 @@ def test_hwc_resize_matches_torch(channels):
                          mode="bicubic", antialias=True)[0].permute(1, 2, 0).numpy()
     got = ux.resize(x, (50, 77), mode="bicubic")
     np.testing.assert_array_equal(got, want)
+
+
+NEAREST_SHAPES = [(8, 9, 16, 18), (17, 31, 8, 15), (10, 10, 13, 27), (1, 1, 3, 4),
+                  (12, 40, 12, 40), (9, 7, 9, 14), (6, 33, 40, 33), (20, 21, 7, 63),
+                  (5, 64, 10, 32), (3, 67, 3, 33), (4, 35, 2, 17)]
+
+
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_byte_pixel_nearest_matches_torch(mode, channels, memory_format):
+    # x2 (widening stores), halving (every other pixel), identity rows,
+    # non-integer factors (per-pixel moves) and repeated rows (copies).
+    rng = np.random.default_rng(channels)
+    for h, w, oh, ow in NEAREST_SHAPES:
+        xt = torch.from_numpy(rng.integers(0, 256, (2, channels, h, w), dtype=np.uint8))
+        if memory_format == "channels_last":
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        want = F.interpolate(xt, size=(oh, ow), mode=mode).numpy()
+        for threads in (1, 2):
+            got = ux.interpolate(xt.numpy(), size=(oh, ow), mode=mode, num_threads=threads)
+            np.testing.assert_array_equal(got, want, err_msg=f"{(h, w, oh, ow)} {threads}")
+            plan = ux.plan(want.shape[:2] + (h, w), np.uint8, size=(oh, ow), mode=mode)
+            np.testing.assert_array_equal(plan(xt.numpy(), num_threads=threads), want)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_byte_pixel_nearest_hwc_and_strided(channels):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (37, 50, channels), dtype=np.uint8)
+    ref = torch.from_numpy(x).permute(2, 0, 1)[None]
+    for size in ((74, 100), (18, 25), (50, 61)):
+        want = F.interpolate(ref, size=size, mode="nearest")[0].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(ux.resize(x, size, mode="nearest"), want)
+    # every other column: pixels not dense, the general gather runs
+    sub = x[:, ::2]
+    want = F.interpolate(torch.from_numpy(np.ascontiguousarray(sub)).permute(2, 0, 1)[None],
+                         size=(20, 30), mode="nearest")[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(ux.resize(sub, (20, 30), mode="nearest"), want)
+
+
+def test_byte_pixel_gather_refuses_layouts_it_has_no_loop_for():
+    from upsamplex._kernels import _nearest_u8
+
+    x = np.zeros((1, 5, 1, 4, 6), np.uint8).transpose(0, 1, 2, 3, 4)
+    cl = np.zeros((1, 1, 4, 6, 5), np.uint8).transpose(0, 4, 1, 2, 3)  # 5 channels
+    y = np.zeros((1, 5, 1, 4, 6), np.uint8)
+    src = (np.zeros(1, np.intp), np.arange(4), np.arange(6))
+    assert _nearest_u8.gather_u8(x, y, *src, False, 1) is True
+    y_cl = np.zeros((1, 1, 4, 6, 5), np.uint8).transpose(0, 4, 1, 2, 3)
+    assert _nearest_u8.gather_u8(cl, y_cl, *src, True, 1) is False
+    assert _nearest_u8.gather_u8(x.astype(np.uint16), y.astype(np.uint16), *src, False,
+                                 1) is False

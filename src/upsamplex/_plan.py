@@ -23,7 +23,7 @@ from ._axis_tables import (
     axis_table_uint8,
     unit_table,
 )
-from ._kernels import _resample_uint8, float_kernels
+from ._kernels import _nearest_u8, _resample_uint8, float_kernels
 
 _resample = float_kernels()
 
@@ -322,6 +322,10 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
         _resample_uint8.resample_uint8(x4, y4, th[:4], tw[:4], th.skip, tw.skip,
                                        channels_last, block, tw.up2, num_threads)
         return
+    td, th, tw = tables
+    if kind == "gather" and x.dtype == np.uint8 and _nearest_u8.gather_u8(
+            x, y, td.idx[:, 0], th.idx[:, 0], tw.idx[:, 0], channels_last, num_threads):
+        return  # dense 1..4-byte pixels: moved whole, repeated rows copied
     # The kernels write W-contiguous rows (planar) or C-contiguous pixels.
     item = y.itemsize
     fits = (y.strides[1] == item) if channels_last else (y.strides[4] == item or y.shape[4] == 1)
@@ -332,7 +336,6 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
     # stores (no read-for-ownership). Not a fresh one: its pages were just zeroed
     # by the kernel, so its lines are likely cached and plain stores win.
     stream = not fresh and target is y and target.nbytes > _STREAM_ABOVE
-    td, th, tw = tables
     if kind == "gather":
         _resample.nearest(x, target, td.idx[:, 0].copy(), th.idx[:, 0].copy(),
                           tw.idx[:, 0].copy(), channels_last, num_threads, stream)
@@ -668,6 +671,18 @@ class Plan:
             prepared = _resample.Prepared([t[:3] for t in tables],
                                           [t.size_in for t in tables],
                                           [t.walk for t in tables], kernel_order, block)
+        if pass_.kind == "gather" and unit == np.uint8:
+            general = prepared
+            src = tuple(np.ascontiguousarray(t.idx[:, 0]) for t in tables)
+            gather_u8 = _nearest_u8.gather_u8
+
+            class _Prepared:  # byte pixels moved whole, else the general gather
+                @staticmethod
+                def run(xv, yv, cl, threads, stream):
+                    if not gather_u8(xv, yv, *src, cl, threads):
+                        general.run(xv, yv, cl, threads, stream)
+
+            prepared = _Prepared
         y_strides, dtype = y.strides, y.dtype
         phys = None if order is None else tuple(self.out_shape[a] for a in order)
         inverse = None if order is None else tuple(np.argsort(order).tolist())
