@@ -10,6 +10,7 @@ depend on the plan alone. ``interpolate()`` is validate -> plan (cached) -> run.
 """
 
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
@@ -323,8 +324,8 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
                                        channels_last, block, tw.up2, num_threads)
         return
     td, th, tw = tables
-    if kind == "gather" and x.dtype == np.uint8 and _nearest_u8.gather_u8(
-            x, y, td.idx[:, 0], th.idx[:, 0], tw.idx[:, 0], channels_last, num_threads):
+    if kind == "gather" and x.dtype == np.uint8 and _gather_u8(td, th, tw).run(
+            x, y, channels_last, num_threads):
         return  # dense 1..4-byte pixels: moved whole, repeated rows copied
     # The kernels write W-contiguous rows (planar) or C-contiguous pixels.
     item = y.itemsize
@@ -353,6 +354,22 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
                            channels_last, num_threads)
     if target is not y:
         np.copyto(y, target)
+
+
+_GATHER_U8 = OrderedDict()  # (ids of the 3 tables) -> (the tables, their GatherU8)
+
+
+def _gather_u8(td, th, tw):
+    """The byte-pixel gather of these tables, analysed once: the entry holds the
+    tables, so their ids stay theirs while it is cached."""
+    key = (id(td), id(th), id(tw))
+    hit = _GATHER_U8.get(key)
+    if hit is None:
+        gather = _nearest_u8.GatherU8(td.idx[:, 0], th.idx[:, 0], tw.idx[:, 0], tw.size_in)
+        hit = _GATHER_U8[key] = ((td, th, tw), gather)
+        while len(_GATHER_U8) > 32:
+            _GATHER_U8.popitem(last=False)
+    return hit[1]
 
 
 def _gather_view(arr):
@@ -673,13 +690,13 @@ class Plan:
                                           [t.walk for t in tables], kernel_order, block)
         if pass_.kind == "gather" and unit == np.uint8:
             general = prepared
-            src = tuple(np.ascontiguousarray(t.idx[:, 0]) for t in tables)
-            gather_u8 = _nearest_u8.gather_u8
+            gather_u8 = _nearest_u8.GatherU8(*(t.idx[:, 0] for t in tables),
+                                             tables[2].size_in).run
 
             class _Prepared:  # byte pixels moved whole, else the general gather
                 @staticmethod
                 def run(xv, yv, cl, threads, stream):
-                    if not gather_u8(xv, yv, *src, cl, threads):
+                    if not gather_u8(xv, yv, cl, threads):
                         general.run(xv, yv, cl, threads, stream)
 
             prepared = _Prepared

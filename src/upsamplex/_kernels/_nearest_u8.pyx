@@ -60,61 +60,80 @@ cdef void _gather_runs(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y, const
             memcpy(first + (oh - oh0) * ys[3], first, row_bytes)
 
 
+cdef class GatherU8:
+    """The source indices of one nearest gather, analysed once (x2, halving,
+    identity, runs of repeated rows); :meth:`run` then only checks layouts."""
+
+    cdef object src_d, src_h, src_w, run_lo, offs
+    cdef Py_ssize_t size_iw, size_ow, n_runs
+    cdef int w_kind
+
+    def __init__(self, src_d, src_h, src_w, Py_ssize_t size_iw):
+        self.src_d = np.ascontiguousarray(src_d, dtype=np.intp)
+        self.src_h = np.ascontiguousarray(src_h, dtype=np.intp)
+        self.src_w = np.ascontiguousarray(src_w, dtype=np.intp)
+        self.size_iw = size_iw
+        self.size_ow = n = self.src_w.shape[0]
+        w = self.src_w
+        if n == size_iw and np.array_equal(w, np.arange(n)):
+            self.w_kind = 1
+        elif n == 2 * size_iw and np.array_equal(w, np.arange(n) // 2):
+            self.w_kind = 2
+        elif n > 0 and np.array_equal(w, 2 * np.arange(n) + w[0]):
+            self.w_kind = 3
+        else:
+            self.w_kind = 0
+        # Runs of output rows reading one source row: each is computed once.
+        starts = np.flatnonzero(np.diff(self.src_h) != 0) + 1
+        self.run_lo = np.concatenate(([0], starts, [self.src_h.shape[0]])).astype(np.intp)
+        self.n_runs = self.run_lo.shape[0] - 1
+        self.offs = {}
+
+    def run(self, x, y, bint channels_last, int num_threads):
+        """Gather 5-D uint8 views ``x`` -> ``y`` (N, C, D, H, W); False, touching
+        nothing, unless both hold dense pixels of 1..4 bytes (planar rows of
+        single samples, or channels-last pixels of C <= 4 contiguous channels)."""
+        if x.dtype != np.uint8 or y.dtype != np.uint8 or x.size == 0 or y.size == 0:
+            return False
+        cdef const uint8_t[:, :, :, :, :] xv = x
+        cdef uint8_t[:, :, :, :, :] yv = y
+        cdef Py_ssize_t n_chan = xv.shape[1], i
+        cdef Py_ssize_t per_plane
+        cdef int P
+        if xv.shape[4] != self.size_iw or yv.shape[4] != self.size_ow:
+            return False
+        if channels_last:
+            if not (n_chan <= 4 and xv.strides[1] == 1 and xv.strides[4] == n_chan
+                    and yv.strides[1] == 1 and yv.strides[4] == n_chan):
+                return False
+            P, per_plane = <int>n_chan, 1
+        else:
+            if not (xv.strides[4] == 1 and yv.strides[4] == 1):
+                return False
+            P, per_plane = 1, n_chan
+        off = self.offs.get(P)
+        if off is None:
+            off = self.offs[P] = np.ascontiguousarray(self.src_w * P)
+        cdef Py_ssize_t xs_c[4]
+        cdef Py_ssize_t ys_c[4]
+        for i in range(4):
+            xs_c[i] = xv.strides[i]
+            ys_c[i] = yv.strides[i]
+        cdef const Py_ssize_t[::1] sd = self.src_d
+        cdef const Py_ssize_t[::1] sh = self.src_h
+        cdef const Py_ssize_t[::1] lo = self.run_lo
+        cdef const Py_ssize_t[::1] ov = off
+        with nogil:
+            _gather_runs(&xv[0, 0, 0, 0, 0], xs_c, &yv[0, 0, 0, 0, 0], ys_c, xv.shape[0],
+                         n_chan, per_plane, P, &sd[0], sd.shape[0], &lo[0], &sh[0],
+                         self.n_runs, self.size_iw, self.size_ow, &ov[0], self.w_kind,
+                         num_threads)
+        return True
+
+
 def gather_u8(x, y, src_d, src_h, src_w, bint channels_last, int num_threads):
     """Nearest gather of 5-D uint8 views ``x`` -> ``y`` (N, C, D, H, W) by source indices.
 
-    Returns False, touching nothing, unless the pixels are dense runs of 1..4
-    bytes in both arrays (planar rows of single samples, or channels-last
-    pixels of C <= 4 contiguous channels); the caller's general gather runs then.
+    :class:`GatherU8` built for this one call; see :meth:`GatherU8.run`.
     """
-    if x.dtype != np.uint8 or y.dtype != np.uint8 or x.size == 0 or y.size == 0:
-        return False
-    xs = element_strides(x)
-    ys = element_strides(y)
-    n_chan = x.shape[1]
-    if channels_last:
-        if not (n_chan <= 4 and xs[1] == 1 and xs[4] == n_chan and ys[1] == 1
-                and ys[4] == n_chan):
-            return False
-        P, per_plane = n_chan, 1
-    else:
-        if not (xs[4] == 1 and ys[4] == 1):
-            return False
-        P, per_plane = 1, n_chan
-    src_d = np.ascontiguousarray(src_d, dtype=np.intp)
-    src_h = np.ascontiguousarray(src_h, dtype=np.intp)
-    src_w = np.ascontiguousarray(src_w, dtype=np.intp)
-    size_iw, size_ow = x.shape[4], src_w.shape[0]
-    if size_ow == size_iw and np.array_equal(src_w, np.arange(size_ow)):
-        w_kind = 1
-    elif size_ow == 2 * size_iw and np.array_equal(src_w, np.arange(size_ow) // 2):
-        w_kind = 2
-    elif size_ow > 0 and np.array_equal(src_w, 2 * np.arange(size_ow) + src_w[0]):
-        w_kind = 3
-    else:
-        w_kind = 0
-    # Runs of output rows reading one source row: each is computed once.
-    starts = np.flatnonzero(np.diff(src_h) != 0) + 1
-    run_lo = np.concatenate(([0], starts, [src_h.shape[0]])).astype(np.intp)
-    off = np.ascontiguousarray(src_w * P, dtype=np.intp)
-    cdef Py_ssize_t xs_c[4]
-    cdef Py_ssize_t ys_c[4]
-    cdef Py_ssize_t i
-    for i in range(4):
-        xs_c[i] = xs[i]
-        ys_c[i] = ys[i]
-    cdef const uint8_t[:, :, :, :, :] xv = x
-    cdef uint8_t[:, :, :, :, :] yv = y
-    cdef const Py_ssize_t[::1] sd = src_d
-    cdef const Py_ssize_t[::1] sh = src_h
-    cdef const Py_ssize_t[::1] lo = run_lo
-    cdef const Py_ssize_t[::1] ov = off
-    cdef Py_ssize_t n_batch = x.shape[0], n_runs = run_lo.shape[0] - 1, nc = n_chan
-    cdef Py_ssize_t size_od = src_d.shape[0]
-    cdef int p_c = P, kind_c = w_kind
-    cdef Py_ssize_t pp = per_plane, n_iw = size_iw, n_ow = size_ow
-    with nogil:
-        _gather_runs(&xv[0, 0, 0, 0, 0], xs_c, &yv[0, 0, 0, 0, 0], ys_c, n_batch, nc,
-                     pp, p_c, &sd[0], size_od, &lo[0], &sh[0], n_runs, n_iw, n_ow, &ov[0],
-                     kind_c, num_threads)
-    return True
+    return GatherU8(src_d, src_h, src_w, x.shape[4]).run(x, y, channels_last, num_threads)
