@@ -12,9 +12,14 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ._tables import element_strides
+
+# (ids of a W table's weights and counts) -> (them, their padded weights)
+_PADDED = OrderedDict()
 
 from ._tables cimport block_ranges
 
@@ -256,11 +261,23 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     if not plain and not skip_w:
         # The W weights padded to a multiple of 8 taps with zeros: the wide
         # loops then read whole groups (a zero weight adds nothing).
-        kp = (w_w.shape[1] + 7) // 8 * 8
-        wp = np.zeros((w_w.shape[0], kp), dtype=np.int16)
-        for o in range(w_w.shape[0]):
-            for j in range(w_w.shape[1]):
-                wp[o, j] = w_w[o, j] if j < cnt_w[o] else 0
+        # Kept per weight array (the plan's cached tables are reused call after
+        # call); the entry holds the array, so its id stays its own.
+        key = (id(table_w[1]), id(table_w[2]))
+        hit = _PADDED.get(key)
+        if hit is None:
+            kp = (w_w.shape[1] + 7) // 8 * 8
+            wp = np.zeros((w_w.shape[0], kp), dtype=np.int16)
+            for o in range(w_w.shape[0]):
+                for j in range(w_w.shape[1]):
+                    wp[o, j] = w_w[o, j] if j < cnt_w[o] else 0
+            hit = (table_w[1], table_w[2], np.asarray(wp))
+            if not table_w[1].flags.writeable:  # frozen: a cached table's array
+                _PADDED[key] = hit
+                while len(_PADDED) > 32:
+                    _PADDED.popitem(last=False)
+        wp = hit[2]
+        kp = wp.shape[1]
         wp_ptr = &wp[0, 0]
     xstr = element_strides(np.asarray(x))
     ystr = element_strides(np.asarray(y))
