@@ -572,6 +572,36 @@ static void ux_u8_hgray(const uint8_t *src, ptrdiff_t width, uint8_t *dst, ptrdi
 }
 
 #if defined(__SSE4_1__)
+/* Output (one tap window p, weights wt) of 4 rows ss apart, as 4 int32 lanes. */
+static inline __attribute__((always_inline))
+__m128i ux_u8_gray_col(const uint8_t *p, ptrdiff_t ss, const int16_t *wt, ptrdiff_t ng,
+                       __m128i vbias, __m128i shift)
+{
+    __m128i ww = _mm_loadu_si128((const __m128i *)wt);
+    __m128i s0 = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), ww);
+    __m128i s1 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + ss))), ww);
+    __m128i s2 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 2 * ss))), ww);
+    __m128i s3 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 3 * ss))), ww);
+    ptrdiff_t g;
+    for (g = 1; g < ng; g++) {
+        const uint8_t *pg = p + 8 * g;
+        ww = _mm_loadu_si128((const __m128i *)(wt + 8 * g));
+        s0 = _mm_add_epi32(s0, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)pg)), ww));
+        s1 = _mm_add_epi32(s1, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + ss))), ww));
+        s2 = _mm_add_epi32(s2, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 2 * ss))), ww));
+        s3 = _mm_add_epi32(s3, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 3 * ss))), ww));
+    }
+    __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
+    return _mm_sra_epi32(_mm_add_epi32(t, vbias), shift);
+}
+
 /* Four rows of single samples at once: each output's weights and bounds are
  * read once for the four rows, and 4 outputs x 4 rows leave in 4 stores. */
 static void ux_u8_hgray4(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint8_t *dst,
@@ -581,7 +611,7 @@ static void ux_u8_hgray4(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint
     const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
     const __m128i vbias = _mm_set1_epi32(bias);
     const __m128i shift = _mm_cvtsi32_si128(precision);
-    ptrdiff_t o = 0, q, r, g;
+    ptrdiff_t o = 0, q, r;
     for (; o + 4 <= size_out; o += 4) {
         ptrdiff_t f[4], ng[4];
         int wide = 1;
@@ -592,37 +622,13 @@ static void ux_u8_hgray4(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint
         }
         if (!wide)
             break;
-        /* col[q]: output o+q of rows 0..3; bytes transposed to rows at the end */
-        __m128i col[4];
-        for (q = 0; q < 4; q++) {
-            const int16_t *wt = wp + (o + q) * kp;
-            const uint8_t *p = src + f[q];
-            __m128i ww = _mm_loadu_si128((const __m128i *)wt);
-            __m128i s0 = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), ww);
-            __m128i s1 = _mm_madd_epi16(
-                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + ss))), ww);
-            __m128i s2 = _mm_madd_epi16(
-                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 2 * ss))), ww);
-            __m128i s3 = _mm_madd_epi16(
-                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 3 * ss))), ww);
-            for (g = 1; g < ng[q]; g++) {
-                const uint8_t *pg = p + 8 * g;
-                ww = _mm_loadu_si128((const __m128i *)(wt + 8 * g));
-                s0 = _mm_add_epi32(s0, _mm_madd_epi16(
-                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)pg)), ww));
-                s1 = _mm_add_epi32(s1, _mm_madd_epi16(
-                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + ss))), ww));
-                s2 = _mm_add_epi32(s2, _mm_madd_epi16(
-                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 2 * ss))), ww));
-                s3 = _mm_add_epi32(s3, _mm_madd_epi16(
-                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 3 * ss))), ww));
-            }
-            __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
-            col[q] = _mm_sra_epi32(_mm_add_epi32(t, vbias), shift);
-        }
+        /* col q: output o+q of rows 0..3; bytes transposed to rows at the end */
+        __m128i c0 = ux_u8_gray_col(src + f[0], ss, wp + o * kp, ng[0], vbias, shift);
+        __m128i c1 = ux_u8_gray_col(src + f[1], ss, wp + (o + 1) * kp, ng[1], vbias, shift);
+        __m128i c2 = ux_u8_gray_col(src + f[2], ss, wp + (o + 2) * kp, ng[2], vbias, shift);
+        __m128i c3 = ux_u8_gray_col(src + f[3], ss, wp + (o + 3) * kp, ng[3], vbias, shift);
         /* bytes [o+0: rows 0-3, o+1: rows 0-3, ...] -> [row 0: o..o+3, row 1: ...] */
-        __m128i packed = _mm_packus_epi16(_mm_packs_epi32(col[0], col[1]),
-                                          _mm_packs_epi32(col[2], col[3]));
+        __m128i packed = _mm_packus_epi16(_mm_packs_epi32(c0, c1), _mm_packs_epi32(c2, c3));
         packed = _mm_shuffle_epi8(packed, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
                                                         3, 7, 11, 15));
         uint32_t v[4];
