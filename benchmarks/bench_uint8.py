@@ -2,6 +2,7 @@
 
     python benchmarks/bench_uint8.py [--quick] [--markdown] [--threads 1 2]
                                      [--only aa|up|nearest] [--simd-python PATH]
+                                     [--budget SECONDS]
 
 Issue 10's classes 1 and 3 as grids, not single shapes:
 
@@ -226,6 +227,8 @@ def main(argv=None):
                         default=["aa", "up", "nearest"])
     parser.add_argument("--simd-python", default=os.environ.get(
         "UPSAMPLEX_PILLOW_SIMD_PYTHON", os.path.join(HERE, "..", ".venv-simd", "bin", "python")))
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of rounds per row (default 1.5; 0.25 with --quick)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -249,7 +252,7 @@ def main(argv=None):
     except ImportError:  # pragma: no cover
         Image = None
     simd = SimdPeer(args.simd_python)
-    budget = 0.25 if args.quick else 1.5
+    budget = args.budget if args.budget is not None else (0.25 if args.quick else 1.5)
     grids = {"aa": aa_grid, "up": up_grid, "nearest": nearest_grid}
     pil_1thread = {}
     versions = {"upsamplex": ux.__version__, "torch": torch and torch.__version__,
