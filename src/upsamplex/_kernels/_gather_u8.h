@@ -24,7 +24,13 @@ static void ux_gather_row(const uint8_t *src, ptrdiff_t src_bytes, uint8_t *dst,
 {
     ptrdiff_t o;
     if (P == 1) {
-        for (o = 0; o < n; o++)
+        /* 4 at a time: one 4-byte store instead of 4 byte stores */
+        for (o = 0; o + 4 <= n; o += 4) {
+            uint32_t v = (uint32_t)src[off[o]] | ((uint32_t)src[off[o + 1]] << 8)
+                         | ((uint32_t)src[off[o + 2]] << 16) | ((uint32_t)src[off[o + 3]] << 24);
+            memcpy(dst + o, &v, 4);
+        }
+        for (; o < n; o++)
             dst[o] = src[off[o]];
     } else if (P == 2) {
         for (o = 0; o < n; o++)
