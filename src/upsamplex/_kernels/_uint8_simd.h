@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -427,12 +428,17 @@ static void ux_u8_hpix_avx2(const uint8_t *src, ptrdiff_t width, int P, uint8_t 
 /* Output pixel of 4 (R == 4) or 2 rows of the same table at once: the weights,
  * bounds and loop are shared, which is most of the per-output cost at few
  * taps (Pillow-SIMD's horizontal pass does 4 rows likewise). P is a constant
- * in each instantiation below, so the byte arithmetic folds away. */
+ * in each instantiation below, so the byte arithmetic folds away. `meta`
+ * holds per output its first tap's byte offset and its number of 4-tap groups
+ * (-1: a wide load would leave the row, scalar code), `wx` the weights of each
+ * group as the 256-bit madd operand ([w0 w1] x4 | [w2 w3] x4), G per output;
+ * both are made once per block of rows by ux_u8_hpix_prepare. */
 static inline __attribute__((always_inline, target("avx2")))
 void ux_u8_hpix_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const int P,
-                          ptrdiff_t width, uint8_t *dst, ptrdiff_t ds, ptrdiff_t size_out,
-                          const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp, ptrdiff_t kp,
-                          const ptrdiff_t *cnt, int precision)
+                          uint8_t *dst, ptrdiff_t ds, ptrdiff_t size_out,
+                          const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G,
+                          const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                          int precision)
 {
     const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
     const __m256i mask = P == 4
@@ -440,28 +446,24 @@ void ux_u8_hpix_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const i
                            8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1)
         : _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-    const __m256i wsel = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     const __m256i vbias = _mm256_set1_epi32(bias);
     const __m128i shift = _mm_cvtsi32_si128(precision);
-    const ptrdiff_t row_bytes = width * P;
     const uint8_t *s0 = src, *s1 = src + ss, *s2 = src + 2 * ss, *s3 = src + 3 * ss;
     uint8_t *d0 = dst, *d1 = dst + ds, *d2 = dst + 2 * ds, *d3 = dst + 3 * ds;
     ptrdiff_t o, g, r;
     for (o = 0; o < size_out; o++) {
-        const ptrdiff_t first = idx[o * k], n = cnt[o], ng = (n + 3) >> 2;
-        const ptrdiff_t off = first * P;
-        const int16_t *wt = wp + o * kp;
-        if (ng == 0 || (first + 4 * (ng - 1)) * P + 16 > row_bytes) {
+        const ptrdiff_t off = meta[2 * o], ng = meta[2 * o + 1];
+        if (ng < 0) {
             for (r = 0; r < R; r++)
-                ux_u8_scalar_out(src + r * ss + off, P, P, wt, n, precision,
+                ux_u8_scalar_out(src + r * ss + off, P, P, wp + o * kp, cnt[o], precision,
                                  dst + r * ds + o * P);
             continue;
         }
+        const __m256i *wo = wx + o * G;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
         for (g = 0; g < ng; g++) {
             const ptrdiff_t at = off + 4 * g * P;
-            __m256i ww = _mm256_permutevar8x32_epi32(
-                _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(wt + 4 * g))), wsel);
+            const __m256i ww = _mm256_load_si256(wo + g);
             __m256i v0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + at)));
             __m256i v1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s1 + at)));
             a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_shuffle_epi8(v0, mask), ww));
@@ -504,13 +506,34 @@ void ux_u8_hpix_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const i
     }
 }
 
+/* meta and wx of ux_u8_hpix_rows_body for one table and row width. */
+__attribute__((target("avx2")))
+static void ux_u8_hpix_prepare(ptrdiff_t width, int P, ptrdiff_t size_out,
+                               const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp,
+                               ptrdiff_t kp, const ptrdiff_t *cnt, ptrdiff_t *meta,
+                               __m256i *wx, ptrdiff_t G)
+{
+    const __m256i wsel = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const ptrdiff_t row_bytes = width * P;
+    ptrdiff_t o, g;
+    for (o = 0; o < size_out; o++) {
+        const ptrdiff_t first = idx[o * k], ng = (cnt[o] + 3) >> 2;
+        meta[2 * o] = first * P;
+        meta[2 * o + 1] = (ng == 0 || (first + 4 * (ng - 1)) * P + 16 > row_bytes) ? -1 : ng;
+        for (g = 0; g < ng && g < G; g++)
+            _mm256_store_si256(wx + o * G + g, _mm256_permutevar8x32_epi32(
+                _mm256_castsi128_si256(
+                    _mm_loadl_epi64((const __m128i *)(wp + o * kp + 4 * g))), wsel));
+    }
+}
+
 #define UX_HPIX_ROWS(NAME, R, P)                                                           \
 __attribute__((target("avx2")))                                                            \
-static void NAME(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint8_t *dst,          \
-                 ptrdiff_t ds, ptrdiff_t size_out, const ptrdiff_t *idx, ptrdiff_t k,      \
+static void NAME(const uint8_t *src, ptrdiff_t ss, uint8_t *dst, ptrdiff_t ds,             \
+                 ptrdiff_t size_out, const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G, \
                  const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt, int precision)     \
 {                                                                                          \
-    ux_u8_hpix_rows_body(src, ss, R, P, width, dst, ds, size_out, idx, k, wp, kp, cnt,     \
+    ux_u8_hpix_rows_body(src, ss, R, P, dst, ds, size_out, meta, wx, G, wp, kp, cnt,       \
                          precision);                                                       \
 }
 UX_HPIX_ROWS(ux_u8_hpix4_p3, 4, 3)
@@ -683,15 +706,25 @@ static int ux_u8_hpass_rows(const uint8_t *src, ptrdiff_t src_stride, ptrdiff_t 
 {
     ptrdiff_t r = 0;
 #if UX_HAVE_AVX2_DISPATCH
-    if ((P == 3 || P == 4) && ux_cpu_has_avx2()) {
-        for (; r + 4 <= nrows; r += 4)
-            (P == 3 ? ux_u8_hpix4_p3 : ux_u8_hpix4_p4)(
-                src + r * src_stride, src_stride, width, dst + r * dst_stride, dst_stride,
-                size_out, idx, k, wp, kp, cnt, precision);
-        for (; r + 2 <= nrows; r += 2)
-            (P == 3 ? ux_u8_hpix2_p3 : ux_u8_hpix2_p4)(
-                src + r * src_stride, src_stride, width, dst + r * dst_stride, dst_stride,
-                size_out, idx, k, wp, kp, cnt, precision);
+    if ((P == 3 || P == 4) && nrows >= 2 && ux_cpu_has_avx2()) {
+        /* per-output offsets, group counts and madd-ready weights, once a block */
+        const ptrdiff_t G = kp / 4;
+        char *mem = (char *)malloc((size_t)(size_out * G * 32 + size_out * 2 * sizeof(ptrdiff_t)
+                                            + 32));
+        if (mem != NULL) {
+            __m256i *wx = (__m256i *)(((uintptr_t)mem + 31) & ~(uintptr_t)31);
+            ptrdiff_t *meta = (ptrdiff_t *)(wx + size_out * G);
+            ux_u8_hpix_prepare(width, P, size_out, idx, k, wp, kp, cnt, meta, wx, G);
+            for (; r + 4 <= nrows; r += 4)
+                (P == 3 ? ux_u8_hpix4_p3 : ux_u8_hpix4_p4)(
+                    src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
+                    size_out, meta, wx, G, wp, kp, cnt, precision);
+            for (; r + 2 <= nrows; r += 2)
+                (P == 3 ? ux_u8_hpix2_p3 : ux_u8_hpix2_p4)(
+                    src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
+                    size_out, meta, wx, G, wp, kp, cnt, precision);
+            free(mem);
+        }
     }
 #endif
 #if defined(__SSE4_1__)
