@@ -10,6 +10,7 @@ depend on the plan alone. ``interpolate()`` is validate -> plan (cached) -> run.
 """
 
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +24,7 @@ from ._axis_tables import (
     axis_table_uint8,
     unit_table,
 )
-from ._kernels import _resample_uint8, float_kernels
+from ._kernels import _nearest_u8, _resample_uint8, float_kernels
 
 _resample = float_kernels()
 
@@ -324,6 +325,10 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
         _resample_uint8.resample_uint8(x4, y4, th[:4], tw[:4], th.skip, tw.skip,
                                        channels_last, block, tw.up2, num_threads)
         return
+    td, th, tw = tables
+    if kind == "gather" and x.dtype == np.uint8 and _gather_u8(td, th, tw).run(
+            x, y, channels_last, num_threads):
+        return  # dense 1..4-byte pixels: moved whole, repeated rows copied
     # The kernels write W-contiguous rows (planar) or C-contiguous pixels.
     item = y.itemsize
     fits = (y.strides[1] == item) if channels_last else (y.strides[4] == item or y.shape[4] == 1)
@@ -334,7 +339,6 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
     # stores (no read-for-ownership). Not a fresh one: its pages were just zeroed
     # by the kernel, so its lines are likely cached and plain stores win.
     stream = not fresh and target is y and target.nbytes > _STREAM_ABOVE
-    td, th, tw = tables
     if kind == "gather":
         _resample.nearest(x, target, td.idx[:, 0].copy(), th.idx[:, 0].copy(),
                           tw.idx[:, 0].copy(), channels_last, num_threads, stream)
@@ -352,6 +356,22 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
                            channels_last, num_threads)
     if target is not y:
         np.copyto(y, target)
+
+
+_GATHER_U8 = OrderedDict()  # (ids of the 3 tables) -> (the tables, their GatherU8)
+
+
+def _gather_u8(td, th, tw):
+    """The byte-pixel gather of these tables, analysed once: the entry holds the
+    tables, so their ids stay theirs while it is cached."""
+    key = (id(td), id(th), id(tw))
+    hit = _GATHER_U8.get(key)
+    if hit is None:
+        gather = _nearest_u8.GatherU8(td.idx[:, 0], th.idx[:, 0], tw.idx[:, 0], tw.size_in)
+        hit = _GATHER_U8[key] = ((td, th, tw), gather)
+        while len(_GATHER_U8) > 32:
+            _GATHER_U8.popitem(last=False)
+    return hit[1]
 
 
 def _gather_view(arr):
@@ -670,6 +690,18 @@ class Plan:
             prepared = _resample.Prepared([t[:3] for t in tables],
                                           [t.size_in for t in tables],
                                           [t.walk for t in tables], kernel_order, block)
+        if pass_.kind == "gather" and unit == np.uint8:
+            general = prepared
+            gather_u8 = _nearest_u8.GatherU8(*(t.idx[:, 0] for t in tables),
+                                             tables[2].size_in).run
+
+            class _Prepared:  # byte pixels moved whole, else the general gather
+                @staticmethod
+                def run(xv, yv, cl, threads, stream):
+                    if not gather_u8(xv, yv, cl, threads):
+                        general.run(xv, yv, cl, threads, stream)
+
+            prepared = _Prepared
         y_strides, dtype = y.strides, y.dtype
         phys = None if order is None else tuple(self.out_shape[a] for a in order)
         inverse = None if order is None else tuple(np.argsort(order).tolist())

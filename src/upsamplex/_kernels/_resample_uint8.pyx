@@ -12,9 +12,14 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ._tables import element_strides
+
+# (ids of a W table's weights and counts) -> (them, their padded weights)
+_PADDED = OrderedDict()
 
 from ._tables cimport block_ranges
 
@@ -32,6 +37,15 @@ cdef extern from "_uint8_simd.h" nogil:
     Py_ssize_t ux_u8_up2_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t lo, Py_ssize_t hi,
                              Py_ssize_t even_first, Py_ssize_t odd_first, const int16_t* we,
                              const int16_t* wo, int precision)
+    int ux_u8_hpass_padded(const uint8_t* src, Py_ssize_t width, int P, uint8_t* dst,
+                           Py_ssize_t size_out, const Py_ssize_t* idx, Py_ssize_t k,
+                           const int16_t* wp, Py_ssize_t kp, const Py_ssize_t* cnt,
+                           int precision)
+    int ux_u8_hpass_rows(const uint8_t* src, Py_ssize_t src_stride, Py_ssize_t nrows,
+                         Py_ssize_t width, int P, uint8_t* dst, Py_ssize_t dst_stride,
+                         Py_ssize_t size_out, const Py_ssize_t* idx, Py_ssize_t k,
+                         const int16_t* wp, Py_ssize_t kp, const Py_ssize_t* cnt,
+                         int precision)
 
 
 cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
@@ -66,14 +80,23 @@ cdef inline void _w_pass(const uint8_t* src, Py_ssize_t sw, Py_ssize_t ss,
                          Py_ssize_t width, uint8_t* dst,
                          Py_ssize_t samples, Py_ssize_t size_ow, const Py_ssize_t* idx,
                          const int16_t* w, const Py_ssize_t* cnt, Py_ssize_t k,
-                         int precision, Py_ssize_t up2_lo, Py_ssize_t up2_hi) noexcept nogil:
+                         int precision, Py_ssize_t up2_lo, Py_ssize_t up2_hi,
+                         const int16_t* wp, Py_ssize_t kp) noexcept nogil:
     # One input row (``width`` pixels) -> one row of the intermediate
-    # (size_ow pixels of ``samples`` values each, contiguous).
+    # (size_ow pixels of ``samples`` values each, contiguous). ``wp`` is the
+    # padded weight table (NULL: walk the table plainly, as tests compare).
     cdef Py_ssize_t o, j, s, n, de, do, limit, done
     cdef const uint8_t* pix
     cdef const int16_t* wt
     cdef int32_t bias = (1 << (precision - 1)) if precision > 0 else 0
     cdef int32_t a0
+    if wp != NULL and not (up2_hi > up2_lo and (samples == 1 or samples == 3)) and (
+            (samples == 1 and sw == 1) or
+            ((samples == 3 or samples == 4) and ss == 1 and sw == samples)):
+        # Dense rows: wide multiply-adds over groups of taps (_uint8_simd.h).
+        if ux_u8_hpass_padded(src, width, <int>samples, dst, size_ow, idx, k, wp, kp, cnt,
+                              precision):
+            return
     if samples == 1 and sw == 1 and up2_hi > up2_lo:
         # Planar rows, integer x2: 16 samples per step (_uint8_simd.h); the
         # borders and what the step leaves straight from the table.
@@ -127,7 +150,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                            const Py_ssize_t* idx_w, const int16_t* w_w,
                            const Py_ssize_t* cnt_w, Py_ssize_t k_w, int prec_w, bint skip_w,
                            Py_ssize_t up2_lo, Py_ssize_t up2_hi,
-                           Py_ssize_t block, const Py_ssize_t* block_lo,
+                           const int16_t* wp, Py_ssize_t kp, Py_ssize_t block, const Py_ssize_t* block_lo,
                            const Py_ssize_t* block_hi, Py_ssize_t rows_max, int num_threads,
                            int* failed) noexcept nogil:
     # Strides are (N, C, H, W). Planar: a plane is one (n, c) and a pixel one
@@ -141,6 +164,14 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     cdef Py_ssize_t xss = xs[1] if channels_last else 0
     cdef Py_ssize_t yss = ys[1] if channels_last else 0
     cdef bint out_contiguous = (yw == samples and (samples == 1 or yss == 1))
+    # The W pass of whole blocks in wide loops: dense rows (single samples or
+    # 3/4-byte pixels), a padded table, and no periodic x2 loop that fits better.
+    cdef bint wide_rows = (wp != NULL and not skip_w
+                           and not (up2_hi > up2_lo and (samples == 1 or samples == 3))
+                           and ((samples == 1 and sw == 1)
+                                or ((samples == 3 or samples == 4) and xss == 1
+                                    and sw == samples)))
+    cdef int rows_done
     cdef uint8_t* buf
     cdef uint8_t* line
     cdef const uint8_t* xbase
@@ -165,7 +196,13 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
             oh1 = oh0 + block if oh0 + block < size_oh else size_oh
             lo = block_lo[b]
             hi = block_hi[b]
-            for ih in range(lo, hi):
+            rows_done = 0
+            if wide_rows:
+                # The block's rows in pairs, sharing each output's weights.
+                rows_done = ux_u8_hpass_rows(xbase + lo * xs[2], xs[2], hi - lo, size_iw,
+                                             <int>samples, buf, row_len, size_ow, idx_w,
+                                             k_w, wp, kp, cnt_w, prec_w)
+            for ih in range(lo, hi if not rows_done else lo):
                 src = xbase + ih * xs[2]
                 dst = buf + (ih - lo) * row_len
                 if skip_w:
@@ -174,7 +211,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                             dst[o * samples + s] = src[o * sw + s * xss]
                 else:
                     _w_pass(src, sw, xss, size_iw, dst, samples, size_ow, idx_w, w_w, cnt_w,
-                            k_w, prec_w, up2_lo, up2_hi)
+                            k_w, prec_w, up2_lo, up2_hi, wp, kp)
             for oh in range(oh0, oh1):
                 yrow = ybase + oh * ys[2]
                 first = idx_h[oh * k_h] - lo
@@ -197,12 +234,14 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
 
 def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
                    bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block,
-                   up2_w, int num_threads):
+                   up2_w, int num_threads, bint plain=False):
     """uint8 fixed-point resampling of 4-D views ``x`` -> ``y`` (N, C, H, W).
 
     ``table_h``/``table_w`` are ``(idx, int16 weights, count, precision)`` in
     window form: contiguous taps starting at ``idx[o, 0]``. ``up2_w`` is the
     range ``(lo, hi)`` where the W table is periodic x2, or ``(0, 0)``.
+    ``plain`` walks the W table tap by tap (no wide loops): the reference the
+    tests hold the fast paths to.
     """
     cdef const Py_ssize_t[:, ::1] idx_h = table_h[0]
     cdef const int16_t[:, ::1] w_h = table_h[1]
@@ -216,6 +255,30 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     cdef Py_ssize_t i, rows_max, n_blocks = (y.shape[2] + block - 1) // block
     cdef Py_ssize_t up2_lo = up2_w[0], up2_hi = up2_w[1]
     cdef int failed = 0
+    cdef Py_ssize_t o, j, kp = 0
+    cdef const int16_t* wp_ptr = NULL
+    cdef int16_t[:, ::1] wp
+    if not plain and not skip_w:
+        # The W weights padded to a multiple of 8 taps with zeros: the wide
+        # loops then read whole groups (a zero weight adds nothing).
+        # Kept per weight array (the plan's cached tables are reused call after
+        # call); the entry holds the array, so its id stays its own.
+        key = (id(table_w[1]), id(table_w[2]))
+        hit = _PADDED.get(key)
+        if hit is None:
+            kp = (w_w.shape[1] + 7) // 8 * 8
+            wp = np.zeros((w_w.shape[0], kp), dtype=np.int16)
+            for o in range(w_w.shape[0]):
+                for j in range(w_w.shape[1]):
+                    wp[o, j] = w_w[o, j] if j < cnt_w[o] else 0
+            hit = (table_w[1], table_w[2], np.asarray(wp))
+            if not table_w[1].flags.writeable:  # frozen: a cached table's array
+                _PADDED[key] = hit
+                while len(_PADDED) > 32:
+                    _PADDED.popitem(last=False)
+        wp = hit[2]
+        kp = wp.shape[1]
+        wp_ptr = &wp[0, 0]
     xstr = element_strides(np.asarray(x))
     ystr = element_strides(np.asarray(y))
     for i in range(4):
@@ -231,7 +294,7 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
                          channels_last, x.shape[3], y.shape[2], y.shape[3],
                          &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
                          &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
-                         up2_lo, up2_hi, block, &lo_v[0], &hi_v[0], rows_max, num_threads,
-                         &failed)
+                         up2_lo, up2_hi, wp_ptr, kp, block, &lo_v[0], &hi_v[0], rows_max,
+                         num_threads, &failed)
     if failed:
         raise MemoryError("could not allocate a row buffer for the uint8 kernel")

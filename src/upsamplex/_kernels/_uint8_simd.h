@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -347,5 +348,398 @@ static ptrdiff_t ux_u8_up2_gray(const uint8_t *src, uint8_t *dst, ptrdiff_t lo, 
     return lo;
 }
 #endif
+
+/*
+ * Horizontal pass from a padded weight table: `wp` holds, for each output o,
+ * its weights in `kp` int16 slots (kp a multiple of 8, zeros past the count),
+ * so groups of 4 (pixels) or 8 (single samples) taps need no tail handling.
+ * Integer sums do not depend on the order of the taps, so grouping them gives
+ * exactly the plain walk's result. Outputs whose wide loads would leave the
+ * row are done one by one in scalar code.
+ */
+static inline void ux_u8_scalar_out(const uint8_t *pix, ptrdiff_t step, int samples,
+                                    const int16_t *wt, ptrdiff_t n, int precision, uint8_t *out)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    int s;
+    ptrdiff_t j;
+    for (s = 0; s < samples; s++) {
+        int32_t acc = bias;
+        for (j = 0; j < n; j++)
+            acc += (int32_t)wt[j] * (int32_t)pix[j * step + s];
+        out[s] = ux_clip8(acc, precision);
+    }
+}
+
+#if UX_HAVE_AVX2_DISPATCH
+/* Dense pixels of P = 3 or 4 bytes: 4 taps a step in one 256-bit madd (taps
+ * 0,1 in the low lane, 2,3 in the high lane, one int16 pair per sample). */
+__attribute__((target("avx2")))
+static void ux_u8_hpix_avx2(const uint8_t *src, ptrdiff_t width, int P, uint8_t *dst,
+                            ptrdiff_t o0, ptrdiff_t o1, const ptrdiff_t *idx, ptrdiff_t k,
+                            const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                            int precision)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m256i mask = P == 4
+        ? _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
+                           8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1)
+        : _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                           6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+    const __m256i wsel = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m128i vbias = _mm_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    const ptrdiff_t row_bytes = width * P;
+    ptrdiff_t o, g;
+    for (o = o0; o < o1; o++) {
+        const ptrdiff_t first = idx[o * k], n = cnt[o], ng = (n + 3) >> 2;
+        const uint8_t *p = src + first * P;
+        const int16_t *wt = wp + o * kp;
+        if (ng == 0 || (first + 4 * (ng - 1)) * P + 16 > row_bytes) {
+            ux_u8_scalar_out(p, P, P, wt, n, precision, dst + o * P);
+            continue;
+        }
+        __m256i acc = _mm256_setzero_si256();
+        for (g = 0; g < ng; g++) {
+            __m256i v = _mm256_broadcastsi128_si256(
+                _mm_loadu_si128((const __m128i *)(p + 4 * g * P)));
+            __m256i ww = _mm256_permutevar8x32_epi32(
+                _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(wt + 4 * g))), wsel);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(v, mask), ww));
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc),
+                                  _mm256_extracti128_si256(acc, 1));
+        s = _mm_sra_epi32(_mm_add_epi32(s, vbias), shift);
+        s = _mm_packus_epi16(_mm_packs_epi32(s, s), s);
+        uint32_t v = (uint32_t)_mm_cvtsi128_si32(s);
+        if (P == 4 || o + 1 < o1) {
+            /* For RGB the 4th byte is the next pixel's, written after this. */
+            memcpy(dst + o * P, &v, 4);
+        } else {
+            dst[o * P] = (uint8_t)v;
+            dst[o * P + 1] = (uint8_t)(v >> 8);
+            dst[o * P + 2] = (uint8_t)(v >> 16);
+        }
+    }
+}
+#endif
+
+#if UX_HAVE_AVX2_DISPATCH
+/* Output pixel of 4 (R == 4) or 2 rows of the same table at once: the weights,
+ * bounds and loop are shared, which is most of the per-output cost at few
+ * taps (Pillow-SIMD's horizontal pass does 4 rows likewise). P is a constant
+ * in each instantiation below, so the byte arithmetic folds away. `meta`
+ * holds per output its first tap's byte offset and its number of 4-tap groups
+ * (-1: a wide load would leave the row, scalar code), `wx` the weights of each
+ * group as the 256-bit madd operand ([w0 w1] x4 | [w2 w3] x4), G per output;
+ * both are made once per block of rows by ux_u8_hpix_prepare. */
+static inline __attribute__((always_inline, target("avx2")))
+void ux_u8_hpix_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const int P,
+                          uint8_t *dst, ptrdiff_t ds, ptrdiff_t size_out,
+                          const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G,
+                          const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                          int precision)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m256i mask = P == 4
+        ? _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
+                           8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1)
+        : _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                           6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+    const __m256i vbias = _mm256_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    const uint8_t *s0 = src, *s1 = src + ss, *s2 = src + 2 * ss, *s3 = src + 3 * ss;
+    uint8_t *d0 = dst, *d1 = dst + ds, *d2 = dst + 2 * ds, *d3 = dst + 3 * ds;
+    ptrdiff_t o, g, r;
+    for (o = 0; o < size_out; o++) {
+        const ptrdiff_t off = meta[2 * o], ng = meta[2 * o + 1];
+        if (ng < 0) {
+            for (r = 0; r < R; r++)
+                ux_u8_scalar_out(src + r * ss + off, P, P, wp + o * kp, cnt[o], precision,
+                                 dst + r * ds + o * P);
+            continue;
+        }
+        const __m256i *wo = wx + o * G;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (g = 0; g < ng; g++) {
+            const ptrdiff_t at = off + 4 * g * P;
+            const __m256i ww = _mm256_load_si256(wo + g);
+            __m256i v0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + at)));
+            __m256i v1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s1 + at)));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_shuffle_epi8(v0, mask), ww));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_shuffle_epi8(v1, mask), ww));
+            if (R == 4) {
+                __m256i v2 = _mm256_broadcastsi128_si256(
+                    _mm_loadu_si128((const __m128i *)(s2 + at)));
+                __m256i v3 = _mm256_broadcastsi128_si256(
+                    _mm_loadu_si128((const __m128i *)(s3 + at)));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_shuffle_epi8(v2, mask), ww));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_shuffle_epi8(v3, mask), ww));
+            }
+        }
+        /* lane 0: the sum of row 0's two halves, lane 1: row 1's (2, 3 alike) */
+        __m256i t01 = _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20),
+                                       _mm256_permute2x128_si256(a0, a1, 0x31));
+        __m256i t23 = _mm256_add_epi32(_mm256_permute2x128_si256(a2, a3, 0x20),
+                                       _mm256_permute2x128_si256(a2, a3, 0x31));
+        t01 = _mm256_sra_epi32(_mm256_add_epi32(t01, vbias), shift);
+        t23 = _mm256_sra_epi32(_mm256_add_epi32(t23, vbias), shift);
+        /* per lane: [row 0 | row 2] (lane 0), [row 1 | row 3] (lane 1) */
+        __m256i t = _mm256_packs_epi32(t01, t23);
+        t = _mm256_packus_epi16(t, t);
+        uint32_t v[4];
+        v[0] = (uint32_t)_mm256_extract_epi32(t, 0);
+        v[1] = (uint32_t)_mm256_extract_epi32(t, 4);
+        v[2] = (uint32_t)_mm256_extract_epi32(t, 1);
+        v[3] = (uint32_t)_mm256_extract_epi32(t, 5);
+        uint8_t *outs[4] = {d0 + o * P, d1 + o * P, d2 + o * P, d3 + o * P};
+        for (r = 0; r < R; r++) {
+            if (P == 4 || o + 1 < size_out) {
+                /* For RGB the 4th byte is the next pixel's, written after this. */
+                memcpy(outs[r], &v[r], 4);
+            } else {
+                outs[r][0] = (uint8_t)v[r];
+                outs[r][1] = (uint8_t)(v[r] >> 8);
+                outs[r][2] = (uint8_t)(v[r] >> 16);
+            }
+        }
+    }
+}
+
+/* meta and wx of ux_u8_hpix_rows_body for one table and row width. */
+__attribute__((target("avx2")))
+static void ux_u8_hpix_prepare(ptrdiff_t width, int P, ptrdiff_t size_out,
+                               const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp,
+                               ptrdiff_t kp, const ptrdiff_t *cnt, ptrdiff_t *meta,
+                               __m256i *wx, ptrdiff_t G)
+{
+    const __m256i wsel = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const ptrdiff_t row_bytes = width * P;
+    ptrdiff_t o, g;
+    for (o = 0; o < size_out; o++) {
+        const ptrdiff_t first = idx[o * k], ng = (cnt[o] + 3) >> 2;
+        meta[2 * o] = first * P;
+        meta[2 * o + 1] = (ng == 0 || (first + 4 * (ng - 1)) * P + 16 > row_bytes) ? -1 : ng;
+        for (g = 0; g < ng && g < G; g++)
+            _mm256_store_si256(wx + o * G + g, _mm256_permutevar8x32_epi32(
+                _mm256_castsi128_si256(
+                    _mm_loadl_epi64((const __m128i *)(wp + o * kp + 4 * g))), wsel));
+    }
+}
+
+#define UX_HPIX_ROWS(NAME, R, P)                                                           \
+__attribute__((target("avx2")))                                                            \
+static void NAME(const uint8_t *src, ptrdiff_t ss, uint8_t *dst, ptrdiff_t ds,             \
+                 ptrdiff_t size_out, const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G, \
+                 const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt, int precision)     \
+{                                                                                          \
+    ux_u8_hpix_rows_body(src, ss, R, P, dst, ds, size_out, meta, wx, G, wp, kp, cnt,       \
+                         precision);                                                       \
+}
+UX_HPIX_ROWS(ux_u8_hpix4_p3, 4, 3)
+UX_HPIX_ROWS(ux_u8_hpix4_p4, 4, 4)
+UX_HPIX_ROWS(ux_u8_hpix2_p3, 2, 3)
+UX_HPIX_ROWS(ux_u8_hpix2_p4, 2, 4)
+#endif
+
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+static inline __m128i ux_u8_gray_acc(const uint8_t *p, const int16_t *wt, ptrdiff_t ng)
+{
+    __m128i acc = _mm_setzero_si128();
+    ptrdiff_t g;
+    for (g = 0; g < ng; g++) {
+        __m128i px = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 8 * g)));
+        acc = _mm_add_epi32(acc, _mm_madd_epi16(px, _mm_loadu_si128((const __m128i *)(wt + 8 * g))));
+    }
+    return acc;
+}
+#endif
+
+/* Single samples (planar rows, 1 byte apart): 8 taps a madd, 4 outputs a store. */
+static void ux_u8_hgray(const uint8_t *src, ptrdiff_t width, uint8_t *dst, ptrdiff_t o0,
+                        ptrdiff_t o1, const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp,
+                        ptrdiff_t kp, const ptrdiff_t *cnt, int precision)
+{
+    ptrdiff_t o = o0;
+#if defined(__SSE4_1__)
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m128i vbias = _mm_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    for (; o + 4 <= o1; o += 4) {
+        ptrdiff_t f0 = idx[o * k], f1 = idx[(o + 1) * k], f2 = idx[(o + 2) * k];
+        ptrdiff_t f3 = idx[(o + 3) * k];
+        ptrdiff_t g0 = (cnt[o] + 7) >> 3, g1 = (cnt[o + 1] + 7) >> 3;
+        ptrdiff_t g2 = (cnt[o + 2] + 7) >> 3, g3 = (cnt[o + 3] + 7) >> 3;
+        if (f0 + 8 * g0 > width || f1 + 8 * g1 > width || f2 + 8 * g2 > width
+                || f3 + 8 * g3 > width) {
+            ptrdiff_t q;
+            for (q = o; q < o + 4; q++)
+                ux_u8_scalar_out(src + idx[q * k], 1, 1, wp + q * kp, cnt[q], precision,
+                                 dst + q);
+            continue;
+        }
+        __m128i a0 = ux_u8_gray_acc(src + f0, wp + o * kp, g0);
+        __m128i a1 = ux_u8_gray_acc(src + f1, wp + (o + 1) * kp, g1);
+        __m128i a2 = ux_u8_gray_acc(src + f2, wp + (o + 2) * kp, g2);
+        __m128i a3 = ux_u8_gray_acc(src + f3, wp + (o + 3) * kp, g3);
+        __m128i s = _mm_hadd_epi32(_mm_hadd_epi32(a0, a1), _mm_hadd_epi32(a2, a3));
+        s = _mm_sra_epi32(_mm_add_epi32(s, vbias), shift);
+        s = _mm_packus_epi16(_mm_packs_epi32(s, s), s);
+        uint32_t v = (uint32_t)_mm_cvtsi128_si32(s);
+        memcpy(dst + o, &v, 4);
+    }
+#endif
+    for (; o < o1; o++)
+        ux_u8_scalar_out(src + idx[o * k], 1, 1, wp + o * kp, cnt[o], precision, dst + o);
+}
+
+#if defined(__SSE4_1__)
+/* Output (one tap window p, weights wt) of 4 rows ss apart, as 4 int32 lanes. */
+static inline __attribute__((always_inline))
+__m128i ux_u8_gray_col(const uint8_t *p, ptrdiff_t ss, const int16_t *wt, ptrdiff_t ng,
+                       __m128i vbias, __m128i shift)
+{
+    __m128i ww = _mm_loadu_si128((const __m128i *)wt);
+    __m128i s0 = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), ww);
+    __m128i s1 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + ss))), ww);
+    __m128i s2 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 2 * ss))), ww);
+    __m128i s3 = _mm_madd_epi16(
+        _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(p + 3 * ss))), ww);
+    ptrdiff_t g;
+    for (g = 1; g < ng; g++) {
+        const uint8_t *pg = p + 8 * g;
+        ww = _mm_loadu_si128((const __m128i *)(wt + 8 * g));
+        s0 = _mm_add_epi32(s0, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)pg)), ww));
+        s1 = _mm_add_epi32(s1, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + ss))), ww));
+        s2 = _mm_add_epi32(s2, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 2 * ss))), ww));
+        s3 = _mm_add_epi32(s3, _mm_madd_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(pg + 3 * ss))), ww));
+    }
+    __m128i t = _mm_hadd_epi32(_mm_hadd_epi32(s0, s1), _mm_hadd_epi32(s2, s3));
+    return _mm_sra_epi32(_mm_add_epi32(t, vbias), shift);
+}
+
+/* Four rows of single samples at once: each output's weights and bounds are
+ * read once for the four rows, and 4 outputs x 4 rows leave in 4 stores. */
+static void ux_u8_hgray4(const uint8_t *src, ptrdiff_t ss, ptrdiff_t width, uint8_t *dst,
+                         ptrdiff_t ds, ptrdiff_t size_out, const ptrdiff_t *idx, ptrdiff_t k,
+                         const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt, int precision)
+{
+    const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
+    const __m128i vbias = _mm_set1_epi32(bias);
+    const __m128i shift = _mm_cvtsi32_si128(precision);
+    ptrdiff_t o = 0, q, r;
+    for (; o + 4 <= size_out; o += 4) {
+        ptrdiff_t f[4], ng[4];
+        int wide = 1;
+        for (q = 0; q < 4; q++) {
+            f[q] = idx[(o + q) * k];
+            ng[q] = (cnt[o + q] + 7) >> 3;
+            wide &= f[q] + 8 * ng[q] <= width;
+        }
+        if (!wide)
+            break;
+        /* col q: output o+q of rows 0..3; bytes transposed to rows at the end */
+        __m128i c0 = ux_u8_gray_col(src + f[0], ss, wp + o * kp, ng[0], vbias, shift);
+        __m128i c1 = ux_u8_gray_col(src + f[1], ss, wp + (o + 1) * kp, ng[1], vbias, shift);
+        __m128i c2 = ux_u8_gray_col(src + f[2], ss, wp + (o + 2) * kp, ng[2], vbias, shift);
+        __m128i c3 = ux_u8_gray_col(src + f[3], ss, wp + (o + 3) * kp, ng[3], vbias, shift);
+        /* bytes [o+0: rows 0-3, o+1: rows 0-3, ...] -> [row 0: o..o+3, row 1: ...] */
+        __m128i packed = _mm_packus_epi16(_mm_packs_epi32(c0, c1), _mm_packs_epi32(c2, c3));
+        packed = _mm_shuffle_epi8(packed, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
+                                                        3, 7, 11, 15));
+        uint32_t v[4];
+        _mm_storeu_si128((__m128i *)v, packed);
+        for (r = 0; r < 4; r++)
+            memcpy(dst + r * ds + o, &v[r], 4);
+    }
+    if (o < size_out)
+        for (r = 0; r < 4; r++)
+            ux_u8_hgray(src + r * ss, width, dst + r * ds, o, size_out, idx, k, wp, kp, cnt,
+                        precision);
+}
+#endif
+
+/*
+ * The horizontal pass of one row from the padded table: single samples
+ * (P == 1) or dense pixels of 3 or 4 bytes. Returns 0 (nothing done) where
+ * this build or CPU has no wide loop for P; the caller walks the table then.
+ */
+static int ux_u8_hpass_padded(const uint8_t *src, ptrdiff_t width, int P, uint8_t *dst,
+                              ptrdiff_t size_out, const ptrdiff_t *idx, ptrdiff_t k,
+                              const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                              int precision)
+{
+    if (P == 1) {
+#if defined(__SSE4_1__)
+        ux_u8_hgray(src, width, dst, 0, size_out, idx, k, wp, kp, cnt, precision);
+        return 1;
+#endif
+    }
+#if UX_HAVE_AVX2_DISPATCH
+    if ((P == 3 || P == 4) && ux_cpu_has_avx2()) {
+        ux_u8_hpix_avx2(src, width, P, dst, 0, size_out, idx, k, wp, kp, cnt, precision);
+        return 1;
+    }
+#endif
+    (void)src; (void)width; (void)dst; (void)size_out; (void)idx; (void)k; (void)wp;
+    (void)kp; (void)cnt; (void)precision;
+    return 0;
+}
+
+/*
+ * The horizontal pass of `nrows` rows (`src_stride` bytes apart in src, dense
+ * `dst_stride` apart in dst), pairs of rows at a time where a wide loop
+ * exists. Returns 0 (nothing done) where it does not: the caller walks rows.
+ */
+static int ux_u8_hpass_rows(const uint8_t *src, ptrdiff_t src_stride, ptrdiff_t nrows,
+                            ptrdiff_t width, int P, uint8_t *dst, ptrdiff_t dst_stride,
+                            ptrdiff_t size_out, const ptrdiff_t *idx, ptrdiff_t k,
+                            const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                            int precision)
+{
+    ptrdiff_t r = 0;
+#if UX_HAVE_AVX2_DISPATCH
+    if ((P == 3 || P == 4) && nrows >= 2 && ux_cpu_has_avx2()) {
+        /* per-output offsets, group counts and madd-ready weights, once a block */
+        const ptrdiff_t G = kp / 4;
+        char *mem = (char *)malloc((size_t)(size_out * G * 32 + size_out * 2 * sizeof(ptrdiff_t)
+                                            + 32));
+        if (mem != NULL) {
+            __m256i *wx = (__m256i *)(((uintptr_t)mem + 31) & ~(uintptr_t)31);
+            ptrdiff_t *meta = (ptrdiff_t *)(wx + size_out * G);
+            ux_u8_hpix_prepare(width, P, size_out, idx, k, wp, kp, cnt, meta, wx, G);
+            for (; r + 4 <= nrows; r += 4)
+                (P == 3 ? ux_u8_hpix4_p3 : ux_u8_hpix4_p4)(
+                    src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
+                    size_out, meta, wx, G, wp, kp, cnt, precision);
+            for (; r + 2 <= nrows; r += 2)
+                (P == 3 ? ux_u8_hpix2_p3 : ux_u8_hpix2_p4)(
+                    src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
+                    size_out, meta, wx, G, wp, kp, cnt, precision);
+            free(mem);
+        }
+    }
+#endif
+#if defined(__SSE4_1__)
+    if (P == 1)
+        for (; r + 4 <= nrows; r += 4)
+            ux_u8_hgray4(src + r * src_stride, src_stride, width, dst + r * dst_stride,
+                         dst_stride, size_out, idx, k, wp, kp, cnt, precision);
+#endif
+    if (P != 1 && r == 0 && nrows >= 2)
+        return 0;
+    for (; r < nrows; r++)
+        if (!ux_u8_hpass_padded(src + r * src_stride, width, P, dst + r * dst_stride, size_out,
+                                idx, k, wp, kp, cnt, precision))
+            return 0;
+    return 1;
+}
 
 #endif /* UPSAMPLEX_UINT8_SIMD_H */
