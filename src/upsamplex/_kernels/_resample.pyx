@@ -119,6 +119,20 @@ cdef inline void _walk_full(const floating* row, Py_ssize_t step, floating* out,
     cdef const Py_ssize_t* ip
     cdef const floating* wp
     cdef floating acc
+    # Two and four taps spelled out: these rows are short (a border, or a whole
+    # row of a small image), so the loop's set-up would cost more than its body.
+    if k == 2:
+        for o in range(o_begin, o_end):
+            out[o * out_step] = (w[2 * o] * row[idx[2 * o] * step]
+                                 + w[2 * o + 1] * row[idx[2 * o + 1] * step])
+        return
+    if k == 4:
+        for o in range(o_begin, o_end):
+            out[o * out_step] = (w[4 * o] * row[idx[4 * o] * step]
+                                 + w[4 * o + 1] * row[idx[4 * o + 1] * step]
+                                 + w[4 * o + 2] * row[idx[4 * o + 2] * step]
+                                 + w[4 * o + 3] * row[idx[4 * o + 3] * step])
+        return
     for o in range(o_begin, o_end):
         ip = idx + o * k
         wp = w + o * k
@@ -136,6 +150,15 @@ cdef inline void _walk_taps(const floating* row, Py_ssize_t step, floating* out,
     cdef Py_ssize_t lo = a.fix_lo if a.fix_lo > o_begin else o_begin
     cdef Py_ssize_t hi = a.fix_hi if a.fix_hi < o_end else o_end
     cdef const floating* w = <const floating*>a.w
+    if lo == o_begin and hi == o_end and (a.k == 2 or a.k == 4):
+        # The whole range is full rows (every row of a linear / cubic table):
+        # straight to the unrolled loop; the x2 walk calls this for two
+        # border outputs per row, where any set-up shows.
+        if a.k == 2:
+            _walk_full(row, step, out, out_step, a.idx, w, lo, hi, 2)
+        else:
+            _walk_full(row, step, out, out_step, a.idx, w, lo, hi, 4)
+        return
     if hi <= lo or a.walk == WALK_COPY or a.walk == WALK_GATHER:
         _walk_rows(row, step, out, out_step, a, o_begin, o_end)
         return
@@ -396,9 +419,27 @@ cdef inline void _blend_rows(const floating* rows, Py_ssize_t row_len, Py_ssize_
     if n == 0:
         memset(out, 0, row_len * sizeof(floating))
         return
-    for j in range(n if n < 6 else 6):
-        r[j] = rows + (tap_index(ah, oh, j) - first) * row_len
-        w[j] = tap_weight(wt, ah, oh, j)
+    cdef const Py_ssize_t* ip = ah.idx + oh * ah.k
+    cdef const floating* wp = wt + oh * ah.k
+    if n == 2 and ah.k != 1:
+        # Linear: the common case first, with no per-tap set-up (rows can be
+        # short: this runs once per output row).
+        if floating is float:
+            ux_blend2_f32(out, rows + (ip[0] - first) * row_len,
+                          rows + (ip[1] - first) * row_len, wp[0], wp[1], row_len, stream)
+        else:
+            ux_blend2_f64(out, rows + (ip[0] - first) * row_len,
+                          rows + (ip[1] - first) * row_len, wp[0], wp[1], row_len, stream)
+        return
+    # One branch per output row, not one per tap.
+    if ah.k == 1:
+        for j in range(n if n < 6 else 6):
+            r[j] = rows + (ip[0] + j - first) * row_len
+            w[j] = wp[0]
+    else:
+        for j in range(n if n < 6 else 6):
+            r[j] = rows + (ip[j] - first) * row_len
+            w[j] = wp[j]
     if n == 1:
         if w[0] == 1:
             memcpy(out, r[0], row_len * sizeof(floating))
@@ -456,18 +497,20 @@ cdef inline const floating* _depth_row(
     # an out-parameter because a variable written only through its address
     # inside a prange body is shared between the OpenMP threads (Cython makes
     # a variable thread-private only when the body assigns it).
-    cdef Py_ssize_t a, i, n = ad.cnt[od]
-    cdef const floating* w = <const floating*>ad.w
+    cdef Py_ssize_t a, i, n = ad.cnt[od], k = ad.k
+    cdef const floating* w = (<const floating*>ad.w) + od * k
+    cdef const Py_ssize_t* idx = ad.idx + od * k
     cdef const floating* src
     cdef floating wv
-    if n == 1 and w[od * ad.k] == 1:
-        return base + ad.idx[od * ad.k] * zs
+    if n == 1 and w[0] == 1:
+        return base + idx[0] * zs
     if n == 0:
         memset(tmp, 0, width * sizeof(floating))
         return tmp
     for a in range(n):
-        wv = tap_weight(w, ad, od, a)
-        src = base + tap_index(ad, od, a) * zs
+        # (box tables: consecutive taps, one weight)
+        wv = w[0] if k == 1 else w[a]
+        src = base + (idx[0] + a if k == 1 else idx[a]) * zs
         if a == 0:
             for i in range(width):
                 tmp[i] = wv * src[i * sw]
