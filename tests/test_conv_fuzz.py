@@ -124,9 +124,11 @@ def test_conv_fuzz_against_torch(p):
             return
         raise AssertionError(f"torch refused ({torch_error}) but upsamplex did not") from None
     if 0 in y_ref.shape[-nd:]:
-        # Documented difference: torch's float32 path for a batch >= 2 returns an empty
-        # array when the computed size is 0 (its other paths refuse); we always refuse.
-        assert p["transposed"] and dtype == np.float32 and (p["batch"] or 1) >= 2
+        # Documented difference: torch's float32 path for a batch >= 2 or groups > 1
+        # returns an empty array when the computed size is 0 (its other paths refuse);
+        # we always refuse.
+        assert p["transposed"] and dtype == np.float32
+        assert (p["batch"] or 1) >= 2 or p["groups"] > 1
         with pytest.raises(ValueError, match="calculated output size .* is too small"):
             _ours(p, x, w, b, None)
         event("documented difference (zero-size output)")
