@@ -181,13 +181,12 @@ cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) 
     cdef const floating* w = (<const floating*>a.w) + lo * a.k
     cdef const floating* r
     cdef floating w0, w1, w2, w3, acc
-    if a.k == 1:
-        _walk_down2_box(row, out, a)
-        return
+    # A box table (area by 2) has one weight for all its taps (at w[lo]).
+    cdef bint box = a.k == 1
     w0 = w[0]
-    w1 = w[1] if n > 1 else 0
-    w2 = w[2] if n > 2 else 0
-    w3 = w[3] if n > 3 else 0
+    w1 = w0 if box else (w[1] if n > 1 else 0)
+    w2 = w0 if box else (w[2] if n > 2 else 0)
+    w3 = w0 if box else (w[3] if n > 3 else 0)
     if n == 2:
         for o in range(lo, hi):
             r = row + 2 * o + a.dn2_off
@@ -207,32 +206,9 @@ cdef inline void _walk_down2(const floating* row, floating* out, const Axis* a) 
         for o in range(lo, hi):
             out[o] = w0 * r[2 * o]
         for j in range(1, n):
-            acc = w[j]
+            acc = w0 if box else w[j]
             for o in range(lo, hi):
                 out[o] = out[o] + acc * r[2 * o + j]
-
-
-cdef inline void _walk_down2_box(const floating* row, floating* out,
-                                 const Axis* a) noexcept nogil:
-    # Halving of a box table (area by 2): n taps at 2o + off, one weight.
-    cdef Py_ssize_t o, j, n = a.dn2_taps, lo = a.dn2_lo, hi = a.dn2_hi
-    cdef const floating* r
-    cdef floating wv = (<const floating*>a.w)[lo], acc
-    if n == 2:
-        for o in range(lo, hi):
-            r = row + 2 * o + a.dn2_off
-            out[o] = wv * r[0] + wv * r[1]
-    elif n == 3:
-        for o in range(lo, hi):
-            r = row + 2 * o + a.dn2_off
-            out[o] = wv * r[0] + wv * r[1] + wv * r[2]
-    else:
-        for o in range(lo, hi):
-            r = row + 2 * o + a.dn2_off
-            acc = wv * r[0]
-            for j in range(1, n):
-                acc = acc + wv * r[j]
-            out[o] = acc
 
 
 cdef inline void _up2_taps(const floating* row, floating* out, Py_ssize_t lo, Py_ssize_t hi,
