@@ -171,13 +171,13 @@ def _cached(kind):
     return decorate
 
 
-def check_table_size(table_mode, size_in, size_out):
-    """Refuse, with a clear error, a table that would not fit in memory.
+def table_bytes(table_mode, size_in, size_out, adjoint=False):
+    """About the bytes the whole table of one axis takes (``adjoint``: its transpose).
 
-    A table holds an index and a weight per output sample and tap; its size is
-    about the axis length times the taps, so only absurdly long axes hit this.
-    Area tables take the box form: one index, weight and count (24 bytes at
-    most) per output sample, whatever the window.
+    A table holds an index and a weight per output sample and tap; area tables
+    take the box form: one index, weight and count (24 bytes at most) per output
+    sample, whatever the window. A transposed table has a row per input sample,
+    as wide as the most outputs that read one.
     """
     ratio = size_in / size_out
     if table_mode in ("nearest", "nearest-exact"):
@@ -191,7 +191,21 @@ def check_table_size(table_mode, size_in, size_out):
     else:
         # What build_table allocates before trimming to the widest row.
         taps = 2 * math.ceil(_tables.AA_HALF_WIDTH[table_mode] * max(ratio, 1.0)) + 1
-    n_bytes = int(size_out * taps * 16)
+    if adjoint:
+        # a row per input, as wide as the outputs that read one (+1: windows that
+        # do not divide evenly straddle rows)
+        return int(16 * size_in * (math.ceil(taps * size_out / size_in) + 1))
+    return int(size_out * taps * 16)
+
+
+def check_table_size(table_mode, size_in, size_out):
+    """Refuse, with a clear error, a whole table that would not fit in memory.
+
+    Only the tables that are held whole (uint8's fixed point, whose precision
+    comes from the whole axis) can hit this; float and gather plans build long
+    axes' tables a window at a time (:class:`LazyTable`).
+    """
+    n_bytes = table_bytes(table_mode, size_in, size_out)
     if n_bytes > _TABLE_BYTES_MAX:
         raise ValueError(
             f"resampling an axis of length {size_in} to {size_out} needs a "
@@ -237,6 +251,161 @@ def axis_table_uint8(table_mode, size_in, size_out, scale, align_corners):
     up2 = _fixed_up2(idx_w, q, cnt_w, size_in)
     idx_w, q, cnt_w = _freeze(idx_w, q, cnt_w)
     return FixedTable(idx_w, q, cnt_w, precision, skip, up2, size_in)
+
+
+# ---------------------------------------------------------------------------
+# Long axes: tables built a window at a time
+# ---------------------------------------------------------------------------
+
+# A whole table bigger than the cache would keep (a quarter of its budget) is rebuilt
+# on every call anyway; for such axes only windows are ever built, so the memory a
+# call needs beside its arrays stays bounded however long the axis is (a 16M-sample
+# area backward held a 320 MiB transposed table).
+LAZY_ABOVE = TABLE_CACHE.max_bytes // 4
+_LAZY_TILE_BYTES = 8 << 20  # table bytes per window a call builds
+_LAZY_MIN_ROWS = 1024  # rows per window at least (each window is one kernel call)
+_SCAN_ROWS = 1 << 16
+_SCAN_EXACT_ROWS = 1 << 22
+
+
+class LazyTable(NamedTuple):
+    """The table of a long axis, never held whole: :meth:`window` builds the rows
+    it is asked for from their global indices, each the very row of the whole
+    table (of its transpose, for ``adjoint``), so a call gives the same bits."""
+
+    args: tuple  # (table_mode, size_in, size_out, scale, align_corners, dtype_str) forward
+    adjoint: bool
+    size_in: int  # the length this direction reads
+    size_out: int
+    walk: object  # WALK["copy"] for an identity axis, else WALK["generic"] (planner only)
+    mean_taps: float  # what the whole table's would be (the pass order depends on it)
+    tile_rows: int  # rows per window of about _LAZY_TILE_BYTES
+
+    @property
+    def nbytes(self):
+        return 0
+
+    def rows(self, o0, o1):
+        """Rows ``o0 .. o1-1`` as ``(idx, weights, count)`` with global indices."""
+        mode, n_in, n_out, scale, align_corners, dtype_str = self.args
+        dtype = np.dtype(dtype_str)
+        if not self.adjoint:
+            return _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype, o0, o1)
+        # Inputs o0 .. o1-1 are read by one run of outputs (every table's taps move
+        # right with the output index): transpose just those forward rows.
+        first = _first_row(self, lambda r: _last_tap(r) >= o0)
+        stop = _first_row(self, lambda r: r[0][0, 0] >= o1)
+        idx, w, cnt = _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
+                                          first, stop)
+        return _tables.transpose_table(idx, w, cnt, o1 - o0, o0, first)
+
+    def footprint(self, o0, o1):
+        if o1 <= o0:
+            return 0, 0
+        idx, _, cnt = self.rows(o0, o1)
+        return _monotone_footprint(idx, cnt)
+
+    def window(self, o0, o1):
+        idx, w, cnt = self.rows(o0, o1)
+        lo, hi = _monotone_footprint(idx, cnt)
+        idx -= lo
+        return AxisTable(idx, w, cnt, walk_code(idx, w, cnt, hi - lo), self.mean_taps,
+                         hi - lo), lo
+
+
+def _monotone_footprint(idx, cnt):
+    """:func:`_footprint` of whole rows in O(1): every table's rows (and its
+    transpose's) list their taps in increasing order, and move right with the
+    row, so the first and last rows with taps bound the window."""
+    used = cnt > 0 if cnt[0] == 0 or cnt[-1] == 0 else None
+    if used is not None:
+        nonzero = np.flatnonzero(used)
+        if nonzero.size == 0:
+            return 0, 1  # as _footprint: rows no output reads
+        first, last = int(nonzero[0]), int(nonzero[-1])
+    else:
+        first, last = 0, cnt.shape[0] - 1
+    return int(idx[first, 0]), _last_tap((idx[last:last + 1], None, cnt[last:last + 1])) + 1
+
+
+def _last_tap(rows):
+    idx, _, cnt = rows
+    n = int(cnt[0])
+    return int(idx[0, 0]) + n - 1 if idx.shape[1] == 1 else int(idx[0, n - 1])
+
+
+def _first_row(lazy, past):
+    """The first forward row ``r`` for which ``past(row r)`` holds (monotone), or
+    the forward length."""
+    mode, n_in, n_out, scale, align_corners, dtype_str = lazy.args
+    dtype = np.dtype(dtype_str)
+    lo, hi = 0, n_out
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if past(_tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
+                                    mid, mid + 1)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _scan(args, adjoint):
+    """(mean taps, identity?) of the whole table, from its rows a chunk at a time.
+
+    Exact up to _SCAN_EXACT_ROWS forward rows; beyond, estimated from the middle
+    _SCAN_ROWS rows (an absurd axis must not cost O(axis) to plan). Either way
+    a function of the geometry alone, so every call and window of a plan, on
+    any worker, takes the same pass order.
+    """
+    mode, n_in, n_out, scale, align_corners, dtype_str = args
+    dtype = np.dtype(dtype_str)
+    taps = 0
+    identity = True
+    starts = range(0, n_out, _SCAN_ROWS)
+    if n_out > _SCAN_EXACT_ROWS:
+        starts = [n_out // 2 - _SCAN_ROWS // 2]
+    for o0 in starts:
+        o1 = min(n_out, o0 + _SCAN_ROWS)
+        idx, w, cnt = _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
+                                          o0, o1)
+        if adjoint and idx.shape[1] > 1:
+            # the transpose merges a row's repeated (clamped) taps
+            used = np.arange(idx.shape[1])[None, :] < cnt[:, None]
+            repeat = np.zeros_like(used)
+            repeat[:, 1:] = (idx[:, 1:] == idx[:, :-1]) & used[:, 1:]
+            taps += int(cnt.sum()) - int(repeat.sum())
+        else:
+            taps += int(cnt.sum())
+        identity = identity and bool(np.all(cnt == 1) and np.all(w[:, 0] == 1)
+                                     and np.array_equal(idx[:, 0], np.arange(o0, o1)))
+    identity = identity and n_in == n_out
+    if n_out > _SCAN_EXACT_ROWS:
+        taps = taps * n_out / _SCAN_ROWS
+    return taps / (n_in if adjoint else n_out), identity
+
+
+def plan_table(table_mode, size_in, size_out, scale, align_corners, dtype_str, adjoint=False,
+               stats=True):
+    """The table of one axis for a float or gather plan: whole (cached) when it is
+    small, a :class:`LazyTable` when it is too long to hold.
+
+    ``stats=False``: the planner will not read the lazy table's ``mean_taps`` and
+    ``walk`` (a 1-D pass has one order only), so the O(axis) scan that makes them
+    exact is skipped: a plan of a huge axis costs O(1) until it runs.
+    """
+    n_bytes = table_bytes(table_mode, size_in, size_out, adjoint)
+    args = (table_mode, size_in, size_out, scale, align_corners, dtype_str)
+    if n_bytes <= LAZY_ABOVE:
+        return (axis_table_adjoint if adjoint else axis_table)(*args)
+    rows = size_in if adjoint else size_out
+    if stats:
+        mean_taps, identity = _scan(args, adjoint)
+    else:
+        mean_taps, identity = n_bytes / (16 * rows), False
+    tile = max(_LAZY_MIN_ROWS, int(_LAZY_TILE_BYTES * rows // n_bytes) // 64 * 64)
+    return LazyTable(args, adjoint, size_out if adjoint else size_in, rows,
+                     WALK["copy"] if identity else WALK["generic"], mean_taps, tile)
 
 
 def _fixed_up2(idx, q, cnt, size_in):

@@ -9,6 +9,7 @@ chooses *which* outputs are computed, never *how*: the bits of an output element
 depend on the plan alone. ``interpolate()`` is validate -> plan (cached) -> run.
 """
 
+import itertools
 import math
 from collections import OrderedDict
 from typing import NamedTuple
@@ -19,9 +20,9 @@ from . import _validation as v
 from ._axis_tables import (
     WALK,
     ByteLRU,
-    axis_table,
-    axis_table_adjoint,
+    LazyTable,
     axis_table_uint8,
+    plan_table,
     unit_table,
 )
 from ._kernels import _nearest_u8, _resample_uint8, float_kernels
@@ -278,9 +279,11 @@ def _make_pass(geom, kind, table_dtype, adjoint=False):
         unit = axis_table_uint8("linear", 1, 1, None, False)
         tables = tuple([unit] * (2 - n_spatial) + [axis_table_uint8(*a) for a in args])
         return Pass(tables, kind, False, n_pad)
-    build = axis_table_adjoint if adjoint else axis_table
     unit = unit_table(table_dtype)
-    tables = tuple([unit] * n_pad + [build(*a, table_dtype) for a in args])
+    # The pass order is a choice for 2-D and 3-D float passes only (_prefer_hfirst).
+    stats = kind == "float" and n_spatial > 1
+    tables = tuple([unit] * n_pad + [plan_table(*a, table_dtype, adjoint, stats)
+                                     for a in args])
     hfirst = kind == "float" and _prefer_hfirst(tables)
     return Pass(tables, kind, hfirst, n_pad)
 
@@ -464,6 +467,14 @@ class Plan:
         out_shape = list(shape)
         for a, n in zip(axes, geom.out_sizes, strict=True):
             out_shape[a] = n
+        if math.prod(out_shape) > np.iinfo(np.intp).max // dtype.itemsize:
+            # No array can hold it; the tables of long axes are built lazily, so
+            # this is where such a size is first refused.
+            arg = "size" if size is not None else "scale_factor"
+            raise ValueError(
+                f"{arg} gives an output of shape {tuple(out_shape)} ({dtype}), too large "
+                f"to allocate ({v._human_bytes(math.prod(out_shape) * dtype.itemsize)})"
+            )
         batch = tuple(a for a in range(ndim) if a not in axes)
         perm = batch + axes
         self.in_shape = shape
@@ -642,6 +653,8 @@ class Plan:
                 or x.dtype.itemsize not in _GATHER_UNITS):
             return False
         pass_ = self._forward_pass()
+        if any(isinstance(t, LazyTable) for t in pass_.tables):
+            return False  # long axes run tile by tile (_run_bands)
         unit = _GATHER_UNITS[x.dtype.itemsize] if self._path == "gather" else x.dtype
         order = self._output_order(x)
         y = v.allocate(self.out_shape, x.dtype, order)
@@ -746,6 +759,26 @@ class Plan:
     _BAND_BYTES = 128 << 20
 
     def _run_bands(self, pass_, x, y, ranges, origin, threads, fresh):
+        """Outputs ``ranges`` into ``y``, tile by tile along the long (lazy-table)
+        axes, then band by band within the work budget."""
+        tables = pass_.spatial_tables()
+        lazy = [(a, t.tile_rows) for a, t in zip(self.axes, tables, strict=True)
+                if isinstance(t, LazyTable)]
+        if not lazy:
+            self._run_budget(pass_, x, y, ranges, origin, threads, fresh)
+            return
+        band_origin = origin if origin is not None else [0] * x.ndim
+        spans = [range(0, y.shape[a], step) for a, step in lazy]
+        for starts in itertools.product(*spans):
+            sub = list(ranges)
+            yi = [slice(None)] * y.ndim
+            for (a, step), r0 in zip(lazy, starts, strict=True):
+                r1 = min(y.shape[a], r0 + step)
+                sub[a] = (ranges[a][0] + r0, ranges[a][0] + r1)
+                yi[a] = slice(r0, r1)
+            self._run_budget(pass_, x, y[tuple(yi)], sub, band_origin, threads, fresh)
+
+    def _run_budget(self, pass_, x, y, ranges, origin, threads, fresh):
         promote = self._path == "promote" or (pass_ is self._bwd and self.dtype == np.float16)
         itemsize = 4 if promote else y.itemsize
         budget = self._PROMOTE_BAND_BYTES if promote else self._BAND_BYTES
@@ -776,7 +809,8 @@ class Plan:
         for i, a in enumerate(self.axes):
             o0, o1 = ranges[a]
             table = tables[first + i]
-            if origin is None and (o0, o1) == (0, table.size_out):
+            if origin is None and (o0, o1) == (0, table.size_out) and not isinstance(
+                    table, LazyTable):
                 continue  # the whole axis of the whole source: the table as it is
             sub, lo = table.window(o0, o1)
             start = lo - (0 if origin is None else origin[a])

@@ -73,35 +73,44 @@ cdef floating _ratio(floating[:, ::1] w, Py_ssize_t size_in, Py_ssize_t size_out
     return <floating>size_in / <floating>size_out
 
 
-cdef void _identity(Py_ssize_t[:, ::1] idx, floating[:, ::1] w, Py_ssize_t[::1] cnt) noexcept:
+cdef void _identity(Py_ssize_t o0, Py_ssize_t[:, ::1] idx, floating[:, ::1] w,
+                    Py_ssize_t[::1] cnt) noexcept:
     cdef Py_ssize_t o
     for o in range(cnt.shape[0]):
-        idx[o, 0] = o
+        idx[o, 0] = o0 + o
         w[o, 0] = 1
         cnt[o] = 1
 
 
 cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double scale,
-                      bint align_corners, double support,
-                      Py_ssize_t[:, ::1] idx, floating[:, ::1] w,
-                      Py_ssize_t[::1] cnt) noexcept:
-    cdef floating r = _ratio(w, size_in, size_out, align_corners, scale)
+                      bint align_corners, double support, Py_ssize_t o0,
+                      Py_ssize_t[:, ::1] idx_all, floating[:, ::1] w_all,
+                      Py_ssize_t[::1] cnt_all) noexcept:
+    # Rows o0 .. o0 + len(cnt_all) - 1 of the global table (a window: long axes
+    # are never held whole), row o written at o - o0.
+    cdef floating r = _ratio(w_all, size_in, size_out, align_corners, scale)
     cdef floating real, lam, t, total, center, fsupport, finv, arg
     cdef floating coeffs[4]
-    cdef Py_ssize_t o, j, i0, tap, lo, hi, k = idx.shape[1], n
+    cdef Py_ssize_t o, j, i0, tap, lo, hi, k = idx_all.shape[1], n
+    cdef Py_ssize_t o1 = o0 + cnt_all.shape[0]
+    if o1 <= o0:
+        return
+    cdef Py_ssize_t* idx = &idx_all[0, 0]
+    cdef floating* w = &w_all[0, 0]
+    cdef Py_ssize_t* cnt = &cnt_all[0]
 
     if mode == NEAREST:
-        for o in range(size_out):
-            idx[o, 0] = nearest_src(r, o, size_in)
-            w[o, 0] = 1
-            cnt[o] = 1
+        for o in range(o0, o1):
+            idx[(o - o0) * k + 0] = nearest_src(r, o, size_in)
+            w[(o - o0) * k + 0] = 1
+            cnt[o - o0] = 1
     elif mode == NEAREST_EXACT:
-        for o in range(size_out):
-            idx[o, 0] = nearest_exact_src(r, o, size_in)
-            w[o, 0] = 1
-            cnt[o] = 1
+        for o in range(o0, o1):
+            idx[(o - o0) * k + 0] = nearest_exact_src(r, o, size_in)
+            w[(o - o0) * k + 0] = 1
+            cnt[o - o0] = 1
     elif mode == LINEAR:
-        for o in range(size_out):
+        for o in range(o0, o1):
             real = area_source(r, o, align_corners, False)
             i0 = <Py_ssize_t>floor(real)
             if i0 > size_in - 1:
@@ -109,13 +118,13 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
             lam = real - <floating>i0
             lam = 0 if lam < 0 else (1 if lam > 1 else lam)
             # torch's second tap repeats the last sample at the border.
-            idx[o, 0] = i0
-            w[o, 0] = 1 - lam
-            idx[o, 1] = i0 + 1 if i0 < size_in - 1 else i0
-            w[o, 1] = lam
-            cnt[o] = 2
+            idx[(o - o0) * k + 0] = i0
+            w[(o - o0) * k + 0] = 1 - lam
+            idx[(o - o0) * k + 1] = i0 + 1 if i0 < size_in - 1 else i0
+            w[(o - o0) * k + 1] = lam
+            cnt[o - o0] = 2
     elif mode == CUBIC:
-        for o in range(size_out):
+        for o in range(o0, o1):
             real = area_source(r, o, align_corners, True)
             i0 = <Py_ssize_t>floor(real)
             if i0 > size_in - 1:
@@ -131,26 +140,26 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
             for j in range(4):
                 tap = i0 - 1 + j
                 tap = 0 if tap < 0 else (size_in - 1 if tap > size_in - 1 else tap)
-                idx[o, j] = tap
-                w[o, j] = coeffs[j]
-            cnt[o] = 4
+                idx[(o - o0) * k + j] = tap
+                w[(o - o0) * k + j] = coeffs[j]
+            cnt[o - o0] = 4
     elif mode == AREA:
         # torch's adaptive_avg_pool: the window [lo, hi) with one weight
         # 1 / (hi - lo); a one-column table is its box form (_tables.pxd).
-        for o in range(size_out):
+        for o in range(o0, o1):
             lo = (o * size_in) // size_out
             hi = ((o + 1) * size_in + size_out - 1) // size_out
             n = hi - lo
             for j in range(1 if k == 1 else n):
-                idx[o, j] = lo + j
-                w[o, j] = (<floating>1) / <floating>n
-            cnt[o] = n
+                idx[(o - o0) * k + j] = lo + j
+                w[(o - o0) * k + j] = (<floating>1) / <floating>n
+            cnt[o - o0] = n
     else:
         # Antialias (PIL's scheme): the filter is stretched by the scale when
         # downsampling; taps are clipped to the input and renormalised.
         fsupport = <floating>support
         finv = 1 / r if r >= 1 else 1
-        for o in range(size_out):
+        for o in range(o0, o1):
             # torch rounds the centre to the table precision before using it.
             center = <floating>(r * (o + 0.5))
             lo = <Py_ssize_t>(center - fsupport + 0.5)
@@ -164,18 +173,18 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
             total = 0
             for j in range(n):
                 arg = <floating>(((<floating>(lo + j)) - center + 0.5) * finv)
-                w[o, j] = aa_filter(mode, arg)
-                idx[o, j] = lo + j
-                total = total + w[o, j]
+                w[(o - o0) * k + j] = aa_filter(mode, arg)
+                idx[(o - o0) * k + j] = lo + j
+                total = total + w[(o - o0) * k + j]
             if total != 0:
                 for j in range(n):
-                    w[o, j] = w[o, j] / total
+                    w[(o - o0) * k + j] = w[(o - o0) * k + j] / total
             if n == 0:
                 # Unreachable for valid sizes; keep the table well formed.
-                idx[o, 0] = lo if lo < size_in else size_in - 1
-                w[o, 0] = 0
+                idx[(o - o0) * k + 0] = lo if lo < size_in else size_in - 1
+                w[(o - o0) * k + 0] = 0
                 n = 1
-            cnt[o] = n
+            cnt[o - o0] = n
 
 
 def element_strides(arr):
@@ -185,8 +194,8 @@ def element_strides(arr):
 
 
 def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
-                bint align_corners, dtype):
-    """Build the tap table of one axis.
+                bint align_corners, dtype, Py_ssize_t o0=0, o1=None):
+    """Build the tap table of one axis, or its rows ``o0 .. o1-1``.
 
     Parameters
     ----------
@@ -199,12 +208,17 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
     align_corners : bool
     dtype : numpy dtype
         float32 or float64: the precision torch computes this table in.
+    o0, o1 : int, optional
+        The rows to build (default: all). Every row is computed from its global
+        output index, so the rows equal that slice of the whole table (indices
+        stay global); only their width ``k`` may be narrower where an antialias
+        window holds only short border rows.
 
     Returns
     -------
-    idx : ndarray of intp, shape (size_out, k)
-    weights : ndarray of dtype, shape (size_out, k)
-    count : ndarray of intp, shape (size_out,)
+    idx : ndarray of intp, shape (o1 - o0, k)
+    weights : ndarray of dtype, shape (o1 - o0, k)
+    count : ndarray of intp, shape (o1 - o0,)
         k is the widest row; k == 1 with counts above 1 is the box form of an
         area table (see ``_tables.pxd``).
     """
@@ -238,20 +252,23 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
                                align_corners, s)
             support = half * r if r >= 1 else half
         k = <Py_ssize_t>ceil(support) * 2 + 1
-    idx = np.zeros((size_out, k), dtype=np.intp)
-    weights = np.zeros((size_out, k), dtype=dtype)
-    count = np.zeros(size_out, dtype=np.intp)
+    cdef Py_ssize_t stop = size_out if o1 is None else o1
+    if not 0 <= o0 <= stop <= size_out:
+        raise ValueError(f"rows {o0}..{stop} are outside the table's 0..{size_out}")
+    idx = np.zeros((stop - o0, k), dtype=np.intp)
+    weights = np.zeros((stop - o0, k), dtype=dtype)
+    count = np.zeros(stop - o0, dtype=np.intp)
     if dtype == np.float32:
         if identity:
-            _identity[float](idx, weights, count)
+            _identity[float](o0, idx, weights, count)
         else:
-            _fill_table[float](code, size_in, size_out, s, align_corners, support,
+            _fill_table[float](code, size_in, size_out, s, align_corners, support, o0,
                                idx, weights, count)
     elif dtype == np.float64:
         if identity:
-            _identity[double](idx, weights, count)
+            _identity[double](o0, idx, weights, count)
         else:
-            _fill_table[double](code, size_in, size_out, s, align_corners, support,
+            _fill_table[double](code, size_in, size_out, s, align_corners, support, o0,
                                 idx, weights, count)
     else:
         raise TypeError(f"table dtype must be float32 or float64, got {dtype}")
@@ -259,7 +276,7 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
         # The support bound allows one tap more than any row uses (and border
         # rows use fewer): trimmed to the widest row, the interior rows are
         # full and the constant-count walks cover them.
-        used = int(count.max())
+        used = int(count.max()) if count.shape[0] else k
         if used < k:
             idx = np.ascontiguousarray(idx[:, :used])
             weights = np.ascontiguousarray(weights[:, :used])
@@ -267,30 +284,35 @@ def build_table(str mode, Py_ssize_t size_in, Py_ssize_t size_out, scale,
 
 
 cdef void _transpose_fill(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
-                          const Py_ssize_t[::1] count, Py_ssize_t[:, ::1] idx_t,
-                          floating[:, ::1] w_t, Py_ssize_t[::1] cnt_t) noexcept:
-    cdef Py_ssize_t o, j, i
+                          const Py_ssize_t[::1] count, Py_ssize_t lo, Py_ssize_t o_base,
+                          Py_ssize_t[:, ::1] idx_t, floating[:, ::1] w_t,
+                          Py_ssize_t[::1] cnt_t) noexcept:
+    # Taps outside the inputs lo .. lo + len(cnt_t) - 1 are left out (a window).
+    cdef Py_ssize_t o, j, i, n_in = cnt_t.shape[0]
     cdef bint box = idx.shape[1] == 1
     for o in range(idx.shape[0]):
         for j in range(count[o]):
             if box:
                 # Box rows: consecutive taps, one weight (never repeated).
-                i = idx[o, 0] + j
-                idx_t[i, cnt_t[i]] = o
-                w_t[i, cnt_t[i]] = w[o, 0]
-                cnt_t[i] += 1
+                i = idx[o, 0] + j - lo
+                if 0 <= i < n_in:
+                    idx_t[i, cnt_t[i]] = o_base + o
+                    w_t[i, cnt_t[i]] = w[o, 0]
+                    cnt_t[i] += 1
                 continue
-            i = idx[o, j]
-            if j > 0 and i == idx[o, j - 1]:
+            i = idx[o, j] - lo
+            if i < 0 or i >= n_in:
+                continue
+            if j > 0 and idx[o, j] == idx[o, j - 1]:
                 w_t[i, cnt_t[i] - 1] = w_t[i, cnt_t[i] - 1] + w[o, j]
                 continue
-            idx_t[i, cnt_t[i]] = o
+            idx_t[i, cnt_t[i]] = o_base + o
             w_t[i, cnt_t[i]] = w[o, j]
             cnt_t[i] += 1
 
 
 def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1] count,
-                    Py_ssize_t size_in):
+                    Py_ssize_t size_in, Py_ssize_t lo=0, Py_ssize_t o_base=0):
     """Transpose one axis' table: for each input index, the outputs that read it.
 
     Repeated taps of one output (clamped borders) are merged by adding their
@@ -298,16 +320,25 @@ def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1]
     instead of scattering. A box table (one column) reads its taps
     consecutively; its transpose is an explicit table (a shrinking area reads
     each input from at most two outputs).
+
+    With ``lo`` and ``o_base``: the rows of inputs ``lo .. lo + size_in - 1``
+    only, from forward rows that are the global rows ``o_base ..`` (a window of
+    the transposed table: it equals that slice of the whole transpose when the
+    forward rows given are all that read those inputs).
     """
-    cdef Py_ssize_t o, j
+    cdef Py_ssize_t o, j, i
     cdef Py_ssize_t[::1] n_refs = np.zeros(size_in, dtype=np.intp)
     cdef bint box = idx.shape[1] == 1
     for o in range(idx.shape[0]):
         for j in range(count[o]):
             if box:
-                n_refs[idx[o, 0] + j] += 1
+                i = idx[o, 0] + j - lo
             elif j == 0 or idx[o, j] != idx[o, j - 1]:
-                n_refs[idx[o, j]] += 1
+                i = idx[o, j] - lo
+            else:
+                continue
+            if 0 <= i < size_in:
+                n_refs[i] += 1
     kt = max(1, int(np.max(n_refs))) if size_in else 1
     idx_t = np.zeros((size_in, kt), dtype=np.intp)
     w_t = np.zeros((size_in, kt), dtype=weights.dtype)
@@ -315,9 +346,9 @@ def transpose_table(const Py_ssize_t[:, ::1] idx, weights, const Py_ssize_t[::1]
     cnt_t = np.asarray(n_refs)
     cnt_t[:] = 0
     if weights.dtype == np.float32:
-        _transpose_fill[float](idx, weights, count, idx_t, w_t, cnt_t)
+        _transpose_fill[float](idx, weights, count, lo, o_base, idx_t, w_t, cnt_t)
     else:
-        _transpose_fill[double](idx, weights, count, idx_t, w_t, cnt_t)
+        _transpose_fill[double](idx, weights, count, lo, o_base, idx_t, w_t, cnt_t)
     return idx_t, w_t, cnt_t
 
 
