@@ -181,3 +181,59 @@ def test_an_output_no_array_can_hold_is_refused_naming_the_argument(kw):
         ux.interpolate(x, mode="bilinear", **kw)
     with pytest.raises(ValueError, match=f"^{arg} gives an output"):
         ux.plan(x.shape, x.dtype, mode="nearest", **kw)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8"])
+@pytest.mark.parametrize("mode,scale", [("linear", 2.0), ("cubic", 2.0), ("aa-lanczos", 2.0),
+                                        ("linear", None), ("cubic", 2.5)])
+@pytest.mark.parametrize("window", [(0, 200), (1, 200), (37, 162), (120, 199), (3, 24)])
+@pytest.mark.parametrize("layout", ["planar", "rgb"])
+def test_x2_windows_take_the_periodic_walk_with_the_plain_walks_bits(dtype, mode, scale,
+                                                                      window, layout):
+    # A tile or Dask block of a x2 axis reads a few taps more than half its
+    # outputs: the periodic x2 loop covers it too (any start parity), exactly.
+    from upsamplex._kernels import float_kernels
+
+    kernels = float_kernels()
+    size_in = 100
+    size_out = int(size_in * (scale or 2.0))
+    table = at.axis_table(mode, size_in, size_out, scale, False, dtype)
+    sub, lo = table.window(*window)
+    unit = at.unit_table(dtype)
+    rng = np.random.default_rng(window[0])
+    x = rng.standard_normal((2, 3, 1, 1, sub.size_in)).astype(dtype)
+    y_fast = np.empty((2, 3, 1, 1, sub.size_out), dtype)
+    y_plain = np.empty_like(y_fast)
+    if layout == "rgb":
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+        y_fast = np.moveaxis(np.empty((2, 1, 1, sub.size_out, 3), dtype), -1, 1)
+        y_plain = np.empty_like(y_fast)  # keeps the channels-last strides
+    tables = [unit[:3], unit[:3], sub[:3]]
+    walks = [unit.walk, unit.walk]
+    kernels.resample(x, y_fast, tables, (1, 1, sub.size_in), walks + [sub.walk],
+                     layout == "rgb", 1)
+    kernels.resample(x, y_plain, tables, (1, 1, sub.size_in), walks + [GENERIC],
+                     layout == "rgb", 1)
+    np.testing.assert_array_equal(y_fast, y_plain)
+    if scale == 2.0 and window[1] - window[0] > 40:
+        assert isinstance(sub.walk, tuple) and sub.walk[2] > sub.walk[1]  # the x2 loop ran
+    # and the window is that slice of the whole result
+    xw = rng.standard_normal((2, 3, 1, 1, size_in)).astype(dtype)
+    whole = np.empty((2, 3, 1, 1, size_out), dtype)
+    kernels.resample(xw, whole, [unit[:3], unit[:3], table[:3]], (1, 1, size_in),
+                     walks + [table.walk], False, 1)
+    part = np.empty((2, 3, 1, 1, sub.size_out), dtype)
+    kernels.resample(np.ascontiguousarray(xw[..., lo:lo + sub.size_in]), part, tables,
+                     (1, 1, sub.size_in), walks + [sub.walk], False, 1)
+    np.testing.assert_array_equal(part, whole[..., window[0]:window[1]])
+
+
+GENERIC = at.WALK["generic"]
+
+
+def test_area_axes_beyond_64_bit_index_arithmetic_are_refused():
+    # area windows are o * size_in // size_out in int64: past that, a clear error
+    # (before: a table-size error; long axes are lazy now, so this guards it).
+    with pytest.raises(ValueError, match="beyond 64-bit index arithmetic"):
+        ux.plan((1, 1, 2**33), np.float32, size=2**31, mode="area")
+    ux.plan((1, 1, 2**31), np.float32, size=2**31, mode="area")  # within range: planned

@@ -179,6 +179,12 @@ def table_bytes(table_mode, size_in, size_out, adjoint=False):
     sample, whatever the window. A transposed table has a row per input sample,
     as wide as the most outputs that read one.
     """
+    if table_mode == "area" and size_in * (size_out + 1) >= 2**63:
+        # area windows are exact integer arithmetic on o * size_in
+        raise ValueError(
+            f"an area axis of length {size_in} resampled to {size_out} is beyond 64-bit "
+            f"index arithmetic; resample in stages"
+        )
     ratio = size_in / size_out
     if table_mode in ("nearest", "nearest-exact"):
         taps = 1
@@ -436,8 +442,8 @@ def walk_code(idx, w, cnt, size_in):
     else:
         code = WALK["generic"]
     fix = full_rows(cnt, k) if k > 1 else (0, 0)
-    up = periodic_x2_run(idx, w, cnt, size_in)
-    down = periodic_down2(idx, w, cnt)
+    up = _tables.periodic_x2_run(idx, w, cnt, size_in)
+    down = _tables.periodic_down2(idx, w, cnt)
     if up[1] > up[0] or down[1] > down[0] or fix[1] > fix[0]:
         return (code,) + tuple(up) + tuple(down) + tuple(fix)
     return code
@@ -456,70 +462,6 @@ def full_rows(cnt, k):
     lo = mid - int(np.argmin(full[mid::-1])) + 1 if not full[:mid + 1].all() else 0
     hi = mid + int(np.argmin(full[mid:])) if not full[mid:].all() else cnt.shape[0]
     return (lo, hi) if hi - lo >= 4 else (0, 0)
-
-
-def periodic_x2_run(idx, w, cnt, size_in):
-    """[lo, hi): the run of i where outputs 2i, 2i+1 have k contiguous taps and
-    repeat rows 2r, 2r+1 shifted by i - r (r a reference pair past the border).
-
-    Unlike :func:`periodic_x2`, border rows may have fewer taps (antialias
-    tables): the run stops where the pattern does. Exact comparison: the fast
-    loop must use the very weights the table holds.
-    """
-    size_out, k = idx.shape
-    if size_out != 2 * size_in or k < 2 or size_in < 8:
-        return (0, 0)
-    even, odd = idx[0::2], idx[1::2]
-    i = np.arange(size_in)
-    ok = (cnt[0::2] == k) & (cnt[1::2] == k)
-    ok &= np.all(np.diff(even, axis=1) == 1, axis=1) & np.all(np.diff(odd, axis=1) == 1, axis=1)
-    # A reference pair past any border effect (the support is at most k / 2).
-    ref = min(k + 1, size_in // 2)
-    if not ok[ref]:
-        return (0, 0)
-    se, so = even[ref, 0] - ref, odd[ref, 0] - ref
-    same = (ok & (even[:, 0] == i + se) & (odd[:, 0] == i + so)
-            & np.all(w[0::2] == w[2 * ref], axis=1) & np.all(w[1::2] == w[2 * ref + 1], axis=1))
-    lo = ref - int(np.argmin(same[ref::-1])) + 1 if not same[:ref + 1].all() else 0
-    hi = ref + int(np.argmin(same[ref:])) if not same[ref:].all() else size_in
-    return (lo, hi) if hi - lo >= 2 else (0, 0)
-
-
-_CHUNK = 1 << 16
-
-
-def periodic_down2(idx, w, cnt):
-    """(lo, hi, taps, off): outputs lo..hi-1 read taps at 2o + off with row lo's weights.
-
-    The run around the middle row where every row repeats it shifted by 2;
-    (0, 0, 0, 0) when there is none worth a loop.
-    """
-    size_out, k = idx.shape
-    mid = size_out // 2
-    if size_out < 8:
-        return (0, 0, 0, 0)
-    n = int(cnt[mid])
-    if n < 2 or (n > k and k != 1):
-        return (0, 0, 0, 0)
-    off = int(idx[mid, 0]) - 2 * mid
-    same = np.empty(size_out, bool)
-    # In chunks: long axes need no (size_out, taps) or intp temporaries.
-    for c0 in range(0, size_out, _CHUNK):
-        c1 = min(size_out, c0 + _CHUNK)
-        o2 = 2 * np.arange(c0, c1) + off
-        s = (cnt[c0:c1] == n) & (idx[c0:c1, 0] == o2)
-        if k == 1:  # box rows: consecutive taps, one weight
-            s &= w[c0:c1, 0] == w[mid, 0]
-        else:
-            for j in range(1, n):
-                s &= idx[c0:c1, j] == o2 + j
-            s &= np.all(w[c0:c1, :n] == w[mid, :n], axis=1)
-        same[c0:c1] = s
-    if not same[mid]:
-        return (0, 0, 0, 0)
-    lo = mid - int(np.argmin(same[mid::-1])) + 1 if not same[:mid + 1].all() else 0
-    hi = mid + int(np.argmin(same[mid:])) if not same[mid:].all() else size_out
-    return (lo, hi, n, off) if hi - lo >= 4 else (0, 0, 0, 0)
 
 
 def periodic_x2(idx, w, size_in):

@@ -19,3 +19,9 @@ def transpose_table(
 def quantize_table(
     weights: NDArray[np.float64], count: NDArray[np.intp]
 ) -> tuple[NDArray[np.int16], int]: ...
+def periodic_x2_run(
+    idx: NDArray[np.intp], w: NDArray[np.floating], cnt: NDArray[np.intp], size_in: int
+) -> tuple[int, int]: ...
+def periodic_down2(
+    idx: NDArray[np.intp], w: NDArray[np.floating], cnt: NDArray[np.intp]
+) -> tuple[int, int, int, int]: ...

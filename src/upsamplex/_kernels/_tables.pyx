@@ -93,6 +93,8 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
     cdef floating coeffs[4]
     cdef Py_ssize_t o, j, i0, tap, lo, hi, k = idx_all.shape[1], n
     cdef Py_ssize_t o1 = o0 + cnt_all.shape[0]
+    cdef Py_ssize_t q, rem, step_q, step_rem, n_last
+    cdef floating inv = 1
     if o1 <= o0:
         return
     cdef Py_ssize_t* idx = &idx_all[0, 0]
@@ -146,13 +148,28 @@ cdef void _fill_table(int mode, Py_ssize_t size_in, Py_ssize_t size_out, double 
     elif mode == AREA:
         # torch's adaptive_avg_pool: the window [lo, hi) with one weight
         # 1 / (hi - lo); a one-column table is its box form (_tables.pxd).
+        # Stepped without divisions (two per row were most of a long axis'
+        # cost): q, rem = divmod(o * size_in, size_out), advanced per row.
+        q = (o0 * size_in) // size_out
+        rem = (o0 * size_in) % size_out
+        step_q = size_in // size_out
+        step_rem = size_in % size_out
+        n_last = 0
         for o in range(o0, o1):
-            lo = (o * size_in) // size_out
-            hi = ((o + 1) * size_in + size_out - 1) // size_out
+            lo = q
+            q += step_q
+            rem += step_rem
+            if rem >= size_out:
+                q += 1
+                rem -= size_out
+            hi = q + (1 if rem > 0 else 0)  # ceil((o + 1) * size_in / size_out)
             n = hi - lo
+            if n != n_last:
+                inv = (<floating>1) / <floating>n
+                n_last = n
             for j in range(1 if k == 1 else n):
                 idx[(o - o0) * k + j] = lo + j
-                w[(o - o0) * k + j] = (<floating>1) / <floating>n
+                w[(o - o0) * k + j] = inv
             cnt[o - o0] = n
     else:
         # Antialias (PIL's scheme): the filter is stretched by the scale when
@@ -371,3 +388,110 @@ def quantize_table(weights, count):
     q = np.clip(q, -(1 << 15), (1 << 15) - 1).astype(np.int16)
     q[~mask] = 0
     return q, precision
+
+
+# ---------------------------------------------------------------------------
+# Walk analysis: the row ranges the kernels' fast loops may cover
+# ---------------------------------------------------------------------------
+# One pass over the rows concerned, no temporaries: a long axis is analysed
+# tile by tile on every call, so this must cost little next to the kernel.
+# Exact comparisons: a fast loop must use the very weights the table holds.
+
+cdef bint _same_row(const floating[:, ::1] w, Py_ssize_t r, Py_ssize_t ref,
+                    Py_ssize_t n) noexcept:
+    cdef Py_ssize_t j
+    for j in range(n):
+        if w[r, j] != w[ref, j]:
+            return False
+    return True
+
+
+cdef bint _contiguous(const Py_ssize_t[:, ::1] idx, Py_ssize_t r, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t j
+    for j in range(1, n):
+        if idx[r, j] != idx[r, 0] + j:
+            return False
+    return True
+
+
+cdef bint _x2_pair(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
+                   const Py_ssize_t[::1] cnt, Py_ssize_t i, Py_ssize_t ref,
+                   Py_ssize_t se, Py_ssize_t so) noexcept:
+    # Outputs 2i and 2i+1 repeat the reference pair shifted by i - ref.
+    cdef Py_ssize_t k = idx.shape[1]
+    return (cnt[2 * i] == k and cnt[2 * i + 1] == k
+            and idx[2 * i, 0] == i + se and idx[2 * i + 1, 0] == i + so
+            and _contiguous(idx, 2 * i, k) and _contiguous(idx, 2 * i + 1, k)
+            and _same_row(w, 2 * i, 2 * ref, k) and _same_row(w, 2 * i + 1, 2 * ref + 1, k))
+
+
+def periodic_x2_run(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
+                    const Py_ssize_t[::1] cnt, Py_ssize_t size_in):
+    """[lo, hi): the run of i where outputs 2i, 2i+1 have k contiguous taps and
+    repeat rows 2r, 2r+1 shifted by i - r (r a reference pair past the border).
+
+    Border rows may have fewer taps (antialias tables): the run stops where the
+    pattern does. Windows of a x2 table (a plan's tiles, a Dask block:
+    ``size_in`` a few taps more than half the outputs, any start parity) take
+    the loop too. (0, 0) when there is no run of at least 2 pairs.
+    """
+    cdef Py_ssize_t size_out = idx.shape[0], k = idx.shape[1]
+    cdef Py_ssize_t n_pairs = size_out // 2, ref, se, so, lo, hi
+    if abs(size_out - 2 * size_in) > 2 * k + 2 or k < 2 or n_pairs < 8:
+        return (0, 0)
+    # A reference pair past any border effect (the support is at most k / 2).
+    ref = min(k + 1, n_pairs // 2)
+    if not (cnt[2 * ref] == k and cnt[2 * ref + 1] == k and _contiguous(idx, 2 * ref, k)
+            and _contiguous(idx, 2 * ref + 1, k)):
+        return (0, 0)
+    se = idx[2 * ref, 0] - ref
+    so = idx[2 * ref + 1, 0] - ref
+    if not _x2_pair(idx, w, cnt, ref, ref, se, so):
+        return (0, 0)  # NaN weights
+    lo = ref
+    while lo > 0 and _x2_pair(idx, w, cnt, lo - 1, ref, se, so):
+        lo -= 1
+    hi = ref + 1
+    while hi < n_pairs and _x2_pair(idx, w, cnt, hi, ref, se, so):
+        hi += 1
+    if hi - lo < 2:
+        return (0, 0)
+    return (lo, hi)
+
+
+cdef bint _down2_row(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
+                     const Py_ssize_t[::1] cnt, Py_ssize_t o, Py_ssize_t mid, Py_ssize_t n,
+                     Py_ssize_t off) noexcept:
+    # Row o reads n taps from 2o + off with row mid's weights.
+    cdef Py_ssize_t j, k = idx.shape[1]
+    if cnt[o] != n or idx[o, 0] != 2 * o + off:
+        return False
+    if k == 1:  # box rows: consecutive taps, one weight
+        return w[o, 0] == w[mid, 0]
+    return _contiguous(idx, o, n) and _same_row(w, o, mid, n)
+
+
+def periodic_down2(const Py_ssize_t[:, ::1] idx, const floating[:, ::1] w,
+                   const Py_ssize_t[::1] cnt):
+    """(lo, hi, taps, off): outputs lo..hi-1 read taps at 2o + off with row mid's
+    weights, the run around the middle row; (0, 0, 0, 0) when there is none of
+    at least 4 rows."""
+    cdef Py_ssize_t size_out = idx.shape[0], k = idx.shape[1]
+    cdef Py_ssize_t mid = size_out // 2, n, off, lo, hi
+    if size_out < 8:
+        return (0, 0, 0, 0)
+    n = cnt[mid]
+    if n < 2 or (n > k and k != 1):
+        return (0, 0, 0, 0)
+    off = idx[mid, 0] - 2 * mid
+    if not _down2_row(idx, w, cnt, mid, mid, n, off):
+        return (0, 0, 0, 0)
+    lo = mid
+    while lo > 0 and _down2_row(idx, w, cnt, lo - 1, mid, n, off):
+        lo -= 1
+    hi = mid + 1
+    while hi < size_out and _down2_row(idx, w, cnt, hi, mid, n, off):
+        hi += 1
+    if hi - lo < 4:
+        return (0, 0, 0, 0)
+    return (lo, hi, n, off)
