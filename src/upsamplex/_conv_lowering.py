@@ -353,8 +353,9 @@ def winograd_pass(src5, weight, dst5, bias, pad, num_threads):
         def gemm(item, step, thread):
             b = item % n_items
             blocks = min((b + 1) * width, n_blocks) - b * width
+            tile = tiles[thread, : 16 * channels * blocks].reshape(16, channels, blocks)
             out = products[thread, : 16 * m_total * blocks].reshape(16, m_total, blocks)
-            np.matmul(u, tiles[thread, : 16 * channels * blocks].reshape(16, channels, blocks), out=out)
+            np.matmul(u, tile, out=out)
 
         return (src5[:, :, 0], tiles, products, dst5[:, :, 0], bias_arr, *pad, width, gemm)
 
