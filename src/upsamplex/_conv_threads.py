@@ -44,37 +44,39 @@ class _OneBlasThread:
 
     Calls may overlap (several Python threads running convs): the first to enter saves
     the thread counts and sets them to 1, the last to leave puts them back, so no call
-    restores a count another one set.
+    restores a count another one set. A BLAS already on one thread is left alone (each
+    change costs a few microseconds and wakes OpenBLAS's idle threads).
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._depth = 0
-        self._saved = ()
+        self._changed = ()
 
     def __enter__(self):
         libs = blas_controllers()
-        if not libs:
-            return self
-        with self._lock:
-            if self._depth == 0:
-                self._saved = tuple(lib.get_num_threads() for lib in libs)
-                for lib, n in zip(libs, self._saved):
-                    if n != 1:
-                        lib.set_num_threads(1)  # None (unknown) included
-            self._depth += 1
+        if libs:
+            with self._lock:
+                if self._depth == 0:
+                    changed = []
+                    for lib in libs:
+                        n = lib.get_num_threads()
+                        if n != 1:  # None (unknown) included
+                            lib.set_num_threads(1)
+                            changed.append((lib, n))
+                    self._changed = changed
+                self._depth += 1
         return self
 
     def __exit__(self, *exc):
-        libs = blas_controllers()
-        if not libs:
-            return
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                for lib, n in zip(libs, self._saved):
-                    if n is not None and n != 1:
-                        lib.set_num_threads(n)
+        if blas_controllers():
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    for lib, n in self._changed:
+                        if n is not None:
+                            lib.set_num_threads(n)
+                    self._changed = ()
 
 
 one_blas_thread = _OneBlasThread()
