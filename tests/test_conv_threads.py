@@ -143,34 +143,84 @@ def test_an_error_in_a_gemm_is_raised(gemm_path, monkeypatch, name, transposed, 
         np.testing.assert_array_equal(a, b)
 
 
-def test_blas_limit_is_restored_by_the_last_of_overlapping_calls():
-    libs = _conv_threads.blas_controllers()
-    if not libs:
+def _blas_counts():
+    return {lib.get_num_threads() for lib in _conv_threads.blas_controllers()}
+
+
+def _in_threads(work, n):
+    errors = []
+
+    def run(i):
+        try:
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors, errors
+
+
+def test_blas_limit_is_restored_by_the_last_of_overlapping_calls(monkeypatch):
+    if not _conv_threads.blas_controllers():
         pytest.skip("threadpoolctl finds no BLAS")
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        with _conv_threads.one_blas_thread:
-            assert {lib.get_num_threads() for lib in libs} == {1}
-            with _conv_threads.one_blas_thread:
-                assert {lib.get_num_threads() for lib in libs} == {1}
-            assert {lib.get_num_threads() for lib in libs} == {1}
-        assert {lib.get_num_threads() for lib in libs} == {2}
-        # Two Python threads running convs at once: BLAS is back at 2 after both.
-        x, w = _arr(4, 32, 16, 16), _arr(32, 32, 3, 3)
-        expected = ux.conv2d(x, w, stride=2, num_threads=1)
-        results = [None, None]
+        with _conv_threads.one_blas_thread as held:
+            assert held and _blas_counts() == {1}
+            with _conv_threads.one_blas_thread as held_inside:
+                assert held_inside and _blas_counts() == {1}
+            assert _blas_counts() == {1}
+        assert _blas_counts() == {2}
+    before = _blas_counts()
+    if before == {1}:
+        pytest.skip("BLAS runs on one thread already")
+    # Python threads (none of them threadpoolctl's controlling thread for OpenBLAS)
+    # running convs at once: whichever finishes last, the counts come back.
+    x, w = _arr(4, 32, 16, 16), _arr(32, 32, 3, 3)
+    expected = ux.conv2d(x, w, stride=2, num_threads=1)
+    recorder = _Recorder(1)
+    monkeypatch.setattr(np, "matmul", recorder)
+    results = {}
 
-        def work(i):
-            results[i] = [ux.conv2d(x, w, stride=2, num_threads=2) for _ in range(5)]
+    def work(i):
+        results[i] = [ux.conv2d(x, w, stride=2, num_threads=2) for _ in range(10)]
 
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
-        assert {lib.get_num_threads() for lib in libs} == {2}
-    for got in results:
+    for _ in range(3):
+        _in_threads(work, 3)
+        assert _blas_counts() == before
+    monkeypatch.setattr(np, "matmul", recorder.matmul)
+    assert recorder.blas_threads == {1}
+    for got in results.values():
         for y in got:
             np.testing.assert_array_equal(y, expected)
+    # Nobody keeps the control: this thread can still set the count.
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert _blas_counts() == {1}
+    assert _blas_counts() == before
+
+
+def test_blas_held_by_another_thread_means_a_serial_team(gemm_path, monkeypatch):
+    """threadpoolctl lets one thread at a time set OpenBLAS's count: others don't oversubscribe."""
+    libs = _conv_threads.blas_controllers()
+    if not libs or any(lib.internal_api != "openblas" for lib in libs):
+        pytest.skip("OpenBLAS's process-wide thread count")
+    if any(getattr(lib, "threading_layer", None) == "openmp" for lib in libs):
+        pytest.skip("OpenBLAS on OpenMP: per-thread limits")
+    expected = _run("phases", True, 1)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # this thread controls it
+        recorder = _Recorder(1)
+        monkeypatch.setattr(np, "matmul", recorder)
+        got = {}
+        _in_threads(lambda i: got.update(y=_run("phases", True, 2)), 1)
+        monkeypatch.setattr(np, "matmul", recorder.matmul)
+        assert len(recorder.threads) == 1 and threading.get_ident() not in recorder.threads
+        assert recorder.blas_threads == {2}  # not ours to change: one team thread only
+        assert _blas_counts() == {2}
+    for a, b in zip(expected, got["y"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # BLAS's threads: its rounding
 
 
 def test_without_threadpoolctl_items_run_on_the_calling_thread(gemm_path, monkeypatch):

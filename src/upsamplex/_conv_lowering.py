@@ -86,8 +86,8 @@ def _conv_offsets(geom):
 
 def _run(kernel, n_items, num_threads, make_args):
     """``kernel(*make_args(team), team)`` on a team of threads, BLAS on one thread inside."""
-    team = threads.team_size(num_threads, n_items)
-    with threads.one_blas_thread:
+    with threads.one_blas_thread as blas_held:
+        team = threads.team_size(num_threads, n_items, blas_held)
         kernel(*make_args(team), team)
 
 

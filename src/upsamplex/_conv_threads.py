@@ -28,24 +28,29 @@ def blas_controllers():
         return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
-def team_size(num_threads, n_items):
+def team_size(num_threads, n_items, blas_held=True):
     """Threads for ``n_items`` items: ``num_threads``, at most one per item.
 
-    One where BLAS's threads can't be limited (no threadpoolctl): the GEMMs then use
-    BLAS's own threads, and a team around them would oversubscribe the cores.
+    One where BLAS's threads are not held to one (no threadpoolctl, or threadpoolctl
+    could not set them from this thread): the GEMMs then use BLAS's own threads, and a
+    team around them would oversubscribe the cores.
     """
-    if blas_controllers() is None:
+    if not blas_held or blas_controllers() is None:
         return 1
     return max(1, min(num_threads, n_items))
 
 
 class _OneBlasThread:
-    """Context manager: every BLAS threadpoolctl knows runs on one thread inside.
+    """Context manager holding every BLAS threadpoolctl knows to one thread.
 
-    Calls may overlap (several Python threads running convs): the first to enter saves
-    the thread counts and sets them to 1, the last to leave puts them back, so no call
-    restores a count another one set. A BLAS already on one thread is left alone (each
-    change costs a few microseconds and wakes OpenBLAS's idle threads).
+    Entering returns whether they all run on one thread now. Calls may overlap (several
+    Python threads running convs): the first to enter saves the thread counts and sets
+    them to 1, the last to leave puts them back. threadpoolctl lets only one Python thread
+    at a time change OpenBLAS's process-wide count (the first to set it, until released):
+    a call entering while another thread holds it just finds it not held; the last of
+    ours to leave takes the control over once all of ours are done, restores the counts
+    and releases it, as ``threadpool_limits`` does. A BLAS already on one thread is left
+    alone (each change costs microseconds and wakes OpenBLAS's idle threads).
     """
 
     def __init__(self):
@@ -55,28 +60,45 @@ class _OneBlasThread:
 
     def __enter__(self):
         libs = blas_controllers()
-        if libs:
-            with self._lock:
-                if self._depth == 0:
-                    changed = []
-                    for lib in libs:
-                        n = lib.get_num_threads()
-                        if n != 1:  # None (unknown) included
-                            lib.set_num_threads(1)
+        if not libs:
+            return libs is not None  # threadpoolctl sees no BLAS: nothing to hold
+        with self._lock:
+            if self._depth == 0:
+                changed = []
+                for lib in libs:
+                    n = lib.get_num_threads()
+                    if n != 1:  # None (unknown) included
+                        lib.set_num_threads(1)
+                        if lib.get_num_threads() == 1:  # else another thread controls it
                             changed.append((lib, n))
-                    self._changed = changed
-                self._depth += 1
-        return self
+                self._changed = changed
+            self._depth += 1
+            return all(lib.get_num_threads() == 1 for lib in libs)
 
     def __exit__(self, *exc):
-        if blas_controllers():
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    for lib, n in self._changed:
-                        if n is not None:
-                            lib.set_num_threads(n)
-                    self._changed = ()
+        libs = blas_controllers()
+        if not libs:
+            return
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                changed, self._changed = self._changed, ()
+                _restore(changed)
+
+
+def _restore(changed):
+    # ``changed``: the libraries our first call set to 1, with their counts before.
+    for lib, n in changed:
+        release = getattr(type(lib), "clear_controlling_thread", None)
+        if n is not None:
+            lib.set_num_threads(n)
+            if release is not None and lib.get_num_threads() != n:
+                # The call that set it ran on another thread, which holds the control;
+                # all of our calls are done now, so take it over to put the count back.
+                release(force=True)
+                lib.set_num_threads(n)
+        if release is not None:
+            release()  # as threadpool_limits does on exit: others may set it next
 
 
 one_blas_thread = _OneBlasThread()
