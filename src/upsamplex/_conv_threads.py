@@ -11,6 +11,7 @@ on BLAS's own threads: the call is parallel only inside BLAS, never oversubscrib
 """
 
 import functools
+import os
 import threading
 import warnings
 
@@ -102,3 +103,6 @@ def _restore(changed):
 
 
 one_blas_thread = _OneBlasThread()
+# A child forked while a conv of another thread held BLAS would inherit its lock and count
+# (and runs on one thread anyway, see check_num_threads): it starts afresh.
+os.register_at_fork(after_in_child=one_blas_thread.__init__)
