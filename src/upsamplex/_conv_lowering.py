@@ -72,10 +72,6 @@ def _tile_length(rows, n_out, itemsize):
     return max(1, min(n_out, tile))
 
 
-def _tiles(n_out, tile):
-    return [(p0, min(p0 + tile, n_out)) for p0 in range(0, n_out, tile)]
-
-
 def _conv_offsets(geom):
     """Per-axis tap offsets of a convolution: the source index is o*stride + offset."""
     return tuple(
