@@ -241,9 +241,15 @@ def test_without_threadpoolctl_items_run_on_the_calling_thread(gemm_path, monkey
         np.testing.assert_array_equal(a, b)
 
 
-def test_team_size():
-    if _conv_threads.blas_controllers() is None:
-        pytest.skip("threadpoolctl not importable")
+def test_team_size(monkeypatch):
+    if not _conv_threads.blas_controllers():
+        pytest.skip("threadpoolctl finds no BLAS")
     assert _conv_threads.team_size(4, 2) == 2
     assert _conv_threads.team_size(2, 100) == 2
     assert _conv_threads.team_size(3, 0) == 1
+    assert _conv_threads.team_size(4, 2, blas_held=False) == 1
+    # A BLAS threadpoolctl cannot see (e.g. Accelerate) is not held: one thread.
+    monkeypatch.setattr(_conv_threads, "blas_controllers", lambda: ())
+    with _conv_threads.one_blas_thread as held:
+        assert not held
+    assert _conv_threads.team_size(4, 2) == 1

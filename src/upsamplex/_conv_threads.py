@@ -6,8 +6,9 @@ and calls NumPy's matmul for the GEMM (BLAS releases the GIL while it computes).
 ``num_threads`` is all the threads a call uses, BLAS is held to one thread meanwhile,
 through threadpoolctl: the supported way to ask whichever BLAS NumPy links (OpenBLAS,
 MKL, BLIS, FlexiBLAS) for its threads. threadpoolctl is optional (numpy is the only
-runtime dependency); without it the items run on the calling thread alone and each GEMM
-on BLAS's own threads: the call is parallel only inside BLAS, never oversubscribed.
+runtime dependency); without it, or when it finds no BLAS it can hold (Apple's Accelerate,
+say), the items run on the calling thread alone and each GEMM on BLAS's own threads: the
+call is parallel only inside BLAS, never oversubscribed.
 """
 
 import functools
@@ -32,11 +33,11 @@ def blas_controllers():
 def team_size(num_threads, n_items, blas_held=True):
     """Threads for ``n_items`` items: ``num_threads``, at most one per item.
 
-    One where BLAS's threads are not held to one (no threadpoolctl, or threadpoolctl
-    could not set them from this thread): the GEMMs then use BLAS's own threads, and a
-    team around them would oversubscribe the cores.
+    One where BLAS's threads are not held to one (no threadpoolctl, no BLAS it can hold,
+    or it could not set them from this thread): the GEMMs then use BLAS's own threads,
+    and a team around them would oversubscribe the cores.
     """
-    if not blas_held or blas_controllers() is None:
+    if not blas_held or not blas_controllers():
         return 1
     return max(1, min(num_threads, n_items))
 
@@ -62,7 +63,7 @@ class _OneBlasThread:
     def __enter__(self):
         libs = blas_controllers()
         if not libs:
-            return libs is not None  # threadpoolctl sees no BLAS: nothing to hold
+            return False  # none it can hold (e.g. Accelerate), or no threadpoolctl
         with self._lock:
             if self._depth == 0:
                 changed = []
