@@ -134,8 +134,9 @@ def main():
         "--few", action="store_true", help="the few-channel sweep class, on 1 and 2 threads"
     )
     args = parser.parse_args()
-    # NumPy's OpenBLAS reads its thread count once, at import: set it before importing, so
-    # the GEMMs on our side use the same number of threads as torch.
+    # NumPy's OpenBLAS reads its thread count once, at import. Our GEMM lowerings hold it to
+    # one thread inside their OpenMP team (threadpoolctl); without threadpoolctl they run on
+    # one thread with BLAS's own threads: then this count makes them match torch's.
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
     # As in bench_interpolate.py: two OpenMP runtimes (torch's and ours) interleaved
     # must not spin-wait on the cores the other needs.
@@ -154,7 +155,7 @@ def main():
     print(
         f"threads={args.threads} (torch, upsamplex and OpenBLAS), {args.dtype}, "
         f"repeats={repeats}, "
-        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}"
+        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}; {blas_note()}"
     )
     print(f"{'case':42s} {'pass':8s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     for name, transposed, x_shape, c_out, k, stride, padding in CASES:
@@ -168,6 +169,17 @@ def main():
             print(f"{name:42s} {label:8s} {t_ours * 1e3:9.1f} {t_theirs * 1e3:9.1f} {ratio:7.2f}x")
 
 
+def blas_note():
+    """How our GEMMs are threaded: the BLAS threadpoolctl holds to one thread, or none."""
+    from upsamplex import _conv_threads
+
+    libs = _conv_threads.blas_controllers()
+    if libs is None:
+        return "no threadpoolctl: GEMM lowerings on 1 thread, BLAS on its own threads"
+    names = ", ".join(f"{lib.internal_api} {lib.version}" for lib in libs) or "none found"
+    return f"BLAS held to 1 thread in the team: {names}"
+
+
 def few_channel(np, torch, ux, args, repeats):
     """The few-channel class on 1 and 2 threads; one row per case, pass and thread count."""
     from upsamplex._kernels import _openmp
@@ -175,7 +187,7 @@ def few_channel(np, torch, ux, args, repeats):
     dtype = getattr(np, args.dtype)
     print(
         f"few-channel class, {args.dtype}, repeats={repeats} (medians of interleaved pairs), "
-        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}"
+        f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}; {blas_note()}"
     )
     print(f"{'case':40s} {'pass':8s} {'thr':>3s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
     ratios = []

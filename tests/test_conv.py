@@ -473,7 +473,7 @@ def test_thread_count_does_not_change_results():
 
 
 def test_without_blas_thread_control(monkeypatch):
-    """With a BLAS we can't pin to one thread per worker, everything runs serially here."""
+    """Without threadpoolctl (BLAS threads unlimitable) the items run on one thread, same bits."""
     rng = np.random.default_rng(14)
     x = rng.standard_normal((3, 16, 9, 10)).astype(np.float32)
     w = rng.standard_normal((16, 8, 4, 4)).astype(np.float32)
@@ -481,7 +481,8 @@ def test_without_blas_thread_control(monkeypatch):
     expected = (ux.conv_transpose2d(x, w, stride=2, padding=1),) + ux.conv_transpose_backward(
         gy, x, w, stride=2, padding=1
     )
-    monkeypatch.setattr(_conv_threads, "blas_thread_setters", lambda: ())
+    monkeypatch.setattr(_conv_threads, "blas_controllers", lambda: None)
+    assert _conv_threads.team_size(2, 10) == 1
     got = (ux.conv_transpose2d(x, w, stride=2, padding=1, num_threads=2),)
     got += ux.conv_transpose_backward(gy, x, w, stride=2, padding=1, num_threads=2)
     for a, b in zip(got, expected):

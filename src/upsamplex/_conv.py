@@ -7,7 +7,7 @@ the work is split by concern:
 * ``_conv_geometry``  arguments -> a validated problem on 3-D spatial grids;
 * ``_conv_lowering``  the problem -> im2col / stride-phase gathers / Winograd around
                       NumPy GEMMs (see there for the algebra);
-* ``_conv_threads``   the worker threads the tiles of work run on.
+* ``_conv_threads``   the team size of the GEMM kernels, BLAS held to one thread.
 """
 
 import numpy as np

@@ -16,7 +16,8 @@ Everything is phrased as *convolution* terms on 3-D spatial grids (see
 Work is cut into tiles of one sample's output grid, sized so a tile of columns (at
 most ``_TILE_BYTES``) stays in a core's cache between im2col and the GEMM; the only
 temporaries are these per-thread tile buffers (and the per-block weight-gradient
-partials). Tiles run on ``_conv_threads.parallel``.
+partials). The items run on an OpenMP team in ``_kernels/_conv.pyx``, with BLAS held to
+one thread by ``_conv_threads``.
 
 Which lowering a problem takes (Winograd or im2col, the fused 1x1 backward) never
 changes what it computes beyond rounding: Winograd is refused for operands whose
@@ -71,16 +72,19 @@ def _tile_length(rows, n_out, itemsize):
     return max(1, min(n_out, tile))
 
 
-def _tiles(n_out, tile):
-    return [(p0, min(p0 + tile, n_out)) for p0 in range(0, n_out, tile)]
-
-
 def _conv_offsets(geom):
     """Per-axis tap offsets of a convolution: the source index is o*stride + offset."""
     return tuple(
         (np.arange(k, dtype=np.intp) * d - p)[np.newaxis]
         for k, d, p in zip(geom.kernel, geom.dilation, geom.padding)
     )
+
+
+def _run(kernel, n_items, num_threads, make_args):
+    """``kernel(*make_args(team), team)`` on a team of threads, BLAS on one thread inside."""
+    with threads.one_blas_thread as blas_held:
+        team = threads.team_size(num_threads, n_items, blas_held)
+        kernel(*make_args(team), team)
 
 
 def im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=None, lhs5=None):
@@ -95,22 +99,25 @@ def im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=No
     rows = channels * n_taps
     m_total = (dst5 if dst5 is not None else lhs5).shape[1]
     mg = m_total // groups
+    dtype = src5.dtype
     identity = geom.pure_matmul
     if identity and lhs5 is not None:
         # No columns to keep in cache: one GEMM per sample, with the long reduction
         # (K = the grid) that BLAS runs best.
-        tiles = [(0, n_out)]
+        tile = max(1, n_out)
     else:
-        tiles = _tiles(n_out, _tile_length(rows, n_out, src5.itemsize))
+        tile = _tile_length(rows, n_out, src5.itemsize)
+    n_tiles = -(-n_out // tile)
     if lhs5 is None:
-        per_sample = len(tiles)
+        per_sample = n_tiles
     else:
         # The weight gradient sums over samples and tiles: each item sums a fixed block
         # of tiles into a partial of its own; the partials are added in item order.
-        per_sample = min(len(tiles), -(-_MIN_BLOCKS // max(1, n_samples)))
+        per_sample = min(n_tiles, -(-_MIN_BLOCKS // max(1, n_samples)))
         # Partials hold gWᵀ: cols @ lhsᵀ runs faster in BLAS than lhs @ colsᵀ.
-        partials = np.empty((n_samples * per_sample, groups, cg_k, mg), src5.dtype)
+        partials = np.empty((n_samples * per_sample, groups, cg_k, mg), dtype)
         lhs = lhs5.reshape(n_samples, groups, mg, n_out)
+    dst = np.empty((0, 0, 0), dtype)
     if dst5 is not None:
         w_mat = weight.reshape(groups, mg, cg_k)
         dst = dst5.reshape(n_samples, m_total, n_out)
@@ -118,39 +125,35 @@ def im2col_pass(src5, geom, groups, num_threads, weight=None, dst5=None, bias=No
     if identity:
         src_flat = src5.reshape(n_samples, groups, cg_k, n_out)
 
-    def make_worker():
-        cols_buffer = None if identity else np.empty(rows * tiles[0][1], src5.dtype)
-        product = np.empty((groups, cg_k, mg), src5.dtype) if lhs5 is not None else None
+    def make_args(team):
+        cols = np.empty((0 if identity else team, rows * tile), dtype)
+        products = np.empty((team, groups, cg_k, mg), dtype) if lhs5 is not None else None
 
-        def work(item):
-            n, block = divmod(item, per_sample)
-            first = block * len(tiles) // per_sample
-            last = (block + 1) * len(tiles) // per_sample
-            for t in range(first, last):
-                p0, p1 = tiles[t]
-                if identity:
-                    cols = src_flat[n, :, :, p0:p1]
-                else:
-                    cols = cols_buffer[: rows * (p1 - p0)].reshape(rows, p1 - p0)
-                    _k.im2col(src5[n], cols, *offsets, geom.stride, geom.out, p0, p1)
-                    cols = cols.reshape(groups, cg_k, p1 - p0)
-                if dst5 is not None:
-                    y = dst[n, :, p0:p1]
-                    np.matmul(w_mat, cols, out=y.reshape(groups, mg, p1 - p0))
-                    if bias is not None:
-                        _k.add_bias(y, bias)
-                if lhs5 is not None:
-                    target = partials[item] if t == first else product
-                    np.matmul(cols, lhs[n, :, :, p0:p1].transpose(0, 2, 1), out=target)
-                    if t != first:
-                        partials[item] += product
+        def gemm(item, t, thread):
+            n = item // per_sample
+            p0, p1 = t * tile, min((t + 1) * tile, n_out)
+            if identity:
+                tile_cols = src_flat[n, :, :, p0:p1]
+            else:
+                tile_cols = cols[thread, : rows * (p1 - p0)].reshape(groups, cg_k, p1 - p0)
+            if dst5 is not None:
+                out = dst[n, :, p0:p1].reshape(groups, mg, p1 - p0)
+                np.matmul(w_mat, tile_cols, out=out)
+            if lhs5 is not None:
+                first = item % per_sample * n_tiles // per_sample
+                target = partials[item] if t == first else products[thread]
+                np.matmul(tile_cols, lhs[n, :, :, p0:p1].transpose(0, 2, 1), out=target)
+                if t != first:
+                    partials[item] += target
 
-        return work
+        bias_arr = np.empty(0, dtype) if bias is None else bias
+        geometry = (*offsets, geom.stride, geom.out, tile, per_sample)
+        return (src5, cols, *geometry, dst, bias_arr, gemm)
 
-    threads.parallel(n_samples * per_sample, make_worker, num_threads)
+    _run(_k.im2col_gemm, n_samples * per_sample, num_threads, make_args)
     if lhs5 is None:
         return None
-    grad_w = partials.sum(axis=0) if len(partials) else np.zeros(partials.shape[1:], src5.dtype)
+    grad_w = partials.sum(axis=0) if len(partials) else np.zeros(partials.shape[1:], dtype)
     return grad_w.transpose(0, 2, 1).reshape((m_total, channels // groups) + geom.kernel)
 
 
@@ -225,64 +228,55 @@ def col2im_pass(g5, weight, geom, groups, num_threads, dst5, bias=None):
     channels = dst5.shape[1]
     mg, cg = m_total // groups, channels // groups
     dtype = g5.dtype
+    bias_arr = np.empty(0, dtype) if bias is None else bias
     if geom.pure_matmul:
         n_out = prod(geom.out)
         w_t = weight.reshape(groups, mg, cg).transpose(0, 2, 1)
         g_flat = g5.reshape(n_samples, groups, mg, n_out)
         dst = dst5.reshape(n_samples, channels, n_out)
-        tiles = _tiles(n_out, _tile_length(m_total, n_out, g5.itemsize))
+        tile = _tile_length(m_total, n_out, g5.itemsize)
+        n_tiles = -(-n_out // tile)
+        no_offsets = np.zeros((1, 1), np.intp)
 
-        def make_identity_worker():
-            def work(item):
-                n, t = divmod(item, len(tiles))
-                p0, p1 = tiles[t]
-                y = dst[n, :, p0:p1]
-                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=y.reshape(groups, cg, p1 - p0))
-                if bias is not None:
-                    _k.add_bias(y, bias)
+        def make_identity_args(team):
+            def gemm(item, t, thread):
+                n = item // n_tiles
+                p0, p1 = t * tile, min((t + 1) * tile, n_out)
+                out = dst[n, :, p0:p1].reshape(groups, cg, p1 - p0)
+                np.matmul(w_t, g_flat[n, :, :, p0:p1], out=out)
 
-            return work
+            cols = np.empty((0, 0), dtype)  # the gradient is its own columns
+            geometry = (no_offsets,) * 3 + ((1, 1, 1), geom.out, tile, n_tiles)
+            return (g5, cols, *geometry, dst, bias_arr, gemm)
 
-        threads.parallel(n_samples * len(tiles), make_identity_worker, num_threads)
+        _run(_k.im2col_gemm, n_samples * n_tiles, num_threads, make_identity_args)
         return
-    bias_arr = np.empty(0, dtype) if bias is None else bias
     phases = _phase_sets(weight, geom, groups)
     n_grid = max(prod(ph.grid) for ph in phases)
     # Tiles sized by one phase's columns: the GEMM of one phase then reads columns that
-    # are still in cache, and the calls run long enough for threads not to convoy on the GIL.
+    # are still in cache, and the calls run long enough to pay for taking the GIL.
     tile = _tile_length(max(ph.rows // len(ph.residues) for ph in phases), n_grid, g5.itemsize)
     # ... but a set of many phases (large strides) keeps its columns within a bound.
     tile = max(1, min(tile, _SET_BYTES // (max(1, *(ph.rows for ph in phases)) * g5.itemsize)))
     n_tiles = -(-n_grid // tile)
-    no_rows = np.empty((0, 1), dtype)
-    unit = (1, 1, 1)
+    sets = [(ph.residues, ph.grid, ph.offsets, ph.weight is not None) for ph in phases]
 
-    def make_worker():
-        cols_buffer = np.empty(max(ph.rows for ph in phases) * tile, dtype)
-        tile_buffer = np.empty(channels * max(len(ph.residues) for ph in phases) * tile, dtype)
+    def make_args(team):
+        cols = np.empty((team, max(ph.rows for ph in phases) * tile), dtype)
+        tiles = np.empty((team, channels * max(len(ph.residues) for ph in phases) * tile), dtype)
 
-        def work(item):
-            # One tile of every phase: the phases' sub-grids interleave in memory, so
-            # together they fill whole cache lines of the output while those are hot.
-            n, t = divmod(item, n_tiles)
-            for ph in phases:
-                p0, p1 = t * tile, min((t + 1) * tile, prod(ph.grid))
-                if p0 >= p1:
-                    continue
-                width = p1 - p0
-                out = no_rows
-                if ph.weight is not None:
-                    cols = cols_buffer[: ph.rows * width].reshape(ph.rows, width)
-                    _k.im2col(g5[n], cols, *ph.offsets, unit, ph.grid, p0, p1)
-                    stack = len(ph.weight)
-                    out = tile_buffer[: stack * cg * width].reshape(stack, cg, width)
-                    np.matmul(ph.weight, cols.reshape(stack, ph.rows // stack, width), out=out)
-                    out = out.reshape(stack * cg, width)
-                _k.store_phases(out, dst5[n], bias_arr, ph.residues, geom.stride, ph.grid, p0, p1)
+        def gemm(item, k, thread):
+            ph = phases[k]
+            t = item % n_tiles
+            width = min((t + 1) * tile, prod(ph.grid)) - t * tile
+            stack = len(ph.weight)
+            tile_cols = cols[thread, : ph.rows * width].reshape(stack, ph.rows // stack, width)
+            out = tiles[thread, : stack * cg * width].reshape(stack, cg, width)
+            np.matmul(ph.weight, tile_cols, out=out)
 
-        return work
+        return (g5, cols, tiles, sets, dst5, bias_arr, geom.stride, tile, gemm)
 
-    threads.parallel(n_samples * n_tiles, make_worker, num_threads)
+    _run(_k.phase_gemm, n_samples * n_tiles, num_threads, make_args)
 
 
 # Winograd F(2x2, 3x3) (Lavin & Gray 2015): the weight transform is G g G^T.
@@ -342,29 +336,26 @@ def winograd_pass(src5, weight, dst5, bias, pad, num_threads):
     m_total = weight.shape[0]
     dtype = src5.dtype
     out_h, out_w = dst5.shape[3:]
-    n_tx = -(-out_w // 2)
-    n_blocks = -(-out_h // 2) * n_tx
+    n_blocks = -(-out_h // 2) * -(-out_w // 2)
     u = _winograd_weight(weight, dtype)
     bias_arr = np.empty(0, dtype) if bias is None else bias
     width = _tile_length(16 * (channels + m_total), n_blocks, src5.itemsize)
     n_items = -(-n_blocks // width)
 
-    def make_worker():
-        tiles_buffer = np.empty(16 * channels * width, dtype)
-        products_buffer = np.empty(16 * m_total * width, dtype)
+    def make_args(team):
+        tiles = np.empty((team, 16 * channels * width), dtype)
+        products = np.empty((team, 16 * m_total * width), dtype)
 
-        def work(item):
-            n, b = divmod(item, n_items)
-            t0, t1 = b * width, min((b + 1) * width, n_blocks)
-            tiles = tiles_buffer[: 16 * channels * (t1 - t0)].reshape(16, channels, t1 - t0)
-            _k.winograd_input(src5[n, :, 0], tiles, pad[0], pad[1], n_tx, t0, t1)
-            products = products_buffer[: 16 * m_total * (t1 - t0)].reshape(16, m_total, t1 - t0)
-            np.matmul(u, tiles, out=products)
-            _k.winograd_output(products, dst5[n, :, 0], bias_arr, n_tx, t0, t1)
+        def gemm(item, step, thread):
+            b = item % n_items
+            blocks = min((b + 1) * width, n_blocks) - b * width
+            tile = tiles[thread, : 16 * channels * blocks].reshape(16, channels, blocks)
+            out = products[thread, : 16 * m_total * blocks].reshape(16, m_total, blocks)
+            np.matmul(u, tile, out=out)
 
-        return work
+        return (src5[:, :, 0], tiles, products, dst5[:, :, 0], bias_arr, *pad, width, gemm)
 
-    threads.parallel(n_samples * n_items, make_worker, num_threads)
+    _run(_k.winograd_gemm, n_samples * n_items, num_threads, make_args)
 
 
 # --------------------------------------------------------------------------- direct kernels

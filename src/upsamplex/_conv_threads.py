@@ -1,135 +1,109 @@
-"""Worker threads for the conv tiles, each running its GEMMs on one BLAS thread.
+"""The team size of conv's GEMM kernels, and BLAS held to one thread while they run.
 
-Tiles run on ``num_threads`` threads (the calling one and a cached pool), each calling
-BLAS single-threaded, so our threads and BLAS's never compete for the cores. The pool
-is forgotten in a forked child (its threads do not exist there), and a failure or a
-Ctrl-C in the calling thread stops the workers after the item they are on.
+The im2col, stride-phase and Winograd kernels (``_kernels/_conv.pyx``) run their items on
+an OpenMP team like every other kernel: each thread packs its operands without the GIL
+and calls NumPy's matmul for the GEMM (BLAS releases the GIL while it computes). So that
+``num_threads`` is all the threads a call uses, BLAS is held to one thread meanwhile,
+through threadpoolctl: the supported way to ask whichever BLAS NumPy links (OpenBLAS,
+MKL, BLIS, FlexiBLAS) for its threads. threadpoolctl is optional (numpy is the only
+runtime dependency); without it, or when it finds no BLAS it can hold (Apple's Accelerate,
+say), the items run on the calling thread alone and each GEMM on BLAS's own threads: the
+call is parallel only inside BLAS, never oversubscribed.
 """
 
-import ctypes
 import functools
-import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
-
-
-def _find_blas_thread_setters():
-    """``openblas_set_num_threads_local`` of each OpenBLAS loaded in this process.
-
-    It sets the BLAS thread count of the *calling* thread only (OpenBLAS >= 0.3.27), which
-    lets our worker threads run single-threaded GEMMs without touching anyone else's
-    BLAS settings. Empty when NumPy uses another BLAS or the library can't be found.
-    """
-    paths = set()
-    try:  # optional: threadpoolctl knows where every BLAS of the process lives
-        from threadpoolctl import threadpool_info
-
-        paths.update(i["filepath"] for i in threadpool_info() if i["internal_api"] == "openblas")
-    except Exception:  # noqa: BLE001 - any failure just means "not found this way"
-        pass
-    if not paths:
-        try:
-            with open("/proc/self/maps") as maps:
-                for line in maps:
-                    path = line.split(maxsplit=5)[-1].strip()
-                    if "openblas" in os.path.basename(path).lower():
-                        paths.add(path)
-        except OSError:
-            pass
-    setters = []
-    for path in sorted(paths):
-        try:
-            setter = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        setter.argtypes = [ctypes.c_int]
-        setter.restype = ctypes.c_int
-        setters.append(setter)
-    return tuple(setters)
+import threading
+import warnings
 
 
 @functools.cache
-def blas_thread_setters():
-    return _find_blas_thread_setters()
-
-
-def _single_threaded_blas():
-    for setter in blas_thread_setters():
-        setter(1)
-
-
-@functools.cache
-def executor(n_threads):
-    # Worker threads run one GEMM at a time each: BLAS's own threads would oversubscribe.
-    return ThreadPoolExecutor(
-        n_threads, thread_name_prefix="upsamplex-conv", initializer=_single_threaded_blas
-    )
-
-
-# A forked child inherits the cached pools but none of their threads: work submitted to
-# them would never run. The child forgets them (and runs serially anyway, see
-# check_num_threads).
-os.register_at_fork(after_in_child=executor.cache_clear)
-
-
-def parallel(n_items, make_worker, num_threads):
-    """Call ``work(i)`` for each ``i < n_items``, ``work = make_worker()`` once per thread.
-
-    The calling thread and ``num_threads - 1`` pool threads take items as they become
-    free (a busy machine then slows one thread, not the whole call). Each item writes
-    outputs of its own, so results do not depend on the thread count. Without control
-    over BLAS threads everything runs here, serially, and the GEMMs use BLAS's own pool.
-    """
-    counter = itertools.count()  # next() on it is atomic under the GIL
-    stop = []  # non-empty once anything has failed (e.g. Ctrl-C): workers then stop
-
-    def loop():
-        work = make_worker()
-        for i in counter:
-            if i >= n_items or stop:
-                return
-            work(i)
-
-    setters = blas_thread_setters()
-    if not setters:
-        loop()
-        return
-    n_threads = min(num_threads, n_items)
-    pool = executor(n_threads - 1) if n_threads > 1 else None
-    futures = [pool.submit(loop) for _ in range(n_threads - 1)] if pool else []
-    previous = [setter(1) for setter in setters]  # this thread works too, on one BLAS thread
-    error = None
+def blas_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded; None without threadpoolctl."""
     try:
-        # Signals (Ctrl-C) are handled here, in the calling thread, between its items.
-        loop()
-    except BaseException as exc:  # noqa: BLE001 - re-raised below, once the workers are done
-        error = exc
-    for setter, value in zip(setters, previous):
-        setter(value)
-    error = _join(futures, stop, error)
-    if error is not None:
-        raise error
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        # e.g. two OpenMP runtimes loaded side by side (torch's and ours): not ours to report.
+        warnings.simplefilter("ignore")
+        return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
-def _join(futures, stop, error):
-    """Wait for every worker; return the first exception (``error`` if already one).
+def team_size(num_threads, n_items, blas_held=True):
+    """Threads for ``n_items`` items: ``num_threads``, at most one per item.
 
-    The workers write into the caller's arrays, so they must all be done before the call
-    returns, also when it fails. Once anything has failed (the calling thread, a worker,
-    or a Ctrl-C during this wait) they stop after the item they are on, so an interrupt
-    takes effect within one item instead of after the whole call.
+    One where BLAS's threads are not held to one (no threadpoolctl, no BLAS it can hold,
+    or it could not set them from this thread): the GEMMs then use BLAS's own threads,
+    and a team around them would oversubscribe the cores.
     """
-    if error is not None:
-        stop.append(True)
-    for future in futures:
-        while True:
-            try:
-                future.result()
-                break
-            except BaseException as exc:  # noqa: BLE001 - returned to the caller
-                stop.append(True)
-                if error is None:
-                    error = exc
-                if future.done():
-                    break
-    return error
+    if not blas_held or not blas_controllers():
+        return 1
+    return max(1, min(num_threads, n_items))
+
+
+class _OneBlasThread:
+    """Context manager holding every BLAS threadpoolctl knows to one thread.
+
+    Entering returns whether they all run on one thread now. Calls may overlap (several
+    Python threads running convs): the first to enter saves the thread counts and sets
+    them to 1, the last to leave puts them back. threadpoolctl lets only one Python thread
+    at a time change OpenBLAS's process-wide count (the first to set it, until released):
+    a call entering while another thread holds it just finds it not held; the last of
+    ours to leave takes the control over once all of ours are done, restores the counts
+    and releases it, as ``threadpool_limits`` does. A BLAS already on one thread is left
+    alone (each change costs microseconds and wakes OpenBLAS's idle threads).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._changed = ()
+
+    def __enter__(self):
+        libs = blas_controllers()
+        if not libs:
+            return False  # none it can hold (e.g. Accelerate), or no threadpoolctl
+        with self._lock:
+            if self._depth == 0:
+                changed = []
+                for lib in libs:
+                    n = lib.get_num_threads()
+                    if n != 1:  # None (unknown) included
+                        lib.set_num_threads(1)
+                        if lib.get_num_threads() == 1:  # else another thread controls it
+                            changed.append((lib, n))
+                self._changed = changed
+            self._depth += 1
+            return all(lib.get_num_threads() == 1 for lib in libs)
+
+    def __exit__(self, *exc):
+        libs = blas_controllers()
+        if not libs:
+            return
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                changed, self._changed = self._changed, ()
+                _restore(changed)
+
+
+def _restore(changed):
+    # ``changed``: the libraries our first call set to 1, with their counts before.
+    for lib, n in changed:
+        release = getattr(type(lib), "clear_controlling_thread", None)
+        if n is not None:
+            lib.set_num_threads(n)
+            if release is not None and lib.get_num_threads() != n:
+                # The call that set it ran on another thread, which holds the control;
+                # all of our calls are done now, so take it over to put the count back.
+                release(force=True)
+                lib.set_num_threads(n)
+        if release is not None:
+            release()  # as threadpool_limits does on exit: others may set it next
+
+
+one_blas_thread = _OneBlasThread()
+# A child forked while a conv of another thread held BLAS would inherit its lock and count
+# (and runs on one thread anyway, see check_num_threads): it starts afresh.
+os.register_at_fork(after_in_child=one_blas_thread.__init__)

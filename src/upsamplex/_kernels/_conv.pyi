@@ -1,3 +1,5 @@
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -6,42 +8,42 @@ _Triple = tuple[int, int, int]
 def valid_range_py(
     tap: int, stride: int, padding: int, dilation: int, n_src: int, n_out: int
 ) -> tuple[int, int]: ...
-def im2col(
-    src: npt.NDArray[np.floating],
-    cols: npt.NDArray[np.floating],
-    offset_d: npt.NDArray[np.intp],  # (tap sets, taps)
+def im2col_gemm(
+    src: npt.NDArray[np.floating],  # (N, C, D, H, W)
+    cols: npt.NDArray[np.floating],  # (team, rows * tile); no rows: src is its own columns
+    offset_d: npt.NDArray[np.intp],  # (1, taps)
     offset_h: npt.NDArray[np.intp],
     offset_w: npt.NDArray[np.intp],
     step: _Triple,
     out_size: _Triple,
-    p0: int,
-    p1: int,
+    tile: int,
+    per_sample: int,
+    dst: npt.NDArray[np.floating],  # (N, M, positions), or empty
+    bias: npt.NDArray[np.floating],  # (M,), or empty
+    gemm: Callable[[int, int, int], object],  # (item, tile, thread)
+    num_threads: int,
 ) -> None: ...
-def store_phases(
-    tile: npt.NDArray[np.floating],
-    dst: npt.NDArray[np.floating],
+def phase_gemm(
+    src: npt.NDArray[np.floating],  # (N, M, D, H, W)
+    cols: npt.NDArray[np.floating],  # (team, rows * tile)
+    tiles: npt.NDArray[np.floating],  # (team, P * C * tile)
+    sets: Sequence[tuple[npt.NDArray[np.intp], _Triple, tuple[npt.NDArray[np.intp], ...], bool]],
+    dst: npt.NDArray[np.floating],  # (N, C, D, H, W)
     bias: npt.NDArray[np.floating],
-    residues: npt.NDArray[np.intp],
     step: _Triple,
-    grid: _Triple,
-    p0: int,
-    p1: int,
+    tile: int,
+    gemm: Callable[[int, int, int], object],  # (item, set, thread)
+    num_threads: int,
 ) -> None: ...
-def winograd_input(
-    src: npt.NDArray[np.floating],
-    tiles: npt.NDArray[np.floating],
+def winograd_gemm(
+    src: npt.NDArray[np.floating],  # (N, C, H, W)
+    tiles: npt.NDArray[np.floating],  # (team, 16 * C * width)
+    products: npt.NDArray[np.floating],  # (team, 16 * M * width)
+    dst: npt.NDArray[np.floating],  # (N, M, OH, OW)
+    bias: npt.NDArray[np.floating],
     pad_h: int,
     pad_w: int,
-    n_tx: int,
-    t0: int,
-    t1: int,
+    width: int,
+    gemm: Callable[[int, int, int], object],  # (item, 0, thread)
+    num_threads: int,
 ) -> None: ...
-def winograd_output(
-    products: npt.NDArray[np.floating],
-    dst: npt.NDArray[np.floating],
-    bias: npt.NDArray[np.floating],
-    n_tx: int,
-    t0: int,
-    t1: int,
-) -> None: ...
-def add_bias(tile: npt.NDArray[np.floating], bias: npt.NDArray[np.floating]) -> None: ...

@@ -5,28 +5,78 @@ singleton axes with one tap at offset 0). Along each axis a *tap* ``t`` reads
 the source at ``o * step + offset[t]`` for output position ``o``:
 
 * convolution:            step = stride, offset[t] = t*dilation - padding
-* one stride phase of a transposed convolution (see ``_conv.py``):
+* one stride phase of a transposed convolution (see ``_conv_lowering.py``):
                           step = 1,      offset[t] = (phase + padding - t*dilation) / stride
 
-``im2col`` fills the columns of one sample for a tile of flattened output
+``_im2col`` fills the columns of one sample for a tile of flattened output
 positions ``[p0, p1)`` (zero where a tap falls outside the source), so a tile of
 columns stays in cache between being written and being read by the GEMM.
-``store_phases`` writes GEMM tiles onto their strided sub-grids of a transposed
+``_store_phases`` writes GEMM tiles onto their strided sub-grids of a transposed
 convolution's output: every output element is written exactly once, so no
 scatter-add, no zero fill and no atomics are needed.
 
-The kernels are serial and release the GIL; ``_conv.py`` runs independent tiles
-on several threads, each tile written by one thread only, so results do not
-depend on the thread count.
+``im2col_gemm``, ``phase_gemm`` and ``winograd_gemm`` run the items of a lowering on
+one OpenMP team, as every other kernel does: a thread packs its item's operands
+without the GIL into a buffer of its own, takes the GIL only to call the item's
+GEMM (a NumPy matmul: its BLAS releases the GIL while it computes, held to one
+thread by ``_conv_threads``), and writes outputs no other item writes, so results
+do not depend on the thread count.
 """
 
-from cython.parallel cimport parallel, prange
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport PyObject
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 ctypedef fused floating:
     float
     double
+
+
+cdef extern from *:
+    """
+    /* A team thread attaches to the interpreter once per parallel region (an OpenMP
+       thread has no thread state of its own), so that each GEMM it calls only
+       swaps the GIL in and out instead of creating and deleting a thread state. */
+    typedef struct { PyGILState_STATE state; PyThreadState* saved; } ux_attached;
+    static ux_attached ux_attach(void) {
+        ux_attached a;
+        a.state = PyGILState_Ensure();
+        a.saved = PyEval_SaveThread();
+        return a;
+    }
+    static void ux_detach(ux_attached a) {
+        PyEval_RestoreThread(a.saved);
+        PyGILState_Release(a.state);
+    }
+    /* The stop flag is written with the GIL and read without it between items. */
+    static int ux_stopped(const int* flag) { return *(const volatile int*)flag; }
+    static void ux_stop(int* flag) { *(volatile int*)flag = 1; }
+    """
+    ctypedef struct ux_attached:
+        pass
+    ux_attached ux_attach() noexcept nogil
+    void ux_detach(ux_attached) noexcept nogil
+    int ux_stopped(const int* flag) noexcept nogil
+    void ux_stop(int* flag) noexcept nogil
+
+
+cdef int _gemm(PyObject* gemm, PyObject* errors, int* stop, Py_ssize_t item, Py_ssize_t step,
+               int thread) noexcept with gil:
+    # ``gemm(item, step, thread)`` with the GIL; nonzero: stop (this or another thread
+    # failed). Signals are handled here, between GEMMs: Python runs their handlers in
+    # the main thread only, which is the team's thread 0 when the caller is that thread.
+    if ux_stopped(stop):
+        return 1
+    try:
+        (<object>gemm)(item, step, thread)
+        PyErr_CheckSignals()
+    except BaseException as exc:  # re-raised by the caller after the parallel region
+        (<list>errors).append(exc)
+        ux_stop(stop)
+        return 1
+    return 0
 
 
 cdef struct Taps:
@@ -78,39 +128,46 @@ cdef inline void zero(floating* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogi
         memset(row + lo, 0, (hi - lo) * sizeof(floating))
 
 
-def im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols,
-           const Py_ssize_t[:, ::1] offset_d, const Py_ssize_t[:, ::1] offset_h,
-           const Py_ssize_t[:, ::1] offset_w, step, out_size, Py_ssize_t p0, Py_ssize_t p1):
-    """Fill ``cols`` (S*C*K, p1 - p0) from one sample ``src`` (C, D, H, W).
-
-    Row ``(s, c, td, th, tw)`` at column ``p - p0`` holds ``src[c, od*sd + offset_d[s, td],
-    oh*sh + offset_h[s, th], ow*sw + offset_w[s, tw]]`` for the flattened output position
-    ``p = (od, oh, ow)``: one block of rows per tap set ``s`` (one per stride phase).
-    """
-    cdef Taps g
-    cdef Py_ssize_t a, s, n_sets = offset_d.shape[0]
-    cdef Py_ssize_t set_rows = (src.shape[0] * offset_d.shape[1] * offset_h.shape[1]
-                                * offset_w.shape[1])
+cdef void _set_taps(Taps* g, const Py_ssize_t[:, ::1] offset_d,
+                    const Py_ssize_t[:, ::1] offset_h, const Py_ssize_t[:, ::1] offset_w,
+                    src, step, out_size):
+    # Tap set 0; the offsets of set s follow at s * n_taps (see _im2col_sets).
+    cdef Py_ssize_t a
+    g.offset[0] = &offset_d[0, 0] if offset_d.shape[1] else NULL
+    g.offset[1] = &offset_h[0, 0] if offset_h.shape[1] else NULL
+    g.offset[2] = &offset_w[0, 0] if offset_w.shape[1] else NULL
     g.n_taps[0] = offset_d.shape[1]
     g.n_taps[1] = offset_h.shape[1]
     g.n_taps[2] = offset_w.shape[1]
     for a in range(3):
         g.step[a] = step[a]
-        g.src[a] = src.shape[a + 1]
+        g.src[a] = src[a]
         g.out[a] = out_size[a]
-    with nogil:
-        for s in range(n_sets):
-            g.offset[0] = &offset_d[s, 0]
-            g.offset[1] = &offset_h[s, 0]
-            g.offset[2] = &offset_w[s, 0]
-            _im2col(src, cols[s * set_rows:(s + 1) * set_rows], &g, p0, p1)
 
 
-cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const Taps* g,
+cdef void _im2col_sets(const floating* src, Py_ssize_t channels, const Taps* taps,
+                       Py_ssize_t n_sets, floating* cols, Py_ssize_t p0,
+                       Py_ssize_t p1) noexcept nogil:
+    # cols (S*C*K, p1 - p0), contiguous: row (s, c, td, th, tw) at column p - p0 holds
+    # src[c, od*sd + offset_d[s, td], oh*sh + offset_h[s, th], ow*sw + offset_w[s, tw]]
+    # for the flattened output position p = (od, oh, ow); one block of rows per tap set
+    # s (one per stride phase).
+    cdef Taps g = taps[0]
+    cdef Py_ssize_t s, a
+    cdef Py_ssize_t set_rows = channels * g.n_taps[0] * g.n_taps[1] * g.n_taps[2]
+    for s in range(n_sets):
+        for a in range(3):
+            g.offset[a] = taps.offset[a] + s * g.n_taps[a]
+        _im2col(src, channels, &g, cols + s * set_rows * (p1 - p0), p0, p1)
+
+
+cdef void _im2col(const floating* src, Py_ssize_t channels, const Taps* g, floating* cols,
                   Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    # One tap set: src (C, D, H, W) and cols (C*K, p1 - p0), both contiguous.
     cdef Py_ssize_t OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t sd = g.step[0], sh = g.step[1], sw = g.step[2]
-    cdef Py_ssize_t src_w = g.src[2]
+    cdef Py_ssize_t src_w = g.src[2], width = p1 - p0
+    cdef Py_ssize_t plane = g.src[0] * g.src[1] * g.src[2]
     cdef Py_ssize_t c, td, th, tw, row = 0, r, od, oh, ow, w0, w1, a, b, n_rows, run, k
     # Stride 1 and equal widths: consecutive rows of a source plane are adjacent in memory.
     cdef bint rows_contiguous = sw == 1 and sh == 1 and g.src[2] == OW
@@ -121,8 +178,8 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
     cdef const floating* src_row
     cdef const floating* src_plane
     n_rows = r_last - r_first + 1
-    for c in range(src.shape[0]):
-        src_plane = &src[c, 0, 0, 0]
+    for c in range(channels):
+        src_plane = src + c * plane
         for td in range(g.n_taps[0]):
             off_d = g.offset[0][td]
             lo_d = range_lo(off_d, sd)
@@ -141,11 +198,11 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                         # joins the rows of a run into one block and trims its edges
                         # afterwards, which is only in bounds when each row has a
                         # non-empty valid range: an empty range must never reach it.
-                        zero(&cols[row, 0], 0, p1 - p0)
+                        zero(cols + row * width, 0, width)
                         row = row + 1
                         continue
                     # dst[ow] is the column of output position (od, oh, ow).
-                    dst = &cols[row, 0] + (r_first * OW - p0)
+                    dst = cols + row * width + (r_first * OW - p0)
                     od = od_first
                     oh = oh_first
                     w0 = p0 - r_first * OW
@@ -188,54 +245,65 @@ cdef void _im2col(const floating[:, :, :, ::1] src, floating[:, ::1] cols, const
                     row = row + 1
 
 
-def store_phases(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
-                 const floating[::1] bias, const Py_ssize_t[:, ::1] residues, step, grid,
-                 Py_ssize_t p0, Py_ssize_t p1):
-    """``dst[c, q*step + residues[s]] = bias[c] + tile[s*C + c, p - p0]`` for flattened ``q``.
-
-    ``dst`` is one sample (C, D, H, W), ``q`` runs over [p0, p1) of the phases' common
-    sub-grid of size ``grid``. ``bias`` is empty (no bias) or has one entry per channel;
-    ``tile`` with no rows reads as zeros.
-    """
+cdef void _store_phases(const floating* tile, floating* dst, Py_ssize_t C,
+                        const Py_ssize_t* size, const floating* bias,
+                        const Py_ssize_t* residues, Py_ssize_t n_residues,
+                        const Py_ssize_t* step, const Py_ssize_t* grid, Py_ssize_t p0,
+                        Py_ssize_t p1) noexcept nogil:
+    # dst[c, q*step + residues[s]] = bias[c] + tile[s*C + c, q - p0] for the flattened q
+    # in [p0, p1) of the phases' common sub-grid ``grid``. dst is one sample (C, D, H, W)
+    # of spatial ``size``, tile (S*C, p1 - p0); NULL bias: none, NULL tile: zeros.
     cdef Py_ssize_t sd = step[0], sh = step[1], sw = step[2]
-    cdef Py_ssize_t QH = grid[1], QW = grid[2]
-    cdef Py_ssize_t H = dst.shape[2], W = dst.shape[3], C = dst.shape[0]
-    cdef bint has_bias = bias.shape[0] > 0, has_tile = tile.shape[0] > 0
+    cdef Py_ssize_t QH = grid[1], QW = grid[2], width = p1 - p0
+    cdef Py_ssize_t H = size[1], W = size[2], plane = size[0] * size[1] * size[2]
+    cdef bint has_tile = tile != NULL
     cdef Py_ssize_t s, c, r, qd, qh, qw, w0, w1, rd, rh, rw
     cdef Py_ssize_t r_first = p0 // QW, r_last = (p1 - 1) // QW
     cdef floating start
     cdef const floating* src
     cdef floating* dst_row
-    with nogil:
-        for c in range(C):
-            start = bias[c] if has_bias else 0
-            for s in range(residues.shape[0]):
-                rd = residues[s, 0]
-                rh = residues[s, 1]
-                rw = residues[s, 2]
-                qd = r_first // QH
-                qh = r_first % QH
-                w0 = p0 - r_first * QW
-                src = &tile[s * C + c, 0] - w0 if has_tile else NULL
-                for r in range(r_first, r_last + 1):
-                    w1 = p1 - r * QW if r == r_last else QW
-                    dst_row = &dst[c, 0, 0, 0] + ((qd * sd + rd) * H + qh * sh + rh) * W + rw
-                    if not has_tile:
-                        for qw in range(w0, w1):
-                            dst_row[qw * sw] = start
-                    elif sw == 1:
-                        for qw in range(w0, w1):
-                            dst_row[qw] = start + src[qw]
-                    else:
-                        for qw in range(w0, w1):
-                            dst_row[qw * sw] = start + src[qw]
-                    if has_tile:
-                        src += QW
-                    w0 = 0
-                    qh += 1
-                    if qh == QH:
-                        qh = 0
-                        qd += 1
+    for c in range(C):
+        start = bias[c] if bias != NULL else 0
+        for s in range(n_residues):
+            rd = residues[3 * s]
+            rh = residues[3 * s + 1]
+            rw = residues[3 * s + 2]
+            qd = r_first // QH
+            qh = r_first % QH
+            w0 = p0 - r_first * QW
+            src = tile + (s * C + c) * width - w0 if has_tile else NULL
+            for r in range(r_first, r_last + 1):
+                w1 = p1 - r * QW if r == r_last else QW
+                dst_row = dst + c * plane + ((qd * sd + rd) * H + qh * sh + rh) * W + rw
+                if not has_tile:
+                    for qw in range(w0, w1):
+                        dst_row[qw * sw] = start
+                elif sw == 1:
+                    for qw in range(w0, w1):
+                        dst_row[qw] = start + src[qw]
+                else:
+                    for qw in range(w0, w1):
+                        dst_row[qw * sw] = start + src[qw]
+                if has_tile:
+                    src += QW
+                w0 = 0
+                qh += 1
+                if qh == QH:
+                    qh = 0
+                    qd += 1
+
+
+cdef inline void _add_bias(floating* dst, Py_ssize_t rows, Py_ssize_t stride, Py_ssize_t width,
+                           const floating* bias) noexcept nogil:
+    # dst[c, :width] += bias[c]: the bias of a GEMM's output tile, after the GEMM as torch.
+    cdef Py_ssize_t c, i
+    cdef floating* row
+    cdef floating b
+    for c in range(rows):
+        row = dst + c * stride
+        b = bias[c]
+        for i in range(width):
+            row[i] += b
 
 
 # Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3 stride-1 convolutions: each 2x2 block
@@ -244,30 +312,17 @@ def store_phases(const floating[:, ::1] tile, floating[:, :, :, ::1] dst,
 # multiply by 1/2 (in G, applied to the weight by the caller), so rounding stays at the
 # level of the direct sum.
 
-def winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] tiles,
-                   Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t n_tx,
-                   Py_ssize_t t0, Py_ssize_t t1):
-    """``tiles[ξ, c, t - t0]`` = B^T d B of the 4x4 input tile of output block ``t``.
-
-    ``src`` is one sample (C, H, W); block ``t = ty * n_tx + tx`` covers outputs
-    (2ty..2ty+1, 2tx..2tx+1) and reads input rows from 2ty - pad_h (zero outside).
-    One row of blocks at a time: its four input rows are copied with their zero padding,
-    combined (B^T d) and split into even and odd columns, so that every step is a
-    contiguous loop over the blocks of the row.
-    """
-    cdef Py_ssize_t wb = 2 * n_tx + 2, half = n_tx + 1
-    cdef floating* scratch = <floating*> malloc((4 * wb + 8 * half) * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError("winograd_input: no memory for a row buffer")
-    with nogil:
-        _winograd_input(src, tiles, pad_h, pad_w, n_tx, t0, t1, scratch)
-    free(scratch)
-
-
-cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] tiles,
-                          Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t n_tx,
+cdef void _winograd_input(const floating* src, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                          floating* tiles, Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t n_tx,
                           Py_ssize_t t0, Py_ssize_t t1, floating* scratch) noexcept nogil:
-    cdef Py_ssize_t H = src.shape[1], W = src.shape[2]
+    # tiles[ξ, c, t - t0] = B^T d B of the 4x4 input tile of output block t, for one
+    # sample src (C, H, W); tiles is (16, C, t1 - t0). Block t = ty * n_tx + tx covers
+    # outputs (2ty..2ty+1, 2tx..2tx+1) and reads input rows from 2ty - pad_h (zero
+    # outside). One row of blocks at a time: its four input rows are copied with their
+    # zero padding, combined (B^T d) and split into even and odd columns, so that every
+    # step is a contiguous loop over the blocks of the row. scratch holds
+    # 4 * (2 n_tx + 2) + 8 * (n_tx + 1) entries.
+    cdef Py_ssize_t width = t1 - t0
     cdef Py_ssize_t wb = 2 * n_tx + 2, half = n_tx + 1
     cdef Py_ssize_t c, ty, i, k, x, a, b, lo, hi, yy
     cdef Py_ssize_t ty_first = t0 // n_tx, ty_last = (t1 - 1) // n_tx
@@ -285,7 +340,7 @@ cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] til
     # Input columns x in [lo, hi) of a padded row come from the source.
     lo = pad_w if pad_w < wb else wb
     hi = W + pad_w if W + pad_w < wb else wb
-    for c in range(src.shape[0]):
+    for c in range(C):
         for ty in range(ty_first, ty_last + 1):
             a = t0 - ty * n_tx if ty == ty_first else 0
             b = t1 - ty * n_tx if ty == ty_last else n_tx
@@ -295,7 +350,7 @@ cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] til
                 if yy < 0 or yy >= H:
                     zero(L0, 0, wb)
                     continue
-                src_row = &src[c, yy, 0] - pad_w
+                src_row = src + (c * H + yy) * W - pad_w
                 zero(L0, 0, lo)
                 if hi > lo:
                     memcpy(L0 + lo, src_row + lo, (hi - lo) * sizeof(floating))
@@ -316,7 +371,7 @@ cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] til
                 odd[2 * half + k] = L2[x] - L1[x]
                 odd[3 * half + k] = L1[x] - L3[x]
             for k in range(16):
-                out[k] = &tiles[k, c, 0] + (ty * n_tx - t0)
+                out[k] = tiles + (k * C + c) * width + (ty * n_tx - t0)
             for i in range(4):
                 e = even + i * half
                 o = odd + i * half
@@ -327,25 +382,13 @@ cdef void _winograd_input(const floating[:, :, ::1] src, floating[:, :, ::1] til
                     out[4 * i + 3][k] = o[k] - o[k + 1]
 
 
-def winograd_output(const floating[:, :, ::1] products, floating[:, :, ::1] dst,
-                    const floating[::1] bias, Py_ssize_t n_tx, Py_ssize_t t0, Py_ssize_t t1):
-    """``dst[m]`` 2x2 block ``t`` = bias[m] + A^T M A, M = ``products[:, m, t - t0]`` (4x4).
-
-    ``dst`` is one sample (M, OH, OW); blocks hanging over its edge are cut.
-    """
-    cdef floating* scratch = <floating*> malloc(4 * n_tx * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError("winograd_output: no memory for a row buffer")
-    with nogil:
-        _winograd_output(products, dst, bias, n_tx, t0, t1, scratch)
-    free(scratch)
-
-
-cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::1] dst,
-                           const floating[::1] bias, Py_ssize_t n_tx, Py_ssize_t t0,
-                           Py_ssize_t t1, floating* scratch) noexcept nogil:
-    cdef Py_ssize_t OH = dst.shape[1], OW = dst.shape[2]
-    cdef bint has_bias = bias.shape[0] > 0
+cdef void _winograd_output(const floating* products, floating* dst, Py_ssize_t M,
+                           Py_ssize_t OH, Py_ssize_t OW, const floating* bias, Py_ssize_t n_tx,
+                           Py_ssize_t t0, Py_ssize_t t1, floating* scratch) noexcept nogil:
+    # dst[m] 2x2 block t = bias[m] + A^T P A, P = products[:, m, t - t0] (4x4), for one
+    # sample dst (M, OH, OW); products is (16, M, t1 - t0), NULL bias: none. Blocks
+    # hanging over the edge are cut. scratch holds 4 * n_tx entries.
+    cdef Py_ssize_t width = t1 - t0
     cdef Py_ssize_t m, ty, k, a, b, pairs, q, oy
     cdef Py_ssize_t ty_first = t0 // n_tx, ty_last = (t1 - 1) // n_tx
     cdef const floating* p[16]
@@ -354,13 +397,13 @@ cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::
     cdef floating start, s00, s01, s02, s03, s10, s11, s12, s13
     for q in range(4):
         y[q] = scratch + q * n_tx
-    for m in range(dst.shape[0]):
-        start = bias[m] if has_bias else 0
+    for m in range(M):
+        start = bias[m] if bias != NULL else 0
         for ty in range(ty_first, ty_last + 1):
             a = t0 - ty * n_tx if ty == ty_first else 0
             b = t1 - ty * n_tx if ty == ty_last else n_tx
             for q in range(16):
-                p[q] = &products[q, m, 0] + (ty * n_tx - t0)
+                p[q] = products + (q * M + m) * width + (ty * n_tx - t0)
             for k in range(a, b):
                 # A^T M (rows), then (A^T M) A (columns).
                 s00 = p[0][k] + p[4][k] + p[8][k]
@@ -380,7 +423,7 @@ cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::
                 oy = 2 * ty + q
                 if oy >= OH:
                     break
-                row = &dst[m, oy, 0]
+                row = dst + (m * OH + oy) * OW
                 for k in range(a, pairs):
                     row[2 * k] = y[2 * q][k]
                     row[2 * k + 1] = y[2 * q + 1][k]
@@ -388,19 +431,226 @@ cdef void _winograd_output(const floating[:, :, ::1] products, floating[:, :, ::
                     row[2 * k] = y[2 * q][k]
 
 
-def add_bias(floating[:, :] tile, const floating[::1] bias):
-    """``tile[c, :] += bias[c]`` on a tile whose rows are contiguous (a GEMM's output)."""
-    cdef Py_ssize_t c, i, width = tile.shape[1]
-    cdef floating* row
-    cdef floating b
-    if width > 1 and tile.strides[1] != sizeof(floating):
-        raise ValueError("add_bias: the tile's rows must be contiguous")
-    with nogil:
-        for c in range(tile.shape[0]):
-            row = &tile[c, 0]
-            b = bias[c]
-            for i in range(width):
-                row[i] += b
+# --------------------------------------------------------------------------- GEMM items
+#
+# Each driver runs its items on one OpenMP team (schedule dynamic: a thread slowed by a
+# busy machine takes fewer items; the results do not depend on who takes which). The
+# GEMM of an item is NumPy's matmul, called through ``gemm(item, step, thread)`` with
+# the GIL; everything around it (im2col, the Winograd transforms, bias, stores) runs
+# without it, in the thread's own buffers. Once anything fails (a Ctrl-C included) the
+# threads skip the items left, and the error is raised here after the region.
+
+def im2col_gemm(const floating[:, :, :, :, ::1] src, floating[:, ::1] cols,
+                const Py_ssize_t[:, ::1] offset_d, const Py_ssize_t[:, ::1] offset_h,
+                const Py_ssize_t[:, ::1] offset_w, step, out_size, Py_ssize_t tile,
+                Py_ssize_t per_sample, floating[:, :, ::1] dst, const floating[::1] bias,
+                gemm, int num_threads):
+    """Run the items of a sweep over ``cols = im2col(src)`` on ``num_threads`` threads.
+
+    ``src`` is (N, C, D, H, W); the output positions of a sample (``out_size``,
+    flattened) are cut into tiles ``[t * tile, (t + 1) * tile)``, and item
+    ``n * per_sample + b`` is the ``b``-th of ``per_sample`` fixed blocks of tiles of
+    sample ``n``. For each of its tiles the thread fills ``cols[thread]`` (rows, width)
+    (unless ``cols`` has no rows: then the source is its own columns), calls
+    ``gemm(item, tile, thread)`` with the GIL, and adds ``bias`` (empty: none) to
+    ``dst[n, :, tile]``, where ``dst`` is (N, M, positions).
+    """
+    cdef Taps g
+    cdef Taps* taps = &g
+    cdef Py_ssize_t n_out = out_size[0] * out_size[1] * out_size[2]
+    cdef Py_ssize_t n_items = src.shape[0] * per_sample
+    cdef Py_ssize_t n_tiles = (n_out + tile - 1) // tile, channels = src.shape[1]
+    cdef Py_ssize_t item, n, t, first, last, p0, p1
+    cdef bint pack = cols.shape[0] > 0
+    cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
+    cdef floating* cols_ptr
+    cdef int thread, stop = 0
+    cdef int* stop_ptr = &stop
+    cdef list errors = []
+    cdef PyObject* gemm_ptr = <PyObject*>gemm
+    cdef PyObject* errors_ptr = <PyObject*>errors
+    cdef ux_attached attached
+    _set_taps(taps, offset_d, offset_h, offset_w, (src.shape[2], src.shape[3], src.shape[4]),
+              step, out_size)
+    if n_items == 0 or n_out == 0:
+        return
+    with nogil, parallel(num_threads=num_threads):
+        attached = ux_attach()
+        thread = threadid()
+        cols_ptr = &cols[thread, 0] if pack else NULL
+        for item in prange(n_items, schedule='dynamic', chunksize=1):
+            if ux_stopped(stop_ptr):
+                continue
+            n = item // per_sample
+            first = item % per_sample * n_tiles // per_sample
+            last = (item % per_sample + 1) * n_tiles // per_sample
+            for t in range(first, last):
+                p0 = t * tile
+                p1 = min(p0 + tile, n_out)
+                if pack:
+                    _im2col_sets(&src[n, 0, 0, 0, 0], channels, taps, 1, cols_ptr, p0, p1)
+                if _gemm(gemm_ptr, errors_ptr, stop_ptr, item, t, thread):
+                    break
+                if bias_ptr != NULL:
+                    _add_bias(&dst[n, 0, p0], dst.shape[1], dst.shape[2], p1 - p0, bias_ptr)
+        ux_detach(attached)
+    if errors:
+        raise errors[0]
+
+
+cdef struct PhaseSet:
+    Taps taps                     # offsets (P, taps) per axis; ``out`` is the sub-grid
+    const Py_ssize_t* residues    # (P, 3)
+    Py_ssize_t n_residues
+    Py_ssize_t size               # positions of the sub-grid
+    bint has_weight
+
+
+def phase_gemm(const floating[:, :, :, :, ::1] src, floating[:, ::1] cols,
+               floating[:, ::1] tiles, sets, floating[:, :, :, :, ::1] dst,
+               const floating[::1] bias, step, Py_ssize_t tile, gemm, int num_threads):
+    """``dst = col2im(weightᵀ @ src) + bias`` by stride-phase gathers, on a team.
+
+    ``src`` is (N, M, ...) and ``dst`` (N, C, D, H, W); ``sets`` holds per phase set
+    ``(residues (P, 3), grid, (offset_d, offset_h, offset_w), has_weight)`` with offsets
+    (P, taps) (step 1, see ``_phase_sets``). Item ``n * n_tiles + t`` is tile ``t``
+    (positions ``[t * tile, (t + 1) * tile)`` of each set's sub-grid) of sample ``n``:
+    for each set with taps the thread fills ``cols[thread]`` by im2col and calls
+    ``gemm(item, set, thread)`` with the GIL, which leaves the (P*C, width) product in
+    ``tiles[thread]``; then the tile goes onto its strided sub-grids of ``dst[n]`` with
+    ``bias`` (empty: none; a set without taps stores the bias alone).
+    """
+    cdef Py_ssize_t n_sets = len(sets), k, n_grid = 0, n_tiles, n_items
+    cdef Py_ssize_t channels = src.shape[1], item, n, t, p0, p1
+    cdef Py_ssize_t stride[3]
+    cdef Py_ssize_t size[3]
+    cdef Py_ssize_t* stride_ptr = stride
+    cdef Py_ssize_t* size_ptr = size
+    cdef const Py_ssize_t[:, ::1] residues
+    cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
+    cdef floating* cols_ptr
+    cdef floating* tiles_ptr
+    cdef const floating* product
+    cdef int thread, stop = 0
+    cdef int* stop_ptr = &stop
+    cdef list errors = []
+    cdef PyObject* gemm_ptr = <PyObject*>gemm
+    cdef PyObject* errors_ptr = <PyObject*>errors
+    cdef ux_attached attached
+    cdef PhaseSet* phases = <PhaseSet*>malloc(n_sets * sizeof(PhaseSet))
+    if phases == NULL:
+        raise MemoryError("phase_gemm: no memory for the phase table")
+    try:
+        for k in range(3):
+            stride[k] = step[k]
+            size[k] = dst.shape[k + 2]
+        for k, (res, grid, offsets, has_weight) in enumerate(sets):
+            residues = res
+            phases[k].residues = &residues[0, 0]
+            phases[k].n_residues = residues.shape[0]
+            _set_taps(&phases[k].taps, offsets[0], offsets[1], offsets[2],
+                      (src.shape[2], src.shape[3], src.shape[4]), (1, 1, 1), grid)
+            phases[k].size = grid[0] * grid[1] * grid[2]
+            phases[k].has_weight = has_weight
+            n_grid = max(n_grid, phases[k].size)
+        n_tiles = (n_grid + tile - 1) // tile
+        n_items = src.shape[0] * n_tiles
+        if n_items == 0:
+            return
+        with nogil, parallel(num_threads=num_threads):
+            attached = ux_attach()
+            thread = threadid()
+            cols_ptr = &cols[thread, 0]
+            tiles_ptr = &tiles[thread, 0]
+            for item in prange(n_items, schedule='dynamic', chunksize=1):
+                if ux_stopped(stop_ptr):
+                    continue
+                n = item // n_tiles
+                t = item % n_tiles
+                # One tile of every set: the sets' sub-grids interleave in memory, so
+                # together they fill whole cache lines of the output while those are hot.
+                for k in range(n_sets):
+                    p0 = t * tile
+                    p1 = min(p0 + tile, phases[k].size)
+                    if p0 >= p1:
+                        continue
+                    product = NULL
+                    if phases[k].has_weight:
+                        _im2col_sets(&src[n, 0, 0, 0, 0], channels, &phases[k].taps,
+                                     phases[k].n_residues, cols_ptr, p0, p1)
+                        if _gemm(gemm_ptr, errors_ptr, stop_ptr, item, k, thread):
+                            break
+                        product = tiles_ptr
+                    _store_phases(product, &dst[n, 0, 0, 0, 0], dst.shape[1], size_ptr,
+                                  bias_ptr, phases[k].residues, phases[k].n_residues,
+                                  stride_ptr, phases[k].taps.out, p0, p1)
+            ux_detach(attached)
+    finally:
+        free(phases)
+    if errors:
+        raise errors[0]
+
+
+def winograd_gemm(const floating[:, :, :, ::1] src, floating[:, ::1] tiles,
+                  floating[:, ::1] products, floating[:, :, :, ::1] dst,
+                  const floating[::1] bias, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                  Py_ssize_t width, gemm, int num_threads):
+    """``dst = conv(src, weight) + bias``, 3x3 stride 1, by Winograd F(2x2, 3x3) on a team.
+
+    ``src`` is (N, C, H, W), ``dst`` (N, M, OH, OW), ``pad_h``/``pad_w`` the padding
+    before each axis. Item ``n * per_sample + b`` is the output blocks
+    ``[b * width, (b + 1) * width)`` of sample ``n``: the thread transforms their input
+    tiles into ``tiles[thread]`` (16, C, blocks), calls ``gemm(item, 0, thread)`` with
+    the GIL, which leaves U @ tiles in ``products[thread]`` (16, M, blocks), and
+    transforms those back into ``dst[n]`` with ``bias`` (empty: none).
+    """
+    cdef Py_ssize_t C = src.shape[1], H = src.shape[2], W = src.shape[3]
+    cdef Py_ssize_t M = dst.shape[1], OH = dst.shape[2], OW = dst.shape[3]
+    cdef Py_ssize_t n_tx = (OW + 1) // 2
+    cdef Py_ssize_t n_blocks = (OH + 1) // 2 * n_tx
+    cdef Py_ssize_t per_sample = (n_blocks + width - 1) // width
+    cdef Py_ssize_t n_items = src.shape[0] * per_sample, item, n, t0, t1
+    cdef Py_ssize_t n_scratch = 4 * (2 * n_tx + 2) + 8 * (n_tx + 1)  # >= 4 * n_tx (output)
+    cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
+    cdef floating* tiles_ptr
+    cdef floating* products_ptr
+    cdef floating* scratch
+    cdef int thread, stop = 0, failed = 0
+    cdef int* stop_ptr = &stop
+    cdef int* failed_ptr = &failed
+    cdef list errors = []
+    cdef PyObject* gemm_ptr = <PyObject*>gemm
+    cdef PyObject* errors_ptr = <PyObject*>errors
+    cdef ux_attached attached
+    if n_items == 0:
+        return
+    with nogil, parallel(num_threads=num_threads):
+        attached = ux_attach()
+        thread = threadid()
+        tiles_ptr = &tiles[thread, 0]
+        products_ptr = &products[thread, 0]
+        scratch = <floating*>malloc(n_scratch * sizeof(floating))
+        for item in prange(n_items, schedule='dynamic', chunksize=1):
+            if ux_stopped(stop_ptr):
+                continue
+            if scratch == NULL:
+                failed_ptr[0] = 1
+                continue
+            n = item // per_sample
+            t0 = item % per_sample * width
+            t1 = min(t0 + width, n_blocks)
+            _winograd_input(&src[n, 0, 0, 0], C, H, W, tiles_ptr, pad_h, pad_w, n_tx, t0, t1,
+                            scratch)
+            if _gemm(gemm_ptr, errors_ptr, stop_ptr, item, 0, thread):
+                continue
+            _winograd_output(products_ptr, &dst[n, 0, 0, 0], M, OH, OW, bias_ptr, n_tx, t0, t1,
+                             scratch)
+        free(scratch)
+        ux_detach(attached)
+    if errors:
+        raise errors[0]
+    if failed:
+        raise MemoryError("winograd_gemm: no memory for a row buffer")
 
 
 # --------------------------------------------------------------------------- direct kernels
