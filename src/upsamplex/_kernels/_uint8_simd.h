@@ -425,121 +425,163 @@ static void ux_u8_hpix_avx2(const uint8_t *src, ptrdiff_t width, int P, uint8_t 
 #endif
 
 #if UX_HAVE_AVX2_DISPATCH
-/* Output pixel of 4 (R == 4) or 2 rows of the same table at once: the weights,
- * bounds and loop are shared, which is most of the per-output cost at few
- * taps (Pillow-SIMD's horizontal pass does 4 rows likewise). P is a constant
- * in each instantiation below, so the byte arithmetic folds away. `meta`
- * holds per output its first tap's byte offset and its number of 4-tap groups
- * (-1: a wide load would leave the row, scalar code), `wx` the weights of each
- * group as the 256-bit madd operand ([w0 w1] x4 | [w2 w3] x4), G per output;
- * both are made once per block of rows by ux_u8_hpix_prepare. */
+/* Pairs of output pixels (o, o+1) of 4 (R == 4) or 2 rows of the same table at
+ * once: each 256-bit register holds output o in its low lane and o+1 in its
+ * high lane, 4 taps a step (two madds a lane, taps 0,1 and 2,3), so a lane's
+ * sum is its output's and no lanes are added up at the end; the 2 outputs x R
+ * rows leave in one pack, one permute and R stores, which is most of the
+ * per-output cost at few taps. The weights, bounds and loop are shared by the
+ * rows. P is a constant in each instantiation below, so the byte arithmetic
+ * folds away. `meta` holds per pair the byte offsets of its outputs' first
+ * taps and the pair's number of 4-tap groups (-1: a 16-byte load would leave
+ * the row, scalar code), `wx` each group's two madd operands ([w0 w1] x4 of o
+ * | of o+1, then [w2 w3]), 2 G per pair; both are made once per block of rows
+ * by ux_u8_hpair_prepare. An odd last output is paired with the one before
+ * it, which is written twice with the same bytes. */
 static inline __attribute__((always_inline, target("avx2")))
-void ux_u8_hpix_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const int P,
-                          uint8_t *dst, ptrdiff_t ds, ptrdiff_t size_out,
-                          const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G,
-                          const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
-                          int precision)
+void ux_u8_hpair_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const int P,
+                           uint8_t *dst, ptrdiff_t ds, ptrdiff_t size_out,
+                           const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G,
+                           const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt,
+                           int precision)
 {
     const int32_t bias = precision > 0 ? (1 << (precision - 1)) : 0;
-    const __m256i mask = P == 4
+    /* int16 lanes [p0c0 p1c0 p0c1 p1c1 ...] of taps 0,1 (m01) and 2,3 (m23) */
+    const __m256i m01 = P == 4
         ? _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
-                           8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1)
+                           0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1)
         : _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                           0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+    const __m256i m23 = P == 4
+        ? _mm256_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1,
+                           8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1)
+        : _mm256_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1,
                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+    /* after the packs, dword q of lane l is row q's output o + l: row r's two
+     * pixels to qword r; for RGB the 4th bytes dropped, 6 bytes a row */
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i rgb = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, -1, -1, 8, 9, 10, 12, 13, 14, -1, -1,
+                                         0, 1, 2, 4, 5, 6, -1, -1, 8, 9, 10, 12, 13, 14, -1, -1);
     const __m256i vbias = _mm256_set1_epi32(bias);
     const __m128i shift = _mm_cvtsi32_si128(precision);
-    const uint8_t *s0 = src, *s1 = src + ss, *s2 = src + 2 * ss, *s3 = src + 3 * ss;
-    uint8_t *d0 = dst, *d1 = dst + ds, *d2 = dst + 2 * ds, *d3 = dst + 3 * ds;
-    ptrdiff_t o, g, r;
-    for (o = 0; o < size_out; o++) {
-        const ptrdiff_t off = meta[2 * o], ng = meta[2 * o + 1];
+    const ptrdiff_t pairs = (size_out + 1) / 2;
+    ptrdiff_t m, g, r;
+    for (m = 0; m < pairs; m++) {
+        const ptrdiff_t o = 2 * m + 1 < size_out ? 2 * m : size_out - 2;
+        const ptrdiff_t off0 = meta[3 * m], off1 = meta[3 * m + 1], ng = meta[3 * m + 2];
         if (ng < 0) {
-            for (r = 0; r < R; r++)
-                ux_u8_scalar_out(src + r * ss + off, P, P, wp + o * kp, cnt[o], precision,
+            for (r = 0; r < R; r++) {
+                ux_u8_scalar_out(src + r * ss + off0, P, P, wp + o * kp, cnt[o], precision,
                                  dst + r * ds + o * P);
+                ux_u8_scalar_out(src + r * ss + off1, P, P, wp + (o + 1) * kp, cnt[o + 1],
+                                 precision, dst + r * ds + (o + 1) * P);
+            }
             continue;
         }
-        const __m256i *wo = wx + o * G;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        const __m256i *wm = wx + 2 * G * m;
+        const uint8_t *s0 = src, *s1 = src + ss, *s2 = src + 2 * ss, *s3 = src + 3 * ss;
+        __m256i a0 = vbias, a1 = vbias, a2 = vbias, a3 = vbias;
         for (g = 0; g < ng; g++) {
-            const ptrdiff_t at = off + 4 * g * P;
-            const __m256i ww = _mm256_load_si256(wo + g);
-            __m256i v0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + at)));
-            __m256i v1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(s1 + at)));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_shuffle_epi8(v0, mask), ww));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_shuffle_epi8(v1, mask), ww));
+            const ptrdiff_t at0 = off0 + 4 * g * P, at1 = off1 + 4 * g * P;
+            const __m256i w01 = _mm256_load_si256(wm + 2 * g);
+            const __m256i w23 = _mm256_load_si256(wm + 2 * g + 1);
+            __m256i v;
+#define UX_HPAIR_ROW(S, A)                                                                 \
+            v = _mm256_loadu2_m128i((const __m128i *)((S) + at1),                          \
+                                    (const __m128i *)((S) + at0));                          \
+            A = _mm256_add_epi32(A, _mm256_add_epi32(                                       \
+                _mm256_madd_epi16(_mm256_shuffle_epi8(v, m01), w01),                        \
+                _mm256_madd_epi16(_mm256_shuffle_epi8(v, m23), w23)));
+            UX_HPAIR_ROW(s0, a0)
+            UX_HPAIR_ROW(s1, a1)
             if (R == 4) {
-                __m256i v2 = _mm256_broadcastsi128_si256(
-                    _mm_loadu_si128((const __m128i *)(s2 + at)));
-                __m256i v3 = _mm256_broadcastsi128_si256(
-                    _mm_loadu_si128((const __m128i *)(s3 + at)));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_shuffle_epi8(v2, mask), ww));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_shuffle_epi8(v3, mask), ww));
+                UX_HPAIR_ROW(s2, a2)
+                UX_HPAIR_ROW(s3, a3)
             }
+#undef UX_HPAIR_ROW
         }
-        /* lane 0: the sum of row 0's two halves, lane 1: row 1's (2, 3 alike) */
-        __m256i t01 = _mm256_add_epi32(_mm256_permute2x128_si256(a0, a1, 0x20),
-                                       _mm256_permute2x128_si256(a0, a1, 0x31));
-        __m256i t23 = _mm256_add_epi32(_mm256_permute2x128_si256(a2, a3, 0x20),
-                                       _mm256_permute2x128_si256(a2, a3, 0x31));
-        t01 = _mm256_sra_epi32(_mm256_add_epi32(t01, vbias), shift);
-        t23 = _mm256_sra_epi32(_mm256_add_epi32(t23, vbias), shift);
-        /* per lane: [row 0 | row 2] (lane 0), [row 1 | row 3] (lane 1) */
-        __m256i t = _mm256_packs_epi32(t01, t23);
-        t = _mm256_packus_epi16(t, t);
-        uint32_t v[4];
-        v[0] = (uint32_t)_mm256_extract_epi32(t, 0);
-        v[1] = (uint32_t)_mm256_extract_epi32(t, 4);
-        v[2] = (uint32_t)_mm256_extract_epi32(t, 1);
-        v[3] = (uint32_t)_mm256_extract_epi32(t, 5);
-        uint8_t *outs[4] = {d0 + o * P, d1 + o * P, d2 + o * P, d3 + o * P};
-        for (r = 0; r < R; r++) {
-            if (P == 4 || o + 1 < size_out) {
-                /* For RGB the 4th byte is the next pixel's, written after this. */
-                memcpy(outs[r], &v[r], 4);
-            } else {
-                outs[r][0] = (uint8_t)v[r];
-                outs[r][1] = (uint8_t)(v[r] >> 8);
-                outs[r][2] = (uint8_t)(v[r] >> 16);
+        /* Saturating packs clamp to 0..255, as ux_clip8 does. */
+        a0 = _mm256_sra_epi32(a0, shift);
+        a1 = _mm256_sra_epi32(a1, shift);
+        __m256i t;
+        if (R == 4) {
+            a2 = _mm256_sra_epi32(a2, shift);
+            a3 = _mm256_sra_epi32(a3, shift);
+            t = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+        } else {
+            t = _mm256_packs_epi32(a0, a1);
+            t = _mm256_packus_epi16(t, t);
+        }
+        t = _mm256_permutevar8x32_epi32(t, order);
+        if (P == 3)
+            t = _mm256_shuffle_epi8(t, rgb);
+        const __m128i lo = _mm256_castsi256_si128(t), hi = _mm256_extracti128_si256(t, 1);
+        uint8_t *d = dst + o * P;
+        if (P == 4 || o + 2 < size_out) {
+            /* For RGB the 2 bytes past the pair are the next pair's, written after. */
+            _mm_storel_epi64((__m128i *)d, lo);
+            _mm_storeh_pd((double *)(d + ds), _mm_castsi128_pd(lo));
+            if (R == 4) {
+                _mm_storel_epi64((__m128i *)(d + 2 * ds), hi);
+                _mm_storeh_pd((double *)(d + 3 * ds), _mm_castsi128_pd(hi));
             }
+        } else {
+            uint64_t q[4];
+            _mm_storeu_si128((__m128i *)q, lo);
+            _mm_storeu_si128((__m128i *)(q + 2), hi);
+            for (r = 0; r < R; r++)
+                memcpy(d + r * ds, &q[r], 6);
         }
     }
 }
 
-/* meta and wx of ux_u8_hpix_rows_body for one table and row width. */
+/* meta and wx of ux_u8_hpair_rows_body for one table and row width. */
 __attribute__((target("avx2")))
-static void ux_u8_hpix_prepare(ptrdiff_t width, int P, ptrdiff_t size_out,
-                               const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp,
-                               ptrdiff_t kp, const ptrdiff_t *cnt, ptrdiff_t *meta,
-                               __m256i *wx, ptrdiff_t G)
+static void ux_u8_hpair_prepare(ptrdiff_t width, int P, ptrdiff_t size_out,
+                                const ptrdiff_t *idx, ptrdiff_t k, const int16_t *wp,
+                                ptrdiff_t kp, const ptrdiff_t *cnt, ptrdiff_t *meta,
+                                __m256i *wx, ptrdiff_t G)
 {
-    const __m256i wsel = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    const ptrdiff_t row_bytes = width * P;
-    ptrdiff_t o, g;
-    for (o = 0; o < size_out; o++) {
-        const ptrdiff_t first = idx[o * k], ng = (cnt[o] + 3) >> 2;
-        meta[2 * o] = first * P;
-        meta[2 * o + 1] = (ng == 0 || (first + 4 * (ng - 1)) * P + 16 > row_bytes) ? -1 : ng;
-        for (g = 0; g < ng && g < G; g++)
-            _mm256_store_si256(wx + o * G + g, _mm256_permutevar8x32_epi32(
-                _mm256_castsi128_si256(
-                    _mm_loadl_epi64((const __m128i *)(wp + o * kp + 4 * g))), wsel));
+    const __m256i w01 = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m256i w23 = _mm256_setr_epi32(1, 1, 1, 1, 5, 5, 5, 5);
+    const ptrdiff_t row_bytes = width * P, pairs = (size_out + 1) / 2;
+    ptrdiff_t m, g;
+    for (m = 0; m < pairs; m++) {
+        const ptrdiff_t o = 2 * m + 1 < size_out ? 2 * m : size_out - 2;
+        const ptrdiff_t f0 = idx[o * k], f1 = idx[(o + 1) * k];
+        const ptrdiff_t n0 = (cnt[o] + 3) >> 2, n1 = (cnt[o + 1] + 3) >> 2;
+        const ptrdiff_t ng = n0 > n1 ? n0 : n1;
+        meta[3 * m] = f0 * P;
+        meta[3 * m + 1] = f1 * P;
+        /* groups past an output's count have zero weights (wp is padded to
+         * kp = 4 G taps), but their pixels are still loaded: bound both */
+        meta[3 * m + 2] = (ng == 0 || (f0 + 4 * (ng - 1)) * P + 16 > row_bytes
+                           || (f1 + 4 * (ng - 1)) * P + 16 > row_bytes) ? -1 : ng;
+        for (g = 0; g < ng && g < G; g++) {
+            /* dwords [o: w0w1 w2w3 | o+1: w0w1 w2w3] -> the two madd operands */
+            const __m256i both = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(wp + o * kp + 4 * g))),
+                _mm_loadl_epi64((const __m128i *)(wp + (o + 1) * kp + 4 * g)), 1);
+            _mm256_store_si256(wx + 2 * G * m + 2 * g, _mm256_permutevar8x32_epi32(both, w01));
+            _mm256_store_si256(wx + 2 * G * m + 2 * g + 1,
+                               _mm256_permutevar8x32_epi32(both, w23));
+        }
     }
 }
 
-#define UX_HPIX_ROWS(NAME, R, P)                                                           \
+#define UX_HPAIR_ROWS(NAME, R, P)                                                          \
 __attribute__((target("avx2")))                                                            \
 static void NAME(const uint8_t *src, ptrdiff_t ss, uint8_t *dst, ptrdiff_t ds,             \
                  ptrdiff_t size_out, const ptrdiff_t *meta, const __m256i *wx, ptrdiff_t G, \
                  const int16_t *wp, ptrdiff_t kp, const ptrdiff_t *cnt, int precision)     \
 {                                                                                          \
-    ux_u8_hpix_rows_body(src, ss, R, P, dst, ds, size_out, meta, wx, G, wp, kp, cnt,       \
-                         precision);                                                       \
+    ux_u8_hpair_rows_body(src, ss, R, P, dst, ds, size_out, meta, wx, G, wp, kp, cnt,      \
+                          precision);                                                      \
 }
-UX_HPIX_ROWS(ux_u8_hpix4_p3, 4, 3)
-UX_HPIX_ROWS(ux_u8_hpix4_p4, 4, 4)
-UX_HPIX_ROWS(ux_u8_hpix2_p3, 2, 3)
-UX_HPIX_ROWS(ux_u8_hpix2_p4, 2, 4)
+UX_HPAIR_ROWS(ux_u8_hpair4_p3, 4, 3)
+UX_HPAIR_ROWS(ux_u8_hpair4_p4, 4, 4)
+UX_HPAIR_ROWS(ux_u8_hpair2_p3, 2, 3)
+UX_HPAIR_ROWS(ux_u8_hpair2_p4, 2, 4)
 #endif
 
 #if defined(__SSE4_1__)
@@ -706,21 +748,21 @@ static int ux_u8_hpass_rows(const uint8_t *src, ptrdiff_t src_stride, ptrdiff_t 
 {
     ptrdiff_t r = 0;
 #if UX_HAVE_AVX2_DISPATCH
-    if ((P == 3 || P == 4) && nrows >= 2 && ux_cpu_has_avx2()) {
-        /* per-output offsets, group counts and madd-ready weights, once a block */
-        const ptrdiff_t G = kp / 4;
-        char *mem = (char *)malloc((size_t)(size_out * G * 32 + size_out * 2 * sizeof(ptrdiff_t)
+    if ((P == 3 || P == 4) && nrows >= 2 && size_out >= 2 && ux_cpu_has_avx2()) {
+        /* per-pair offsets, group counts and madd-ready weights, once a block */
+        const ptrdiff_t G = kp / 4, pairs = (size_out + 1) / 2;
+        char *mem = (char *)malloc((size_t)(pairs * 2 * G * 32 + pairs * 3 * sizeof(ptrdiff_t)
                                             + 32));
         if (mem != NULL) {
             __m256i *wx = (__m256i *)(((uintptr_t)mem + 31) & ~(uintptr_t)31);
-            ptrdiff_t *meta = (ptrdiff_t *)(wx + size_out * G);
-            ux_u8_hpix_prepare(width, P, size_out, idx, k, wp, kp, cnt, meta, wx, G);
+            ptrdiff_t *meta = (ptrdiff_t *)(wx + pairs * 2 * G);
+            ux_u8_hpair_prepare(width, P, size_out, idx, k, wp, kp, cnt, meta, wx, G);
             for (; r + 4 <= nrows; r += 4)
-                (P == 3 ? ux_u8_hpix4_p3 : ux_u8_hpix4_p4)(
+                (P == 3 ? ux_u8_hpair4_p3 : ux_u8_hpair4_p4)(
                     src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
                     size_out, meta, wx, G, wp, kp, cnt, precision);
             for (; r + 2 <= nrows; r += 2)
-                (P == 3 ? ux_u8_hpix2_p3 : ux_u8_hpix2_p4)(
+                (P == 3 ? ux_u8_hpair2_p3 : ux_u8_hpair2_p4)(
                     src + r * src_stride, src_stride, dst + r * dst_stride, dst_stride,
                     size_out, meta, wx, G, wp, kp, cnt, precision);
             free(mem);
