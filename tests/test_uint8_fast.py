@@ -180,3 +180,20 @@ def test_wide_loops_equal_the_plain_walk_on_any_window(channels, layout):
             _resample_uint8.resample_uint8(x, plain, th[:4], tw, False, False, cl, 4, (0, 0), 1,
                                            plain=True)
             np.testing.assert_array_equal(fast, plain, err_msg=f"{(h, w, oh, ow, k)}")
+
+
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("size", [(5, 40), (9, 13), (60, 7)])
+def test_long_vertical_windows_match_torch(size, memory_format):
+    # /140 in H: hundreds of taps a row blend (past the H pass's weights on
+    # the stack), odd and even counts, row lengths off the 32-byte step.
+    rng = np.random.default_rng(6)
+    xt = torch.from_numpy(rng.integers(0, 256, (1, 3, 700, 45), dtype=np.uint8))
+    if memory_format == "channels_last":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    for mode in ("bilinear", "bicubic"):
+        want = F.interpolate(xt, size=size, mode=mode, antialias=True).numpy()
+        for threads in (1, 2):
+            got = ux.interpolate(xt.numpy(), size=size, mode=mode, antialias=True,
+                                 num_threads=threads)
+            np.testing.assert_array_equal(got, want)

@@ -31,7 +31,9 @@ static inline uint8_t ux_clip8(int32_t v, int precision)
 #if UX_HAVE_SSE2 && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 #define UX_HAVE_AVX2_DISPATCH 1
-/* AVX2 twin of the SSE2 loop below, chosen at run time: 32 bytes a step. */
+/* AVX2 twin of the SSE2 loop below, chosen at run time: 32 bytes a step. The
+ * madd operands of the pairs of taps are made once a call, not once a step
+ * (on the stack up to 64 taps, which covers lanczos down to /10). */
 __attribute__((target("avx2")))
 static ptrdiff_t ux_u8_blend_rows_avx2(const uint8_t *rows, ptrdiff_t row_len, ptrdiff_t n,
                                        const int16_t *w, int precision, uint8_t *out)
@@ -40,26 +42,48 @@ static ptrdiff_t ux_u8_blend_rows_avx2(const uint8_t *rows, ptrdiff_t row_len, p
     const __m256i zero = _mm256_setzero_si256();
     const __m256i vbias = _mm256_set1_epi32(bias);
     const __m128i shift = _mm_cvtsi32_si128(precision);
+    __m256i stack_w[32];
+    __m256i *ww = stack_w;
+    void *heap = NULL;
     ptrdiff_t i = 0, j;
+    if ((n + 1) / 2 > 32) {
+        heap = malloc((size_t)((n + 1) / 2) * sizeof(__m256i) + 32);
+        if (heap == NULL)
+            return 0;  /* the SSE2 loop does the row */
+        ww = (__m256i *)(((uintptr_t)heap + 31) & ~(uintptr_t)31);
+    }
+    for (j = 0; j < n; j += 2) {
+        uint32_t pair = (uint16_t)w[j];
+        if (j + 1 < n)
+            pair |= (uint32_t)(uint16_t)w[j + 1] << 16;
+        ww[j / 2] = _mm256_set1_epi32((int32_t)pair);
+    }
     for (; i + 32 <= row_len; i += 32) {
+        const uint8_t *p = rows + i;
         __m256i a0 = vbias, a1 = vbias, a2 = vbias, a3 = vbias;
-        for (j = 0; j < n; j += 2) {
-            __m256i r0 = _mm256_loadu_si256((const __m256i *)(rows + j * row_len + i));
-            __m256i r1 = zero;
-            uint32_t pair = (uint16_t)w[j];
-            if (j + 1 < n) {
-                r1 = _mm256_loadu_si256((const __m256i *)(rows + (j + 1) * row_len + i));
-                pair |= (uint32_t)(uint16_t)w[j + 1] << 16;
-            }
-            __m256i ww = _mm256_set1_epi32((int32_t)pair);
+        for (j = 0; j + 1 < n; j += 2, p += 2 * row_len) {
+            const __m256i r0 = _mm256_loadu_si256((const __m256i *)p);
+            const __m256i r1 = _mm256_loadu_si256((const __m256i *)(p + row_len));
+            const __m256i wj = _mm256_load_si256(ww + j / 2);
             /* Per 128-bit lane, like the SSE2 code; the packs below undo the
              * lane split, so bytes come out in order. */
-            __m256i lo = _mm256_unpacklo_epi8(r0, r1);
-            __m256i hi = _mm256_unpackhi_epi8(r0, r1);
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), ww));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), ww));
-            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), ww));
-            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), ww));
+            const __m256i lo = _mm256_unpacklo_epi8(r0, r1);
+            const __m256i hi = _mm256_unpackhi_epi8(r0, r1);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), wj));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), wj));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), wj));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), wj));
+        }
+        if (n & 1) {
+            /* the last row alone: its pair's second weight is 0 */
+            const __m256i r0 = _mm256_loadu_si256((const __m256i *)p);
+            const __m256i wj = _mm256_load_si256(ww + n / 2);
+            const __m256i lo = _mm256_unpacklo_epi8(r0, zero);
+            const __m256i hi = _mm256_unpackhi_epi8(r0, zero);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), wj));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), wj));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), wj));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), wj));
         }
         a0 = _mm256_sra_epi32(a0, shift);
         a1 = _mm256_sra_epi32(a1, shift);
@@ -69,6 +93,7 @@ static ptrdiff_t ux_u8_blend_rows_avx2(const uint8_t *rows, ptrdiff_t row_len, p
                                              _mm256_packs_epi32(a2, a3));
         _mm256_storeu_si256((__m256i *)(out + i), packed);
     }
+    free(heap);
     return i;
 }
 
@@ -433,7 +458,7 @@ static void ux_u8_hpix_avx2(const uint8_t *src, ptrdiff_t width, int P, uint8_t 
  * per-output cost at few taps. The weights, bounds and loop are shared by the
  * rows. P is a constant in each instantiation below, so the byte arithmetic
  * folds away. `meta` holds per pair the byte offsets of its outputs' first
- * taps and the pair's number of 4-tap groups (-1: a 16-byte load would leave
+ * taps and the pair's number of tap pairs (-1: a 16-byte load would leave
  * the row, scalar code), `wx` each group's two madd operands ([w0 w1] x4 of o
  * | of o+1, then [w2 w3]), 2 G per pair; both are made once per block of rows
  * by ux_u8_hpair_prepare. An odd last output is paired with the one before
@@ -481,25 +506,33 @@ void ux_u8_hpair_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const 
         const __m256i *wm = wx + 2 * G * m;
         const uint8_t *s0 = src, *s1 = src + ss, *s2 = src + 2 * ss, *s3 = src + 3 * ss;
         __m256i a0 = vbias, a1 = vbias, a2 = vbias, a3 = vbias;
-        for (g = 0; g < ng; g++) {
-            const ptrdiff_t at0 = off0 + 4 * g * P, at1 = off1 + 4 * g * P;
-            const __m256i w01 = _mm256_load_si256(wm + 2 * g);
-            const __m256i w23 = _mm256_load_si256(wm + 2 * g + 1);
-            __m256i v;
-#define UX_HPAIR_ROW(S, A)                                                                 \
-            v = _mm256_loadu2_m128i((const __m128i *)((S) + at1),                          \
-                                    (const __m128i *)((S) + at0));                          \
-            A = _mm256_add_epi32(A, _mm256_add_epi32(                                       \
-                _mm256_madd_epi16(_mm256_shuffle_epi8(v, m01), w01),                        \
-                _mm256_madd_epi16(_mm256_shuffle_epi8(v, m23), w23)));
-            UX_HPAIR_ROW(s0, a0)
-            UX_HPAIR_ROW(s1, a1)
-            if (R == 4) {
-                UX_HPAIR_ROW(s2, a2)
-                UX_HPAIR_ROW(s3, a3)
-            }
-#undef UX_HPAIR_ROW
+        /* ng counts pairs of taps: whole groups of 4, then maybe one pair
+         * (taps 0,1 of the last group; its taps 2,3 are past both counts) */
+        __m256i v;
+#define UX_HPAIR_ROW(S, A, W23)                                                            \
+        v = _mm256_loadu2_m128i((const __m128i *)((S) + at1), (const __m128i *)((S) + at0)); \
+        A = _mm256_add_epi32(A, W23 ? _mm256_add_epi32(                                     \
+            _mm256_madd_epi16(_mm256_shuffle_epi8(v, m01), w01),                            \
+            _mm256_madd_epi16(_mm256_shuffle_epi8(v, m23), w23))                            \
+            : _mm256_madd_epi16(_mm256_shuffle_epi8(v, m01), w01));
+#define UX_HPAIR_STEP(W23)                                                                 \
+        {                                                                                  \
+            const ptrdiff_t at0 = off0 + 4 * g * P, at1 = off1 + 4 * g * P;                \
+            const __m256i w01 = _mm256_load_si256(wm + 2 * g);                             \
+            const __m256i w23 = W23 ? _mm256_load_si256(wm + 2 * g + 1) : w01;             \
+            UX_HPAIR_ROW(s0, a0, W23)                                                      \
+            UX_HPAIR_ROW(s1, a1, W23)                                                      \
+            if (R == 4) {                                                                  \
+                UX_HPAIR_ROW(s2, a2, W23)                                                  \
+                UX_HPAIR_ROW(s3, a3, W23)                                                  \
+            }                                                                              \
         }
+        for (g = 0; g < ng >> 1; g++)
+            UX_HPAIR_STEP(1)
+        if (ng & 1)
+            UX_HPAIR_STEP(0)
+#undef UX_HPAIR_STEP
+#undef UX_HPAIR_ROW
         /* Saturating packs clamp to 0..255, as ux_clip8 does. */
         a0 = _mm256_sra_epi32(a0, shift);
         a1 = _mm256_sra_epi32(a1, shift);
@@ -549,15 +582,16 @@ static void ux_u8_hpair_prepare(ptrdiff_t width, int P, ptrdiff_t size_out,
     for (m = 0; m < pairs; m++) {
         const ptrdiff_t o = 2 * m + 1 < size_out ? 2 * m : size_out - 2;
         const ptrdiff_t f0 = idx[o * k], f1 = idx[(o + 1) * k];
-        const ptrdiff_t n0 = (cnt[o] + 3) >> 2, n1 = (cnt[o + 1] + 3) >> 2;
-        const ptrdiff_t ng = n0 > n1 ? n0 : n1;
+        /* in pairs of taps: a count of 5 or 6 costs one group and a pair */
+        const ptrdiff_t n0 = (cnt[o] + 1) >> 1, n1 = (cnt[o + 1] + 1) >> 1;
+        const ptrdiff_t ng = n0 > n1 ? n0 : n1, last = (ng - 1) >> 1;
         meta[3 * m] = f0 * P;
         meta[3 * m + 1] = f1 * P;
         /* groups past an output's count have zero weights (wp is padded to
          * kp = 4 G taps), but their pixels are still loaded: bound both */
-        meta[3 * m + 2] = (ng == 0 || (f0 + 4 * (ng - 1)) * P + 16 > row_bytes
-                           || (f1 + 4 * (ng - 1)) * P + 16 > row_bytes) ? -1 : ng;
-        for (g = 0; g < ng && g < G; g++) {
+        meta[3 * m + 2] = (ng == 0 || (f0 + 4 * last) * P + 16 > row_bytes
+                           || (f1 + 4 * last) * P + 16 > row_bytes) ? -1 : ng;
+        for (g = 0; 2 * g < ng && g < G; g++) {
             /* dwords [o: w0w1 w2w3 | o+1: w0w1 w2w3] -> the two madd operands */
             const __m256i both = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(wp + o * kp + 4 * g))),
