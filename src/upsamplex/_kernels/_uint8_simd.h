@@ -618,6 +618,112 @@ UX_HPAIR_ROWS(ux_u8_hpair2_p3, 2, 3)
 UX_HPAIR_ROWS(ux_u8_hpair2_p4, 2, 4)
 #endif
 
+#if UX_HAVE_AVX2_DISPATCH && defined(__SSSE3__)
+/*
+ * Planar images of 3 or 4 channels (NCHW) take the pixel loops: the W pass of
+ * all channels' rows at once, as rows of interleaved pixels (every channel
+ * shares the tables), and the H pass on interleaved rows, moved back to the
+ * planes row by row. Torch packs such images likewise; here only 4 rows of
+ * pixels and one output row exist at a time. Moving bytes changes no sum.
+ */
+#define UX_HAVE_PACK_PLANES 1
+
+/* `width` pixels of C = 3 or 4 planes (`plane` bytes apart) -> dst; writes
+ * up to 4 bytes past width * C (callers leave 16). */
+static void ux_u8_interleave(const uint8_t *src, ptrdiff_t plane, int C, ptrdiff_t width,
+                             uint8_t *dst)
+{
+    const uint8_t *r = src, *g = src + plane, *b = src + 2 * plane;
+    const uint8_t *a = C == 4 ? src + 3 * plane : NULL;
+    const __m128i rgb = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+    ptrdiff_t i = 0;
+    for (; i + 16 <= width; i += 16) {
+        const __m128i vr = _mm_loadu_si128((const __m128i *)(r + i));
+        const __m128i vg = _mm_loadu_si128((const __m128i *)(g + i));
+        const __m128i vb = _mm_loadu_si128((const __m128i *)(b + i));
+        const __m128i va = C == 4 ? _mm_loadu_si128((const __m128i *)(a + i))
+                                  : _mm_setzero_si128();
+        const __m128i rg0 = _mm_unpacklo_epi8(vr, vg), rg1 = _mm_unpackhi_epi8(vr, vg);
+        const __m128i ba0 = _mm_unpacklo_epi8(vb, va), ba1 = _mm_unpackhi_epi8(vb, va);
+        __m128i p0 = _mm_unpacklo_epi16(rg0, ba0), p1 = _mm_unpackhi_epi16(rg0, ba0);
+        __m128i p2 = _mm_unpacklo_epi16(rg1, ba1), p3 = _mm_unpackhi_epi16(rg1, ba1);
+        uint8_t *d = dst + i * C;
+        if (C == 4) {
+            _mm_storeu_si128((__m128i *)d, p0);
+            _mm_storeu_si128((__m128i *)(d + 16), p1);
+            _mm_storeu_si128((__m128i *)(d + 32), p2);
+            _mm_storeu_si128((__m128i *)(d + 48), p3);
+        } else {
+            /* 12 bytes each; every store's last 4 are rewritten by the next */
+            _mm_storeu_si128((__m128i *)d, _mm_shuffle_epi8(p0, rgb));
+            _mm_storeu_si128((__m128i *)(d + 12), _mm_shuffle_epi8(p1, rgb));
+            _mm_storeu_si128((__m128i *)(d + 24), _mm_shuffle_epi8(p2, rgb));
+            _mm_storeu_si128((__m128i *)(d + 36), _mm_shuffle_epi8(p3, rgb));
+        }
+    }
+    for (; i < width; i++) {
+        dst[i * C] = r[i];
+        dst[i * C + 1] = g[i];
+        dst[i * C + 2] = b[i];
+        if (C == 4)
+            dst[i * C + 3] = a[i];
+    }
+}
+
+/* `width` interleaved pixels of C = 3 or 4 samples -> C planes `plane` apart. */
+static void ux_u8_deinterleave(const uint8_t *src, int C, ptrdiff_t width, uint8_t *dst,
+                               ptrdiff_t plane)
+{
+    ptrdiff_t i = 0;
+    int c;
+    if (C == 4) {
+        const __m128i gather = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for (; i + 16 <= width; i += 16) {
+            const uint8_t *s = src + 4 * i;
+            /* each: [c0 x4, c1 x4, c2 x4, c3 x4] of 4 pixels, then a 4x4 transpose */
+            const __m128i q0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)s), gather);
+            const __m128i q1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + 16)), gather);
+            const __m128i q2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + 32)), gather);
+            const __m128i q3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + 48)), gather);
+            const __m128i t0 = _mm_unpacklo_epi32(q0, q1), t1 = _mm_unpackhi_epi32(q0, q1);
+            const __m128i t2 = _mm_unpacklo_epi32(q2, q3), t3 = _mm_unpackhi_epi32(q2, q3);
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_unpacklo_epi64(t0, t2));
+            _mm_storeu_si128((__m128i *)(dst + plane + i), _mm_unpackhi_epi64(t0, t2));
+            _mm_storeu_si128((__m128i *)(dst + 2 * plane + i), _mm_unpacklo_epi64(t1, t3));
+            _mm_storeu_si128((__m128i *)(dst + 3 * plane + i), _mm_unpackhi_epi64(t1, t3));
+        }
+    } else {
+        /* plane c's byte i is input byte 3i + c, in 16-byte chunk (3i + c) / 16 */
+        const __m128i m00 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m128i m01 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14, -1, -1, -1, -1, -1);
+        const __m128i m02 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 4, 7, 10, 13);
+        const __m128i m10 = _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m128i m11 = _mm_setr_epi8(-1, -1, -1, -1, -1, 0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1);
+        const __m128i m12 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14);
+        const __m128i m20 = _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m128i m21 = _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1);
+        const __m128i m22 = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 3, 6, 9, 12, 15);
+        for (; i + 16 <= width; i += 16) {
+            const uint8_t *s = src + 3 * i;
+            const __m128i q0 = _mm_loadu_si128((const __m128i *)s);
+            const __m128i q1 = _mm_loadu_si128((const __m128i *)(s + 16));
+            const __m128i q2 = _mm_loadu_si128((const __m128i *)(s + 32));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_or_si128(_mm_or_si128(
+                _mm_shuffle_epi8(q0, m00), _mm_shuffle_epi8(q1, m01)), _mm_shuffle_epi8(q2, m02)));
+            _mm_storeu_si128((__m128i *)(dst + plane + i), _mm_or_si128(_mm_or_si128(
+                _mm_shuffle_epi8(q0, m10), _mm_shuffle_epi8(q1, m11)), _mm_shuffle_epi8(q2, m12)));
+            _mm_storeu_si128((__m128i *)(dst + 2 * plane + i), _mm_or_si128(_mm_or_si128(
+                _mm_shuffle_epi8(q0, m20), _mm_shuffle_epi8(q1, m21)), _mm_shuffle_epi8(q2, m22)));
+        }
+    }
+    for (; i < width; i++)
+        for (c = 0; c < C; c++)
+            dst[c * plane + i] = src[i * C + c];
+}
+#else
+#define UX_HAVE_PACK_PLANES 0
+#endif
+
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
 static inline __m128i ux_u8_gray_acc(const uint8_t *p, const int16_t *wt, ptrdiff_t ng)
@@ -816,6 +922,91 @@ static int ux_u8_hpass_rows(const uint8_t *src, ptrdiff_t src_stride, ptrdiff_t 
                                 idx, k, wp, kp, cnt, precision))
             return 0;
     return 1;
+}
+
+/* Whether ux_u8_hpass_planes has a loop on this build and CPU. */
+static int ux_u8_can_pack_planes(void)
+{
+#if UX_HAVE_PACK_PLANES
+    return ux_cpu_has_avx2();
+#else
+    return 0;
+#endif
+}
+
+/*
+ * The W pass of `nrows` rows (`row_stride` apart) of C = 3 or 4 planes
+ * (`plane` apart), into rows of interleaved output pixels (`dst_stride`
+ * apart): 4 rows at a time interleaved into `scratch` (4 * (width * C + 16)
+ * bytes), then the pixel pair loops. Returns 0 where nothing was done (no
+ * loop on this build or CPU, or no memory): the caller has to check
+ * ux_u8_can_pack_planes() before choosing this layout.
+ */
+static int ux_u8_hpass_planes(const uint8_t *src, ptrdiff_t plane, ptrdiff_t row_stride, int C,
+                              ptrdiff_t nrows, ptrdiff_t width, uint8_t *dst,
+                              ptrdiff_t dst_stride, ptrdiff_t size_out, const ptrdiff_t *idx,
+                              ptrdiff_t k, const int16_t *wp, ptrdiff_t kp,
+                              const ptrdiff_t *cnt, int precision, uint8_t *scratch)
+{
+#if UX_HAVE_PACK_PLANES
+    const ptrdiff_t ss = width * C + 16;
+    ptrdiff_t r = 0, q;
+    char *mem = NULL;
+    __m256i *wx = NULL;
+    ptrdiff_t *meta = NULL;
+    const ptrdiff_t G = kp / 4, pairs = (size_out + 1) / 2;
+    if (!ux_u8_can_pack_planes())
+        return 0;
+    if (size_out >= 2 && nrows >= 2) {
+        mem = (char *)malloc((size_t)(pairs * 2 * G * 32 + pairs * 3 * sizeof(ptrdiff_t) + 32));
+        if (mem == NULL)
+            return 0;
+        wx = (__m256i *)(((uintptr_t)mem + 31) & ~(uintptr_t)31);
+        meta = (ptrdiff_t *)(wx + pairs * 2 * G);
+        ux_u8_hpair_prepare(width, C, size_out, idx, k, wp, kp, cnt, meta, wx, G);
+        for (; r + 2 <= nrows; ) {
+            const ptrdiff_t R = r + 4 <= nrows ? 4 : 2;
+            for (q = 0; q < R; q++)
+                ux_u8_interleave(src + (r + q) * row_stride, plane, C, width, scratch + q * ss);
+            if (R == 4)
+                (C == 3 ? ux_u8_hpair4_p3 : ux_u8_hpair4_p4)(
+                    scratch, ss, dst + r * dst_stride, dst_stride, size_out, meta, wx, G, wp, kp,
+                    cnt, precision);
+            else
+                (C == 3 ? ux_u8_hpair2_p3 : ux_u8_hpair2_p4)(
+                    scratch, ss, dst + r * dst_stride, dst_stride, size_out, meta, wx, G, wp, kp,
+                    cnt, precision);
+            r += R;
+        }
+        free(mem);
+    }
+    for (; r < nrows; r++) {
+        ux_u8_interleave(src + r * row_stride, plane, C, width, scratch);
+        ux_u8_hpix_avx2(scratch, width, C, dst + r * dst_stride, 0, size_out, idx, k, wp, kp,
+                        cnt, precision);
+    }
+    return 1;
+#else
+    (void)src; (void)plane; (void)row_stride; (void)C; (void)nrows; (void)width; (void)dst;
+    (void)dst_stride; (void)size_out; (void)idx; (void)k; (void)wp; (void)kp; (void)cnt;
+    (void)precision; (void)scratch;
+    return 0;
+#endif
+}
+
+/* Interleaved pixels back to C planes (see ux_u8_hpass_planes). */
+static void ux_u8_unpack_planes(const uint8_t *src, int C, ptrdiff_t width, uint8_t *dst,
+                                ptrdiff_t plane)
+{
+#if UX_HAVE_PACK_PLANES
+    ux_u8_deinterleave(src, C, width, dst, plane);
+#else
+    ptrdiff_t i;
+    int c;
+    for (i = 0; i < width; i++)
+        for (c = 0; c < C; c++)
+            dst[c * plane + i] = src[i * C + c];
+#endif
 }
 
 #endif /* UPSAMPLEX_UINT8_SIMD_H */
