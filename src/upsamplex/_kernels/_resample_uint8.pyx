@@ -5,7 +5,9 @@ weights scaled by 2**precision, rounding and clamping the intermediate image to
 uint8; matching that order keeps results within ±1 of torch. Jobs are (plane,
 block of output rows): each runs the W pass over the input rows its block reads
 into a private buffer, then the H pass, so each output row is written by one
-thread and no full-size intermediate is ever allocated.
+thread and no full-size intermediate is ever allocated. Planar 3/4-channel
+images run as pixels (the channels' rows interleaved 4 at a time, the output
+rows moved back to the planes): the pixel loops do 2 outputs x 4 rows a step.
 """
 
 from cython.parallel cimport parallel, prange
