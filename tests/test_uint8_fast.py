@@ -146,3 +146,54 @@ def test_byte_pixel_gather_refuses_layouts_it_has_no_loop_for():
     assert _nearest_u8.gather_u8(cl, y_cl, *src, True, 1) is False
     assert _nearest_u8.gather_u8(x.astype(np.uint16), y.astype(np.uint16), *src, False,
                                  1) is False
+
+
+def _random_window_table(rng, size_in, size_out, k, precision=14):
+    # Windows anywhere in the row (not only where a resize puts them): the last
+    # outputs' taps far from the row's end take the wide loops there too, and
+    # an output's count may be shorter than its pair partner's.
+    cnt = rng.integers(1, min(k, size_in) + 1, size_out)
+    first = np.array([rng.integers(0, size_in - c + 1) for c in cnt], dtype=np.intp)
+    idx = first[:, None] + np.arange(k)
+    w = np.zeros((size_out, k), np.int16)
+    for o, c in enumerate(cnt):
+        raw = rng.random(c) - 0.15  # some negative lobes; sums of ~1 with overshoot
+        w[o, :c] = np.round(raw / raw.sum() * (1 << precision) * rng.uniform(0.8, 1.2))
+    return idx, w, cnt.astype(np.intp), precision
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("layout", ["planar", "channels_last"])
+def test_wide_loops_equal_the_plain_walk_on_any_window(channels, layout):
+    rng = np.random.default_rng(10 + channels)
+    for h, w, oh, ow, k in [(9, 40, 9, 2, 5), (10, 61, 10, 3, 9), (12, 97, 12, 31, 13),
+                            (6, 20, 6, 7, 20), (13, 128, 13, 64, 4), (8, 33, 8, 1, 3)]:
+        x = _layout(rng.integers(0, 256, (1, channels, h, w)).astype(np.uint8), layout)
+        th = interp.axis_table_uint8("aa-linear", h, oh, None, False)
+        for _ in range(4):
+            tw = _random_window_table(rng, w, ow, k)
+            # the same table as a resize would hand over: no skip, no x2 period
+            fast = np.empty((1, channels, oh, ow), np.uint8)
+            plain = np.full((1, channels, oh, ow), 7, np.uint8)
+            cl = layout == "channels_last"
+            _resample_uint8.resample_uint8(x, fast, th[:4], tw, False, False, cl, 4, (0, 0), 1)
+            _resample_uint8.resample_uint8(x, plain, th[:4], tw, False, False, cl, 4, (0, 0), 1,
+                                           plain=True)
+            np.testing.assert_array_equal(fast, plain, err_msg=f"{(h, w, oh, ow, k)}")
+
+
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("size", [(5, 40), (9, 13), (60, 7)])
+def test_long_vertical_windows_match_torch(size, memory_format):
+    # /140 in H: hundreds of taps a row blend (past the H pass's weights on
+    # the stack), odd and even counts, row lengths off the 32-byte step.
+    rng = np.random.default_rng(6)
+    xt = torch.from_numpy(rng.integers(0, 256, (1, 3, 700, 45), dtype=np.uint8))
+    if memory_format == "channels_last":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    for mode in ("bilinear", "bicubic"):
+        want = F.interpolate(xt, size=size, mode=mode, antialias=True).numpy()
+        for threads in (1, 2):
+            got = ux.interpolate(xt.numpy(), size=size, mode=mode, antialias=True,
+                                 num_threads=threads)
+            np.testing.assert_array_equal(got, want)

@@ -5,7 +5,9 @@ weights scaled by 2**precision, rounding and clamping the intermediate image to
 uint8; matching that order keeps results within ±1 of torch. Jobs are (plane,
 block of output rows): each runs the W pass over the input rows its block reads
 into a private buffer, then the H pass, so each output row is written by one
-thread and no full-size intermediate is ever allocated.
+thread and no full-size intermediate is ever allocated. Planar 3/4-channel
+images run as pixels (the channels' rows interleaved 4 at a time, the output
+rows moved back to the planes): the pixel loops do 2 outputs x 4 rows a step.
 """
 
 from cython.parallel cimport parallel, prange
@@ -46,6 +48,14 @@ cdef extern from "_uint8_simd.h" nogil:
                          Py_ssize_t size_out, const Py_ssize_t* idx, Py_ssize_t k,
                          const int16_t* wp, Py_ssize_t kp, const Py_ssize_t* cnt,
                          int precision)
+    int ux_u8_can_pack_planes()
+    int ux_u8_hpass_planes(const uint8_t* src, Py_ssize_t plane, Py_ssize_t row_stride, int C,
+                           Py_ssize_t nrows, Py_ssize_t width, uint8_t* dst,
+                           Py_ssize_t dst_stride, Py_ssize_t size_out, const Py_ssize_t* idx,
+                           Py_ssize_t k, const int16_t* wp, Py_ssize_t kp,
+                           const Py_ssize_t* cnt, int precision, uint8_t* scratch)
+    void ux_u8_unpack_planes(const uint8_t* src, int C, Py_ssize_t width, uint8_t* dst,
+                             Py_ssize_t plane)
 
 
 cdef inline uint8_t _clip8(int32_t v, int precision) noexcept nogil:
@@ -152,11 +162,13 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                            Py_ssize_t up2_lo, Py_ssize_t up2_hi,
                            const int16_t* wp, Py_ssize_t kp, Py_ssize_t block, const Py_ssize_t* block_lo,
                            const Py_ssize_t* block_hi, Py_ssize_t rows_max, int num_threads,
-                           int* failed) noexcept nogil:
+                           bint pack, int* failed) noexcept nogil:
     # Strides are (N, C, H, W). Planar: a plane is one (n, c) and a pixel one
     # sample; channels-last: a plane is one n and a pixel holds C samples.
-    cdef Py_ssize_t per_plane = 1 if channels_last else n_chan
-    cdef Py_ssize_t samples = n_chan if channels_last else 1
+    # ``pack``: planar 3/4 channels as pixels, a plane is one n (the W pass
+    # interleaves the channels' rows, the H pass's rows go back to the planes).
+    cdef Py_ssize_t per_plane = 1 if (channels_last or pack) else n_chan
+    cdef Py_ssize_t samples = n_chan if (channels_last or pack) else 1
     cdef Py_ssize_t n_blocks = (size_oh + block - 1) // block
     cdef Py_ssize_t row_len = size_ow * samples
     cdef Py_ssize_t job, p, b, oh0, oh1, lo, hi, ih, o, s, oh, first
@@ -174,6 +186,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     cdef int rows_done
     cdef uint8_t* buf
     cdef uint8_t* line
+    cdef uint8_t* scratch
     cdef const uint8_t* xbase
     cdef const uint8_t* src
     cdef uint8_t* dst
@@ -181,11 +194,13 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
     cdef uint8_t* yrow
     buf = NULL
     line = NULL
+    scratch = NULL
     with parallel(num_threads=num_threads):
         buf = <uint8_t*>malloc(rows_max * row_len + 1)
         line = <uint8_t*>malloc(row_len + 1)
+        scratch = <uint8_t*>malloc(4 * (size_iw * samples + 16) if pack else 1)
         for job in prange(n_batch * per_plane * n_blocks, schedule='static'):
-            if buf == NULL or line == NULL:
+            if buf == NULL or line == NULL or scratch == NULL:
                 failed[0] = 1
                 continue
             p = job // n_blocks
@@ -197,6 +212,17 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
             lo = block_lo[b]
             hi = block_hi[b]
             rows_done = 0
+            if pack:
+                if not ux_u8_hpass_planes(xbase + lo * xs[2], xs[1], xs[2], <int>samples,
+                                          hi - lo, size_iw, buf, row_len, size_ow, idx_w, k_w,
+                                          wp, kp, cnt_w, prec_w, scratch):
+                    failed[0] = 1
+                    continue
+                for oh in range(oh0, oh1):
+                    ux_u8_blend_rows(buf + (idx_h[oh * k_h] - lo) * row_len, row_len, cnt_h[oh],
+                                     w_h + oh * k_h, prec_h, line)
+                    ux_u8_unpack_planes(line, <int>samples, size_ow, ybase + oh * ys[2], ys[1])
+                continue
             if wide_rows:
                 # The block's rows in pairs, sharing each output's weights.
                 rows_done = ux_u8_hpass_rows(xbase + lo * xs[2], xs[2], hi - lo, size_iw,
@@ -230,6 +256,7 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
                         yrow[o * yw + s * yss] = src[o * samples + s]
         free(buf)
         free(line)
+        free(scratch)
 
 
 def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
@@ -284,6 +311,16 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     for i in range(4):
         xs[i] = xstr[i]
         ys[i] = ystr[i]
+    # Planar 3/4-channel images with dense rows take the pixel loops (see
+    # ux_u8_hpass_planes); their jobs are (image, block), so blocks shrink to
+    # keep every thread several jobs.
+    cdef bint pack = (wp_ptr != NULL and not channels_last and not skip_h
+                      and (x.shape[1] == 3 or x.shape[1] == 4) and xs[3] == 1 and ys[3] == 1
+                      and not up2_hi > up2_lo and ux_u8_can_pack_planes())
+    if pack:
+        per_image = max(1, -(-4 * num_threads // x.shape[0]))
+        block = min(block, max(4, -(-y.shape[2] // per_image)))
+        n_blocks = (y.shape[2] + block - 1) // block
     ranges = np.empty(2 * n_blocks, dtype=np.intp)
     cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
     cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
@@ -295,6 +332,6 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
                          &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
                          &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
                          up2_lo, up2_hi, wp_ptr, kp, block, &lo_v[0], &hi_v[0], rows_max,
-                         num_threads, &failed)
+                         num_threads, pack, &failed)
     if failed:
         raise MemoryError("could not allocate a row buffer for the uint8 kernel")
