@@ -508,7 +508,7 @@ def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
     # Fixed blocks of rows, from the problem alone: enough for the threads, each small
     # enough to be interrupted between calls. Their partials are added in order.
     n_blocks = max(_DIRECT_MIN_ITEMS, -(-n_rows * macs_per_block_row // _DIRECT_CHUNK_MACS))
-    n_blocks = max(1, min(n_blocks, n_rows))
+    n_blocks = max(1, min(n_blocks, _k.direct_grad_weight_groups(n_rows, geom.out[2])))
     partials = np.empty((n_blocks, m_total, cg) + geom.kernel, np.float64)
     if n_rows * macs_per_block_row < _DIRECT_SERIAL_BELOW:
         num_threads = 1

@@ -465,26 +465,6 @@ cdef extern from "_conv_direct.h" nogil:
                             const double* start, double* out, Py_ssize_t ch_stride, int n_ch,
                             Py_ssize_t n_out, Py_ssize_t out_step)
 
-cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    # Eight fixed lanes: the sum depends on n and the data only, in every build.
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        s0 = s0 + a[i] * b[i]
-        s1 = s1 + a[i + 1] * b[i + 1]
-        s2 = s2 + a[i + 2] * b[i + 2]
-        s3 = s3 + a[i + 3] * b[i + 3]
-        s4 = s4 + a[i + 4] * b[i + 4]
-        s5 = s5 + a[i + 5] * b[i + 5]
-        s6 = s6 + a[i + 6] * b[i + 6]
-        s7 = s7 + a[i + 7] * b[i + 7]
-        i += 8
-    while i < n:
-        s0 = s0 + a[i] * b[i]
-        i += 1
-    return <double>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
-
-
 # Outputs summed at once in registers per channel (_conv_direct.h), and channels per item.
 DEF STRIP = 16  # >= the widest build's strip (UX_STRIP_MAX)
 DEF BLOCK = 4
@@ -806,8 +786,8 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
 
     Each block is one parallel item.
 
-    The sum over the R (n, od, oh) rows is cut into ``n_blocks`` fixed blocks, block
-    ``b`` summing rows ``[b*R/n_blocks, (b+1)*R/n_blocks)``; this call fills blocks
+    The sum over the (n, od, oh) rows is cut into ``n_blocks`` fixed blocks of whole
+    groups of rows (``direct_grad_weight_groups``); this call fills blocks
     ``block0 ..`` (``partials.shape[0]`` of them) and the caller adds the blocks in order.
     ``partials`` is (blocks, M, C/groups, kd, kh, kw), summed in float64.
     """
@@ -823,6 +803,54 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
         raise MemoryError("direct_grad_weight: no memory for a row buffer")
 
 
+# Products summed per lane in the dtype before they are added in float64: about as many
+# as one row's dot product of 512 outputs took before (8 lanes of 64).
+DEF GW_FLUSH_PRODUCTS = 64
+DEF GW_LANES = 8
+
+
+def direct_grad_weight_groups(Py_ssize_t n_rows, Py_ssize_t out_width):
+    """Groups of rows of ``direct_grad_weight`` whose products are summed in the dtype
+    before float64 (blocks hold whole groups, so more blocks than groups stay empty)."""
+    cdef Py_ssize_t flush_rows = max(1, GW_FLUSH_PRODUCTS // ((out_width + GW_LANES - 1) // GW_LANES))
+    return (n_rows + flush_rows - 1) // flush_rows
+
+
+cdef extern from "_conv_direct.h" nogil:
+    void ux_direct_gw_f32(const float* x, const Py_ssize_t* off, int n_k, const float* g,
+                          Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, float* f,
+                          Py_ssize_t f_stride)
+    void ux_direct_gw_f64(const double* x, const Py_ssize_t* off, int n_k, const double* g,
+                          Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, double* f,
+                          Py_ssize_t f_stride)
+    int ux_direct_gw_block(int n_k)
+    void ux_split_phases_f32(const float* row, Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step,
+                             Py_ssize_t phase_len, float* out)
+    void ux_split_phases_f64(const double* row, Py_ssize_t n, Py_ssize_t lead,
+                             Py_ssize_t step, Py_ssize_t phase_len, double* out)
+
+
+cdef inline void stride_phases(const floating* row, Py_ssize_t n, Py_ssize_t lead,
+                               Py_ssize_t step, Py_ssize_t phase_len,
+                               floating* out) noexcept nogil:
+    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step.
+    if floating is float:
+        ux_split_phases_f32(row, n, lead, step, phase_len, out)
+    else:
+        ux_split_phases_f64(row, n, lead, step, phase_len, out)
+
+
+cdef inline void direct_gw(const floating* x, const Py_ssize_t* off, int n_k, const floating* g,
+                           Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, floating* f,
+                           Py_ssize_t f_stride) noexcept nogil:
+    if floating is float:
+        ux_direct_gw_f32(x, off, n_k, g, g_stride, n_m, n_out, f, f_stride)
+    else:
+        ux_direct_gw_f64(x, off, n_k, g, g_stride, n_m, n_out, f, f_stride)
+
+
+
+
 cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
                              Py_ssize_t block0, Py_ssize_t n_items, Py_ssize_t n_blocks,
                              const Grid* g, int num_threads) noexcept nogil:
@@ -830,34 +858,53 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
     cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
-    cdef Py_ssize_t plane = D * H * W, n_taps = KD * KH * KW
+    cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
     cdef Py_ssize_t n_rows = g.n * OD * OH
-    cdef Py_ssize_t phase_len = (W + sw - 1) // sw
-    cdef Py_ssize_t item, b, m, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, off, lo, hi, grp
-    cdef Py_ssize_t i
-    cdef const floating* gy
-    cdef const floating* row
+    cdef Py_ssize_t n_acc = g.m * cg * n_taps * GW_LANES
+    # Each source row is split into its ``sw`` stride phases, as in ``_direct_conv``.
+    cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
+    cdef Py_ssize_t row_len = sw * phase_len
+    # Rows summed per lane in the dtype between two additions into float64.
+    cdef Py_ssize_t flush_rows = GW_FLUSH_PRODUCTS // ((OW + GW_LANES - 1) // GW_LANES)
+    cdef Py_ssize_t off[64]
+    cdef Py_ssize_t item, b, r, r0, r1, n, od, oh, c, kd, kh, k0, d, h, grp, m0, i, ph
+    cdef int n_k, n_m, mb
     cdef const floating* x
-    cdef const floating* tap
+    cdef floating* row
+    cdef floating* f
     cdef double* acc
-    cdef floating* phases
+    cdef double* lanes
     cdef int failed = 0
     cdef int* failed_ptr = &failed
+    if KW > 64:
+        return 1
+    if flush_rows < 1:
+        flush_rows = 1
+    cdef Py_ssize_t n_groups = (n_rows + flush_rows - 1) // flush_rows
+    for i in range(KW):
+        off[i] = (i * dw) % sw * phase_len + i * dw // sw
     with parallel(num_threads=num_threads):
-        phases = <floating*>malloc((sw * phase_len + 1) * sizeof(floating))
+        row = <floating*>malloc((row_len + n_acc + 1) * sizeof(floating))
+        f = row + row_len
+        lanes = <double*>malloc((n_acc + 1) * sizeof(double))
         for item in prange(n_items, schedule='static'):
-            if phases == NULL:
+            if row == NULL or lanes == NULL:
                 failed_ptr[0] = 1
                 continue
-            # One block of rows, every (m, c, tap): each source row is read (and split
-            # into its stride phases) once for all the output channels of its group.
+            # One block of rows, every (m, c, tap): each source row is gathered (split
+            # into its stride phases, zero padded) once for all the output channels of
+            # its group; lanes[(m, c, kd, kh, kw), l] sums lane l of its products.
             b = block0 + item
-            acc = partials + item * g.m * cg * n_taps
-            for i in range(g.m * cg * n_taps):
-                acc[i] = 0
-            r0 = b * n_rows // n_blocks
-            r1 = (b + 1) * n_rows // n_blocks
+            memset(f, 0, n_acc * sizeof(floating))
+            memset(lanes, 0, n_acc * sizeof(double))
+            # Blocks are whole groups of ``flush_rows`` rows, counted from row 0: each
+            # group's sums in the dtype are the same however the rows are blocked.
+            r0 = b * n_groups // n_blocks * flush_rows
+            r1 = (b + 1) * n_groups // n_blocks * flush_rows
+            if r1 > n_rows:
+                r1 = n_rows
             for r in range(r0, r1):
                 oh = r % OH
                 od = (r // OH) % OD
@@ -873,23 +920,33 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                                 h = oh * sh + kh * g.dilation[1] - g.padding[1]
                                 if h < 0 or h >= H:
                                     continue
-                                row = x + (d * H + h) * W
-                                if sw > 1:
-                                    split_phases(row, W, sw, phase_len, phases)
-                                for kw in range(KW):
-                                    off = kw * g.dilation[2] - g.padding[2]
-                                    lo = range_lo(off, sw)
-                                    hi = range_hi(off, sw, W, OW)
-                                    if hi <= lo:
-                                        continue
-                                    if sw == 1:
-                                        tap = row + off
-                                    else:
-                                        tap = (phases + floor_mod(off, sw) * phase_len
-                                               + floor_div(off, sw))
-                                    for m in range(grp * mg, (grp + 1) * mg):
-                                        gy = lhs + ((n * g.m + m) * OD * OH + od * OH + oh) * OW
-                                        acc[((m * cg + c) * KD + kd) * KH * KW + kh * KW
-                                            + kw] += dot(gy + lo, tap + lo, hi - lo)
-        free(phases)
+                                stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len, row)
+                                k0 = 0
+                                while k0 < KW:
+                                    n_k = <int>(KW - k0 if KW - k0 < 4 else 4)
+                                    mb = ux_direct_gw_block(n_k)
+                                    m0 = grp * mg
+                                    while m0 < (grp + 1) * mg:
+                                        n_m = <int>((grp + 1) * mg - m0
+                                                    if (grp + 1) * mg - m0 < mb else mb)
+                                        direct_gw(row, off + k0, n_k,
+                                                  lhs + (n * g.m + m0) * out_plane
+                                                  + (od * OH + oh) * OW,
+                                                  out_plane, n_m, OW,
+                                                  f + ((((m0 * cg + c) * KD + kd) * KH + kh)
+                                                       * KW + k0) * GW_LANES,
+                                                  cg * n_taps * GW_LANES)
+                                        m0 = m0 + n_m
+                                    k0 = k0 + n_k
+                if (r + 1) % flush_rows == 0 or r == r1 - 1:
+                    for i in range(n_acc):
+                        lanes[i] += f[i]
+                    memset(f, 0, n_acc * sizeof(floating))
+            acc = partials + item * g.m * cg * n_taps
+            for i in range(g.m * cg * n_taps):
+                acc[i] = (((lanes[8 * i] + lanes[8 * i + 1]) + (lanes[8 * i + 2] + lanes[8 * i + 3]))
+                          + ((lanes[8 * i + 4] + lanes[8 * i + 5])
+                             + (lanes[8 * i + 6] + lanes[8 * i + 7])))
+        free(row)
+        free(lanes)
     return failed

@@ -69,4 +69,166 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
 UX_DEFINE_ROWS(ux_direct_rows_f32, float, UX_VEC_BYTES / 4)
 UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
+/* Register-blocked weight-gradient kernel (direct_grad_weight in _conv.pyx).
+ *
+ * f[b*f_stride + k*8 + l] += sum over strips j of g[b*g_stride + 8j + l] * x[off[k] + 8j + l]
+ * for n_m <= 4 output channels b, n_k <= 4 taps k and the 8 lanes l, over q = 8j + l < n_out.
+ * Each (b, k) pair keeps one 8-lane vector in registers for the whole row, so a row of
+ * ``x`` and of each ``g`` is loaded once per strip for all the pairs (the dot-product
+ * form loaded both once per pair). The lanes are fixed (8, whatever the vector width of
+ * the build): each lane's sum depends on the data only, so the result does not depend on
+ * the build, the blocking or the thread count. Lanes q >= n_out are masked to +0 (also
+ * where ``x`` past the row is inf or NaN). ``x`` must be readable up to
+ * off[k] + round_up(n_out, 8); ``g`` up to n_out only.
+ */
+#define UX_GW_LANES 8
+
+/* Named accumulators (rather than an array) so that they stay in registers; the
+ * conditions are constants once the body is inlined with constant n_m and n_k. */
+#define UX_GW_ALL(M)                                                                       \
+    M(0, 0) M(0, 1) M(0, 2) M(0, 3) M(1, 0) M(1, 1) M(1, 2) M(1, 3)                        \
+    M(2, 0) M(2, 1) M(2, 2) M(2, 3) M(3, 0) M(3, 1) M(3, 2) M(3, 3)
+#define UX_GW_ROWS(M) M(0) M(1) M(2) M(3)
+
+/* One step of every (channel b, tap k) pair; V and MK are the body's vector types. */
+#define UX_GW_DECL(b, k) V a##b##k = {0};
+#define UX_GW_LOADG(b) if (b < n_m) memcpy(&g##b, g + b * g_stride + q, sizeof(V));
+#define UX_GW_LOADX(k) if (k < n_k) memcpy(&x##k, xk[k] + q, sizeof(V));
+#define UX_GW_MAC(b, k) if (b < n_m && k < n_k) a##b##k += g##b * x##k;
+#define UX_GW_TAILG(b)                                                                     \
+    if (b < n_m) {                                                                         \
+        g##b = (V){0};                                                                     \
+        memcpy(&g##b, g + b * g_stride + q, (size_t)(n_out - q) * sizeof(g##b[0]));       \
+    }
+#define UX_GW_MASKED(b, k) if (b < n_m && k < n_k) a##b##k += (V)((MK)(g##b * x##k) & mask);
+#define UX_GW_STORE(b, k)                                                                  \
+    if (b < n_m && k < n_k) {                                                              \
+        V fv;                                                                              \
+        memcpy(&fv, f + b * f_stride + k * UX_GW_LANES, sizeof(V));                        \
+        fv += a##b##k;                                                                     \
+        memcpy(f + b * f_stride + k * UX_GW_LANES, &fv, sizeof(V));                        \
+    }
+
+#define UX_DEFINE_GW(NAME, T, IT)                                                          \
+typedef T NAME##_v __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                  \
+typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                 \
+static inline __attribute__((always_inline)) void NAME##_body(                             \
+    const T* x, const ptrdiff_t* off, const T* g, ptrdiff_t g_stride, ptrdiff_t n_out,     \
+    T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
+{                                                                                          \
+    typedef NAME##_v V;                                                                    \
+    typedef NAME##_m MK;                                                                   \
+    V x0, x1, x2, x3, g0, g1, g2, g3;                                                      \
+    ptrdiff_t q = 0;                                                                       \
+    const T* xk[4];                                                                        \
+    int k;                                                                                 \
+    for (k = 0; k < 4; k++) xk[k] = x + (k < n_k ? off[k] : 0);                            \
+    _Pragma("GCC diagnostic push")                                                         \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")                                  \
+    UX_GW_ALL(UX_GW_DECL)                                                           \
+    for (; q + UX_GW_LANES <= n_out; q += UX_GW_LANES) {                                   \
+        UX_GW_ROWS(UX_GW_LOADG)                                                     \
+        UX_GW_ROWS(UX_GW_LOADX)                                                     \
+        UX_GW_ALL(UX_GW_MAC)                                                        \
+    }                                                                                      \
+    if (q < n_out) {                                                                       \
+        /* Lanes past the row are masked (x there may be inf or NaN; g is not read). */   \
+        MK mask;                                                                           \
+        for (k = 0; k < UX_GW_LANES; k++) mask[k] = q + k < n_out ? -1 : 0;               \
+        UX_GW_ROWS(UX_GW_TAILG)                                                     \
+        UX_GW_ROWS(UX_GW_LOADX)                                                     \
+        UX_GW_ALL(UX_GW_MASKED)                                                     \
+    }                                                                                      \
+    UX_GW_ALL(UX_GW_STORE)                                                          \
+    _Pragma("GCC diagnostic pop")                                                          \
+}                                                                                          \
+static void NAME(const T* x, const ptrdiff_t* off, int n_k, const T* g, ptrdiff_t g_stride,\
+                 int n_m, ptrdiff_t n_out, T* f, ptrdiff_t f_stride)                       \
+{                                                                                          \
+    /* Constant block sizes, so that the accumulators live in registers. */               \
+    switch (n_m * 8 + n_k) {                                                               \
+    case 8 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 1); break;        \
+    case 8 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 2); break;        \
+    case 8 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 3); break;        \
+    case 8 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 4); break;        \
+    case 16 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 1); break;       \
+    case 16 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 2); break;       \
+    case 16 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 3); break;       \
+    case 16 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 4); break;       \
+    case 24 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 1); break;       \
+    case 24 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 2); break;       \
+    case 24 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 3); break;       \
+    case 24 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 4); break;       \
+    case 32 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 1); break;       \
+    case 32 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 2); break;       \
+    case 32 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 3); break;       \
+    default: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 4); break;           \
+    }                                                                                      \
+}
+
+UX_DEFINE_GW(ux_direct_gw_f32, float, int)
+UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
+
+/* Stride phases of a zero-padded source row, for the direct kernels:
+ * out[ph*phase_len + u] = row[u*step + ph - lead] where that lies in [0, n), else 0,
+ * for ph < step and u < phase_len. Stride 2 splits 16 inputs at a time into even and odd
+ * lanes with two shuffles (the element-by-element gather was most of the weight
+ * gradient's instructions); copies, so any build gives the same values. */
+#define UX_DEFINE_SPLIT(NAME, T, IT)                                                       \
+typedef T NAME##_v __attribute__((vector_size(8 * sizeof(T))));                            \
+static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,                \
+                 ptrdiff_t phase_len, T* out)                                              \
+{                                                                                          \
+    ptrdiff_t u, ph, lo, hi, s;                                                            \
+    /* Interior: u*step - lead >= 0 and u*step + step - 1 - lead < n (every phase). */     \
+    lo = lead > 0 ? (lead + step - 1) / step : 0;                                          \
+    hi = n + lead - step >= 0 ? (n + lead - step) / step + 1 : 0;                          \
+    if (hi > phase_len) hi = phase_len;                                                    \
+    if (lo > hi) lo = hi;                                                                  \
+    for (ph = 0; ph < step; ph++) {                                                        \
+        T* o = out + ph * phase_len;                                                       \
+        for (u = 0; u < lo; u++) {                                                         \
+            s = u * step + ph - lead;                                                      \
+            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
+        }                                                                                  \
+        for (u = hi; u < phase_len; u++) {                                                 \
+            s = u * step + ph - lead;                                                      \
+            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
+        }                                                                                  \
+    }                                                                                      \
+    if (step == 1) {                                                                       \
+        if (hi > lo) memcpy(out + lo, row + lo - lead, (size_t)(hi - lo) * sizeof(T));     \
+        return;                                                                            \
+    }                                                                                      \
+    u = lo;                                                                                \
+    if (step == 2 && hi - lo >= 8) {                                                       \
+        /* The last block overlaps the one before it rather than leaving a short tail. */ \
+        for (;; u += 8) {                                                                  \
+            NAME##_v a, b, even, odd;                                                      \
+            if (u + 8 > hi) u = hi - 8;                                                    \
+            memcpy(&a, row + 2 * u - lead, sizeof(a));                                     \
+            memcpy(&b, row + 2 * u - lead + 8, sizeof(b));                                 \
+            even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);               \
+            odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);                \
+            memcpy(out + u, &even, sizeof(even));                                          \
+            memcpy(out + phase_len + u, &odd, sizeof(odd));                                \
+            if (u + 8 >= hi) break;                                                        \
+        }                                                                                  \
+        u = hi;                                                                            \
+    }                                                                                      \
+    for (ph = 0; ph < step; ph++) {                                                        \
+        T* o = out + ph * phase_len;                                                       \
+        const T* src = row + ph - lead;                                                    \
+        ptrdiff_t v;                                                                       \
+        for (v = u; v < hi; v++) o[v] = src[v * step];                                     \
+    }                                                                                      \
+}
+
+UX_DEFINE_SPLIT(ux_split_phases_f32, float, int)
+UX_DEFINE_SPLIT(ux_split_phases_f64, double, long long)
+
+/* Channels per register block of the weight gradient for n_k taps: about 8-12
+ * accumulators of 8 lanes, with room left for the g vectors (16 AVX2 registers). */
+static inline int ux_direct_gw_block(int n_k) { return n_k <= 2 ? 4 : (n_k == 3 ? 3 : 2); }
+
 #endif
