@@ -482,6 +482,23 @@ cdef inline void direct_rows(const floating* rows, Py_ssize_t n_rows, Py_ssize_t
                            n_out, out_step)
 
 
+cdef extern from "_conv_direct.h" nogil:
+    void ux_split_phases_f32(const float* row, Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step,
+                             Py_ssize_t phase_len, float* out)
+    void ux_split_phases_f64(const double* row, Py_ssize_t n, Py_ssize_t lead,
+                             Py_ssize_t step, Py_ssize_t phase_len, double* out)
+
+
+cdef inline void stride_phases(const floating* row, Py_ssize_t n, Py_ssize_t lead,
+                               Py_ssize_t step, Py_ssize_t phase_len,
+                               floating* out) noexcept nogil:
+    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step.
+    if floating is float:
+        ux_split_phases_f32(row, n, lead, step, phase_len, out)
+    else:
+        ux_split_phases_f64(row, n, lead, step, phase_len, out)
+
+
 cdef inline void gather_row(floating* buf, const floating* row, Py_ssize_t n,
                             Py_ssize_t base, Py_ssize_t step, Py_ssize_t length) noexcept nogil:
     # buf[u] = row[base + u*step] where that lies in [0, n), else 0 (the zero padding).
@@ -593,9 +610,8 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                         h = oh * sh + kh * g.dilation[1] - g.padding[1]
                         if h < 0 or h >= H:
                             continue
-                        for r in range(sw):
-                            gather_row(rows + t * row_len + r * phase_len, x + (d * H + h) * W,
-                                       W, r - pw, sw, phase_len)
+                        stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
+                                      rows + t * row_len)
                         t = t + 1
             for blk in range(blocks):
                 m0 = grp * mg + blk * BLOCK
@@ -817,38 +833,24 @@ def direct_grad_weight_groups(Py_ssize_t n_rows, Py_ssize_t out_width):
 
 
 cdef extern from "_conv_direct.h" nogil:
-    void ux_direct_gw_f32(const float* x, const Py_ssize_t* off, int n_k, const float* g,
-                          Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, float* f,
-                          Py_ssize_t f_stride)
-    void ux_direct_gw_f64(const double* x, const Py_ssize_t* off, int n_k, const double* g,
-                          Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, double* f,
-                          Py_ssize_t f_stride)
-    int ux_direct_gw_block(int n_k)
-    void ux_split_phases_f32(const float* row, Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step,
-                             Py_ssize_t phase_len, float* out)
-    void ux_split_phases_f64(const double* row, Py_ssize_t n, Py_ssize_t lead,
-                             Py_ssize_t step, Py_ssize_t phase_len, double* out)
-
-
-cdef inline void stride_phases(const floating* row, Py_ssize_t n, Py_ssize_t lead,
-                               Py_ssize_t step, Py_ssize_t phase_len,
-                               floating* out) noexcept nogil:
-    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step.
+    void ux_direct_gw_f32(const float* x, const Py_ssize_t* off, Py_ssize_t n_taps,
+                          const float* g, Py_ssize_t g_stride, Py_ssize_t n_m, Py_ssize_t n_out,
+                          float* f, Py_ssize_t f_stride)
+    void ux_direct_gw_f64(const double* x, const Py_ssize_t* off, Py_ssize_t n_taps,
+                          const double* g, Py_ssize_t g_stride, Py_ssize_t n_m,
+                          Py_ssize_t n_out, double* f, Py_ssize_t f_stride)
+cdef inline void direct_gw(const floating* x, const Py_ssize_t* off, Py_ssize_t n_taps,
+                           const floating* g, Py_ssize_t g_stride, Py_ssize_t n_m,
+                           Py_ssize_t n_out, floating* f, Py_ssize_t f_stride) noexcept nogil:
     if floating is float:
-        ux_split_phases_f32(row, n, lead, step, phase_len, out)
+        ux_direct_gw_f32(x, off, n_taps, g, g_stride, n_m, n_out, f, f_stride)
     else:
-        ux_split_phases_f64(row, n, lead, step, phase_len, out)
+        ux_direct_gw_f64(x, off, n_taps, g, g_stride, n_m, n_out, f, f_stride)
 
 
-cdef inline void direct_gw(const floating* x, const Py_ssize_t* off, int n_k, const floating* g,
-                           Py_ssize_t g_stride, int n_m, Py_ssize_t n_out, floating* f,
-                           Py_ssize_t f_stride) noexcept nogil:
-    if floating is float:
-        ux_direct_gw_f32(x, off, n_k, g, g_stride, n_m, n_out, f, f_stride)
-    else:
-        ux_direct_gw_f64(x, off, n_k, g, g_stride, n_m, n_out, f, f_stride)
-
-
+# Output channels per pass over a row's gathered source rows: their gradient rows
+# (about 16 KiB) stay in the L1 cache while every source row is summed against them.
+DEF GW_CHUNK_BYTES = 16384
 
 
 cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
@@ -861,46 +863,53 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
     cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
     cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
-    cdef Py_ssize_t n_rows = g.n * OD * OH
+    cdef Py_ssize_t n_rows = g.n * OD * OH, max_rows = cg * KD * KH
+    # Accumulators f[(c, kd, kh, kw), m, lane]: one register block's channels side by side.
     cdef Py_ssize_t n_acc = g.m * cg * n_taps * GW_LANES
     # Each source row is split into its ``sw`` stride phases, as in ``_direct_conv``.
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len
     # Rows summed per lane in the dtype between two additions into float64.
     cdef Py_ssize_t flush_rows = GW_FLUSH_PRODUCTS // ((OW + GW_LANES - 1) // GW_LANES)
+    cdef Py_ssize_t chunk = GW_CHUNK_BYTES // (OW * sizeof(floating)) // 12 * 12
     cdef Py_ssize_t off[64]
-    cdef Py_ssize_t item, b, r, r0, r1, n, od, oh, c, kd, kh, k0, d, h, grp, m0, i, ph
-    cdef int n_k, n_m, mb
+    cdef Py_ssize_t item, b, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, grp, m, m0, i, t, tt
+    cdef Py_ssize_t n_m
     cdef const floating* x
-    cdef floating* row
+    cdef floating* rows
     cdef floating* f
+    cdef Py_ssize_t* row_tap
     cdef double* acc
     cdef double* lanes
+    cdef double* l8
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     if KW > 64:
         return 1
     if flush_rows < 1:
         flush_rows = 1
+    if chunk < 12:
+        chunk = 12
     cdef Py_ssize_t n_groups = (n_rows + flush_rows - 1) // flush_rows
     for i in range(KW):
         off[i] = (i * dw) % sw * phase_len + i * dw // sw
     with parallel(num_threads=num_threads):
-        row = <floating*>malloc((row_len + n_acc + 1) * sizeof(floating))
-        f = row + row_len
+        rows = <floating*>malloc((max_rows * row_len + n_acc + 1) * sizeof(floating))
+        f = rows + max_rows * row_len
         lanes = <double*>malloc((n_acc + 1) * sizeof(double))
+        row_tap = <Py_ssize_t*>malloc((max_rows + 1) * sizeof(Py_ssize_t))
         for item in prange(n_items, schedule='static'):
-            if row == NULL or lanes == NULL:
+            if rows == NULL or lanes == NULL or row_tap == NULL:
                 failed_ptr[0] = 1
                 continue
-            # One block of rows, every (m, c, tap): each source row is gathered (split
-            # into its stride phases, zero padded) once for all the output channels of
-            # its group; lanes[(m, c, kd, kh, kw), l] sums lane l of its products.
+            # One block of rows, every (m, c, tap): the source rows of an output row are
+            # gathered (split into their stride phases, zero padded) once for all the
+            # output channels of their group; lanes[...] sums lane l of the products.
+            # Blocks are whole groups of ``flush_rows`` rows, counted from row 0: each
+            # group's sums in the dtype are the same however the rows are blocked.
             b = block0 + item
             memset(f, 0, n_acc * sizeof(floating))
             memset(lanes, 0, n_acc * sizeof(double))
-            # Blocks are whole groups of ``flush_rows`` rows, counted from row 0: each
-            # group's sums in the dtype are the same however the rows are blocked.
             r0 = b * n_groups // n_blocks * flush_rows
             r1 = (b + 1) * n_groups // n_blocks * flush_rows
             if r1 > n_rows:
@@ -910,6 +919,7 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                 od = (r // OH) % OD
                 n = r // (OH * OD)
                 for grp in range(g.groups):
+                    t = 0
                     for c in range(cg):
                         x = src + (n * g.c + grp * cg + c) * plane
                         for kd in range(KD):
@@ -920,33 +930,34 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                                 h = oh * sh + kh * g.dilation[1] - g.padding[1]
                                 if h < 0 or h >= H:
                                     continue
-                                stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len, row)
-                                k0 = 0
-                                while k0 < KW:
-                                    n_k = <int>(KW - k0 if KW - k0 < 4 else 4)
-                                    mb = ux_direct_gw_block(n_k)
-                                    m0 = grp * mg
-                                    while m0 < (grp + 1) * mg:
-                                        n_m = <int>((grp + 1) * mg - m0
-                                                    if (grp + 1) * mg - m0 < mb else mb)
-                                        direct_gw(row, off + k0, n_k,
-                                                  lhs + (n * g.m + m0) * out_plane
-                                                  + (od * OH + oh) * OW,
-                                                  out_plane, n_m, OW,
-                                                  f + ((((m0 * cg + c) * KD + kd) * KH + kh)
-                                                       * KW + k0) * GW_LANES,
-                                                  cg * n_taps * GW_LANES)
-                                        m0 = m0 + n_m
-                                    k0 = k0 + n_k
+                                stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
+                                              rows + t * row_len)
+                                row_tap[t] = (c * KD + kd) * KH + kh
+                                t = t + 1
+                    # A chunk of channels' gradient rows is read against every source row.
+                    m0 = grp * mg
+                    while m0 < (grp + 1) * mg:
+                        n_m = (grp + 1) * mg - m0
+                        if n_m > chunk:
+                            n_m = chunk
+                        for tt in range(t):
+                            direct_gw(rows + tt * row_len, off, KW,
+                                      lhs + (n * g.m + m0) * out_plane + (od * OH + oh) * OW,
+                                      out_plane, n_m, OW,
+                                      f + (row_tap[tt] * KW * g.m + m0) * GW_LANES,
+                                      g.m * GW_LANES)
+                        m0 = m0 + n_m
                 if (r + 1) % flush_rows == 0 or r == r1 - 1:
                     for i in range(n_acc):
                         lanes[i] += f[i]
                     memset(f, 0, n_acc * sizeof(floating))
             acc = partials + item * g.m * cg * n_taps
-            for i in range(g.m * cg * n_taps):
-                acc[i] = (((lanes[8 * i] + lanes[8 * i + 1]) + (lanes[8 * i + 2] + lanes[8 * i + 3]))
-                          + ((lanes[8 * i + 4] + lanes[8 * i + 5])
-                             + (lanes[8 * i + 6] + lanes[8 * i + 7])))
-        free(row)
+            for m in range(g.m):
+                for i in range(cg * n_taps):
+                    l8 = lanes + (i * g.m + m) * GW_LANES
+                    acc[m * cg * n_taps + i] = (((l8[0] + l8[1]) + (l8[2] + l8[3]))
+                                                + ((l8[4] + l8[5]) + (l8[6] + l8[7])))
+        free(rows)
         free(lanes)
+        free(row_tap)
     return failed

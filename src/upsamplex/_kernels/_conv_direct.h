@@ -71,7 +71,7 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
 /* Register-blocked weight-gradient kernel (direct_grad_weight in _conv.pyx).
  *
- * f[b*f_stride + k*8 + l] += sum over strips j of g[b*g_stride + 8j + l] * x[off[k] + 8j + l]
+ * f[k*f_stride + b*8 + l] += sum over strips j of g[b*g_stride + 8j + l] * x[off[k] + 8j + l]
  * for n_m <= 4 output channels b, n_k <= 4 taps k and the 8 lanes l, over q = 8j + l < n_out.
  * Each (b, k) pair keeps one 8-lane vector in registers for the whole row, so a row of
  * ``x`` and of each ``g`` is loaded once per strip for all the pairs (the dot-product
@@ -104,14 +104,16 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 #define UX_GW_STORE(b, k)                                                                  \
     if (b < n_m && k < n_k) {                                                              \
         V fv;                                                                              \
-        memcpy(&fv, f + b * f_stride + k * UX_GW_LANES, sizeof(V));                        \
+        memcpy(&fv, f + k * f_stride + b * UX_GW_LANES, sizeof(V));                        \
         fv += a##b##k;                                                                     \
-        memcpy(f + b * f_stride + k * UX_GW_LANES, &fv, sizeof(V));                        \
+        memcpy(f + k * f_stride + b * UX_GW_LANES, &fv, sizeof(V));                        \
     }
 
 #define UX_DEFINE_GW(NAME, T, IT)                                                          \
 typedef T NAME##_v __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                  \
 typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                 \
+/* lanes + 8 - n: a mask of n ones (-1), then zeros. */                                  \
+static const IT NAME##_lanes[2 * UX_GW_LANES] = {-1, -1, -1, -1, -1, -1, -1, -1};          \
 static inline __attribute__((always_inline)) void NAME##_body(                             \
     const T* x, const ptrdiff_t* off, const T* g, ptrdiff_t g_stride, ptrdiff_t n_out,     \
     T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
@@ -134,7 +136,7 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
     if (q < n_out) {                                                                       \
         /* Lanes past the row are masked (x there may be inf or NaN; g is not read). */   \
         MK mask;                                                                           \
-        for (k = 0; k < UX_GW_LANES; k++) mask[k] = q + k < n_out ? -1 : 0;               \
+        memcpy(&mask, NAME##_lanes + UX_GW_LANES - (n_out - q), sizeof(mask));            \
         UX_GW_ROWS(UX_GW_TAILG)                                                     \
         UX_GW_ROWS(UX_GW_LOADX)                                                     \
         UX_GW_ALL(UX_GW_MASKED)                                                     \
@@ -142,8 +144,9 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
     UX_GW_ALL(UX_GW_STORE)                                                          \
     _Pragma("GCC diagnostic pop")                                                          \
 }                                                                                          \
-static void NAME(const T* x, const ptrdiff_t* off, int n_k, const T* g, ptrdiff_t g_stride,\
-                 int n_m, ptrdiff_t n_out, T* f, ptrdiff_t f_stride)                       \
+static void NAME##_block(const T* x, const ptrdiff_t* off, int n_k, const T* g,           \
+                         ptrdiff_t g_stride, int n_m, ptrdiff_t n_out, T* f,               \
+                         ptrdiff_t f_stride)                                               \
 {                                                                                          \
     /* Constant block sizes, so that the accumulators live in registers. */               \
     switch (n_m * 8 + n_k) {                                                               \
@@ -163,6 +166,24 @@ static void NAME(const T* x, const ptrdiff_t* off, int n_k, const T* g, ptrdiff_
     case 32 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 2); break;       \
     case 32 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 3); break;       \
     default: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 4); break;           \
+    }                                                                                      \
+}                                                                                          \
+/* Every tap k < n_taps and channel b < n_m of one source row:                            \
+ * f[k*f_stride + b*8 + l] += lane l of sum_q g[b*g_stride + q] * x[off[k] + q]. */        \
+static void NAME(const T* x, const ptrdiff_t* off, ptrdiff_t n_taps, const T* g,           \
+                 ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out, T* f,                 \
+                 ptrdiff_t f_stride)                                                       \
+{                                                                                          \
+    ptrdiff_t k0, m0;                                                                      \
+    for (k0 = 0; k0 < n_taps; k0 += 4) {                                                   \
+        int n_k = n_taps - k0 < 4 ? (int)(n_taps - k0) : 4;                                \
+        /* About 8-12 accumulators, room left for the g and x vectors (16 registers). */  \
+        int block = n_k <= 2 ? 4 : (n_k == 3 ? 3 : 2);                                     \
+        for (m0 = 0; m0 < n_m; m0 += block) {                                              \
+            int b = n_m - m0 < block ? (int)(n_m - m0) : block;                            \
+            NAME##_block(x, off + k0, n_k, g + m0 * g_stride, g_stride, b, n_out,          \
+                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride);                  \
+        }                                                                                  \
     }                                                                                      \
 }
 
@@ -227,8 +248,5 @@ static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,     
 UX_DEFINE_SPLIT(ux_split_phases_f32, float, int)
 UX_DEFINE_SPLIT(ux_split_phases_f64, double, long long)
 
-/* Channels per register block of the weight gradient for n_k taps: about 8-12
- * accumulators of 8 lanes, with room left for the g vectors (16 AVX2 registers). */
-static inline int ux_direct_gw_block(int n_k) { return n_k <= 2 ? 4 : (n_k == 3 ? 3 : 2); }
 
 #endif
