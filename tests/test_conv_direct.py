@@ -164,10 +164,11 @@ def test_routing_many_channels_take_the_gemm_path(monkeypatch):
     ux.conv_transpose2d(x, np.ones((64, 64, 4, 4), np.float32), stride=2)
     # 3x3 stride 1 with >= 16 channels stays on Winograd.
     ux.conv2d(np.ones((1, 16, 64, 64), np.float32), np.ones((16, 16, 3, 3), np.float32))
-    # Weight gradients of more than 4 x 4 channel pairs take the GEMM path.
-    gy = np.ones((1, 8, 16, 16))
-    ux.conv_backward(gy, np.ones((1, 8, 16, 16)), np.ones((8, 8, 3, 3)), padding=1)
-    assert calls == ["direct_transpose"]  # the last one's input gradient only
+    # Weight gradients of more than 128 channel pairs and more than 8 output channels
+    # take the GEMM path.
+    gy = np.ones((1, 16, 16, 16))
+    ux.conv_backward(gy, np.ones((1, 16, 16, 16)), np.ones((16, 16, 3, 3)), padding=1)
+    assert calls == []
 
 
 def test_use_direct_table():
@@ -180,7 +181,10 @@ def test_use_direct_table():
     assert not lowering.use_direct("conv", geom(3, 1, (64, 64), (64, 64)), 1, 3, 3, 0)
     assert lowering.use_direct("grad_weight", g64, 1, 3, 3, 1)
     assert lowering.use_direct("grad_weight", g64, 1, 4, 4, 1)
-    assert not lowering.use_direct("grad_weight", g64, 1, 8, 8, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 8, 8, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 64, 3, 1)
+    assert not lowering.use_direct("grad_weight", g64, 1, 16, 16, 1)
+    assert not lowering.use_direct("grad_weight", g64, 1, 3, 64, 1)
     assert not lowering.use_direct("conv", geom(3, 9, (64, 64), (7, 7)), 1, 1, 1, 1)
 
 

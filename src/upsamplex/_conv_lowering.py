@@ -401,7 +401,8 @@ FORCE_PATH = None
 # par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
 _DIRECT_CONV_MAX_PAIRS = 1024
 _DIRECT_TRANSPOSE_MAX_PAIRS = 512
-_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 16
+_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 128
+_DIRECT_GRAD_WEIGHT_FEW_M = 8
 _DIRECT_MIN_WIDTH = 48
 
 
@@ -419,7 +420,9 @@ def use_direct(kind, geom, groups, channels, m_total, n_samples):
         return False
     cg, mg = channels // groups, m_total // groups
     if kind == "grad_weight":
-        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS
+        # The register blocks run over output channels, the gathered source rows over
+        # input channels: many of the latter cost little more than rows of the former.
+        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS or mg <= _DIRECT_GRAD_WEIGHT_FEW_M
     if winograd_ok(geom, groups, channels, m_total):
         return False
     if kind == "transpose":
@@ -629,7 +632,7 @@ def conv_transpose_grads(problem, gy5, mask, num_threads):
         # conv_transpose's input gradient is a conv of grad_output, and its weight
         # gradient reuses the same columns: one im2col sweep serves both.
         gx5 = np.empty_like(problem.x5) if mask[0] else None
-        grad_weight = im2col_pass(
+        gemm_grad_weight = im2col_pass(
             gy5,
             problem.geom,
             problem.groups,
@@ -640,4 +643,6 @@ def conv_transpose_grads(problem, gy5, mask, num_threads):
         )
         if mask[0]:
             grad_input = gx5
+        if mask[1]:  # else the direct kernel's (or none)
+            grad_weight = gemm_grad_weight
     return grad_input, grad_weight

@@ -77,9 +77,11 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
  * ``x`` and of each ``g`` is loaded once per strip for all the pairs (the dot-product
  * form loaded both once per pair). The lanes are fixed (8, whatever the vector width of
  * the build): each lane's sum depends on the data only, so the result does not depend on
- * the build, the blocking or the thread count. Lanes q >= n_out are masked to +0 (also
- * where ``x`` past the row is inf or NaN). ``x`` must be readable up to
- * off[k] + round_up(n_out, 8); ``g`` up to n_out only.
+ * the build, the blocking or the thread count. A row's last partial strip is summed as
+ * its last 8 outputs with the lanes summed before masked off (lane l then takes output
+ * n_out - 8 + l); a row shorter than 8 masks the lanes past it (also where ``x`` there
+ * is inf or NaN). ``x`` must be readable up to off[k] + round_up(n_out, 8); ``g`` up to
+ * n_out only.
  */
 #define UX_GW_LANES 8
 
@@ -112,8 +114,9 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 #define UX_DEFINE_GW(NAME, T, IT)                                                          \
 typedef T NAME##_v __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                  \
 typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                 \
-/* lanes + 8 - n: a mask of n ones (-1), then zeros. */                                  \
-static const IT NAME##_lanes[2 * UX_GW_LANES] = {-1, -1, -1, -1, -1, -1, -1, -1};          \
+/* lanes + 8 - n: n zeros, then ones (-1); lanes + 16 - n: n ones, then zeros. */         \
+static const IT NAME##_lanes[3 * UX_GW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0,                   \
+                                                 -1, -1, -1, -1, -1, -1, -1, -1};          \
 static inline __attribute__((always_inline)) void NAME##_body(                             \
     const T* x, const ptrdiff_t* off, const T* g, ptrdiff_t g_stride, ptrdiff_t n_out,     \
     T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
@@ -133,13 +136,22 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         UX_GW_ROWS(UX_GW_LOADX)                                                     \
         UX_GW_ALL(UX_GW_MAC)                                                        \
     }                                                                                      \
-    if (q < n_out) {                                                                       \
-        /* Lanes past the row are masked (x there may be inf or NaN; g is not read). */   \
+    if (q < n_out && n_out >= UX_GW_LANES) {                                               \
+        /* The last 8 outputs once more, the lanes already summed masked off: nothing is  \
+         * read past the row. */                                                          \
         MK mask;                                                                           \
-        memcpy(&mask, NAME##_lanes + UX_GW_LANES - (n_out - q), sizeof(mask));            \
-        UX_GW_ROWS(UX_GW_TAILG)                                                     \
-        UX_GW_ROWS(UX_GW_LOADX)                                                     \
-        UX_GW_ALL(UX_GW_MASKED)                                                     \
+        memcpy(&mask, NAME##_lanes + UX_GW_LANES - (q + UX_GW_LANES - n_out), sizeof(mask)); \
+        q = n_out - UX_GW_LANES;                                                           \
+        UX_GW_ROWS(UX_GW_LOADG)                                                            \
+        UX_GW_ROWS(UX_GW_LOADX)                                                            \
+        UX_GW_ALL(UX_GW_MASKED)                                                            \
+    } else if (q < n_out) {                                                                \
+        /* A row shorter than 8: lanes past it are masked (x there may be inf or NaN). */ \
+        MK mask;                                                                           \
+        memcpy(&mask, NAME##_lanes + 2 * UX_GW_LANES - n_out, sizeof(mask));              \
+        UX_GW_ROWS(UX_GW_TAILG)                                                            \
+        UX_GW_ROWS(UX_GW_LOADX)                                                            \
+        UX_GW_ALL(UX_GW_MASKED)                                                            \
     }                                                                                      \
     UX_GW_ALL(UX_GW_STORE)                                                          \
     _Pragma("GCC diagnostic pop")                                                          \
