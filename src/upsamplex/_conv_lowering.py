@@ -394,9 +394,12 @@ FORCE_PATH = None
 #   k4 s2: (1,1) 4.7 (3,3) 2.8 (8,8) 1.6 (16,16) 1.15 (32,32) 0.83 (3,64) 1.3 (64,3) 1.8
 #   k3 s2: (3,3) 6.5 (16,16) 1.4 (32,32) 0.80 (8,32) 1.75; conv's input gradient, k3 s1:
 #   (16,16) 1.45 (32,32) 0.81 (3,64) 1.75 (64,3) 1.5.
-# direct_grad_weight (dot products of 8 fixed lanes, each source row read once per block
-#   for all output channels), (C/groups, M/groups): k3 s1 (1,1) 3.2 (3,3) 2.0 (4,4) 1.3
-#   (8,8) 0.56; k4 s2 transposed (3,3) 2.3 (4,4) 1.5 (8,8) 1.0.
+# direct_grad_weight (register blocks of 2-4 output channels x up to 4 taps, 8 fixed
+#   lanes; process CPU time, the --few sweep's shapes), (C/groups, M/groups): (3,3) k3 s2
+#   transposed 4.3-4.6 (3,16) k3 s1 1.6 (8,8) k3 s2 2.0 (8,16) k4 s2 transposed 1.1
+#   (3,32) k3 s1 transposed 1.2 (64,3) k3 s1 2.1 (32,8) k2 s2 transposed 1.3;
+#   (16,16) k4 s1 0.80 (3,64) k4 s2 0.83: many output channels re-read the gathered
+#   source rows once per L1-sized chunk of them, and their register blocks are short.
 # Winograd-eligible problems (3x3 stride 1, >= 16 channels) keep Winograd, which is on
 # par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
 _DIRECT_CONV_MAX_PAIRS = 1024
