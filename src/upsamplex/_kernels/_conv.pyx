@@ -833,24 +833,34 @@ def direct_grad_weight_groups(Py_ssize_t n_rows, Py_ssize_t out_width):
 
 
 cdef extern from "_conv_direct.h" nogil:
-    void ux_direct_gw_f32(const float* x, const Py_ssize_t* off, Py_ssize_t n_taps,
-                          const float* g, Py_ssize_t g_stride, Py_ssize_t n_m, Py_ssize_t n_out,
-                          float* f, Py_ssize_t f_stride)
-    void ux_direct_gw_f64(const double* x, const Py_ssize_t* off, Py_ssize_t n_taps,
-                          const double* g, Py_ssize_t g_stride, Py_ssize_t n_m,
+    void ux_direct_gw_f32(const float* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                          const Py_ssize_t* off, Py_ssize_t n_taps, const float* const* g_rows,
+                          Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
+                          Py_ssize_t n_out, float* f, Py_ssize_t f_stride)
+    void ux_direct_gw_f64(const double* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                          const Py_ssize_t* off, Py_ssize_t n_taps, const double* const* g_rows,
+                          Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
                           Py_ssize_t n_out, double* f, Py_ssize_t f_stride)
-cdef inline void direct_gw(const floating* x, const Py_ssize_t* off, Py_ssize_t n_taps,
-                           const floating* g, Py_ssize_t g_stride, Py_ssize_t n_m,
+
+
+cdef inline void direct_gw(const floating* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                           const Py_ssize_t* off, Py_ssize_t n_taps, const floating** g_rows,
+                           Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
                            Py_ssize_t n_out, floating* f, Py_ssize_t f_stride) noexcept nogil:
     if floating is float:
-        ux_direct_gw_f32(x, off, n_taps, g, g_stride, n_m, n_out, f, f_stride)
+        ux_direct_gw_f32(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
+                         n_out, f, f_stride)
     else:
-        ux_direct_gw_f64(x, off, n_taps, g, g_stride, n_m, n_out, f, f_stride)
+        ux_direct_gw_f64(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
+                         n_out, f, f_stride)
 
 
-# Output channels per pass over a row's gathered source rows: their gradient rows
-# (about 16 KiB) stay in the L1 cache while every source row is summed against them.
+# Output channels per pass over the gathered source rows: their gradient rows (about
+# 16 KiB) stay in the L1 cache while every source row is summed against them.
 DEF GW_CHUNK_BYTES = 16384
+# Upper bound for the source rows gathered at once (several output rows of them, summed
+# in registers across those rows): about the L2 cache.
+DEF GW_ROWS_BYTES = 524288
 
 
 cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
@@ -869,16 +879,19 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     # Each source row is split into its ``sw`` stride phases, as in ``_direct_conv``.
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len
-    # Rows summed per lane in the dtype between two additions into float64.
+    # Rows summed per lane in the dtype between two additions into float64 (a group).
     cdef Py_ssize_t flush_rows = GW_FLUSH_PRODUCTS // ((OW + GW_LANES - 1) // GW_LANES)
-    cdef Py_ssize_t chunk = GW_CHUNK_BYTES // (OW * sizeof(floating)) // 12 * 12
+    # Output rows whose source rows are gathered at once (a group, or a fixed part of one).
+    cdef Py_ssize_t per_call
+    cdef Py_ssize_t chunk
     cdef Py_ssize_t off[64]
-    cdef Py_ssize_t item, b, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, grp, m, m0, i, t, tt
-    cdef Py_ssize_t n_m
+    cdef Py_ssize_t item, b, r, ra, rb, r0, r1, n, od, oh, c, kd, kh, d, h, grp, m, m0, i
+    cdef Py_ssize_t j, t, n_m, n_call
     cdef const floating* x
     cdef floating* rows
+    cdef floating* row
     cdef floating* f
-    cdef Py_ssize_t* row_tap
+    cdef const floating** g_rows
     cdef double* acc
     cdef double* lanes
     cdef double* l8
@@ -888,69 +901,84 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
         return 1
     if flush_rows < 1:
         flush_rows = 1
-    if chunk < 12:
-        chunk = 12
+    per_call = GW_ROWS_BYTES // (max_rows * row_len * sizeof(floating))
+    if per_call > flush_rows:
+        per_call = flush_rows
+    if per_call < 1:
+        per_call = 1
+    chunk = GW_CHUNK_BYTES // (per_call * OW * sizeof(floating)) // 4 * 4
+    if chunk < 4:
+        chunk = 4
     cdef Py_ssize_t n_groups = (n_rows + flush_rows - 1) // flush_rows
     for i in range(KW):
         off[i] = (i * dw) % sw * phase_len + i * dw // sw
     with parallel(num_threads=num_threads):
-        rows = <floating*>malloc((max_rows * row_len + n_acc + 1) * sizeof(floating))
-        f = rows + max_rows * row_len
+        rows = <floating*>malloc((max_rows * per_call * row_len + n_acc + 1) * sizeof(floating))
+        f = rows + max_rows * per_call * row_len
         lanes = <double*>malloc((n_acc + 1) * sizeof(double))
-        row_tap = <Py_ssize_t*>malloc((max_rows + 1) * sizeof(Py_ssize_t))
+        g_rows = <const floating**>malloc((per_call + 1) * sizeof(floating*))
         for item in prange(n_items, schedule='static'):
-            if rows == NULL or lanes == NULL or row_tap == NULL:
+            if rows == NULL or lanes == NULL or g_rows == NULL:
                 failed_ptr[0] = 1
                 continue
-            # One block of rows, every (m, c, tap): the source rows of an output row are
-            # gathered (split into their stride phases, zero padded) once for all the
-            # output channels of their group; lanes[...] sums lane l of the products.
-            # Blocks are whole groups of ``flush_rows`` rows, counted from row 0: each
-            # group's sums in the dtype are the same however the rows are blocked.
+            # One block of rows, every (m, c, tap). Blocks are whole groups of
+            # ``flush_rows`` rows, counted from row 0, summed in the dtype and then added
+            # into float64 (lanes): a group's sums are the same however rows are blocked.
             b = block0 + item
-            memset(f, 0, n_acc * sizeof(floating))
             memset(lanes, 0, n_acc * sizeof(double))
             r0 = b * n_groups // n_blocks * flush_rows
             r1 = (b + 1) * n_groups // n_blocks * flush_rows
             if r1 > n_rows:
                 r1 = n_rows
-            for r in range(r0, r1):
-                oh = r % OH
-                od = (r // OH) % OD
-                n = r // (OH * OD)
-                for grp in range(g.groups):
-                    t = 0
-                    for c in range(cg):
-                        x = src + (n * g.c + grp * cg + c) * plane
-                        for kd in range(KD):
-                            d = od * sd + kd * g.dilation[0] - g.padding[0]
-                            if d < 0 or d >= D:
-                                continue
-                            for kh in range(KH):
-                                h = oh * sh + kh * g.dilation[1] - g.padding[1]
-                                if h < 0 or h >= H:
-                                    continue
-                                stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
-                                              rows + t * row_len)
-                                row_tap[t] = (c * KD + kd) * KH + kh
-                                t = t + 1
-                    # A chunk of channels' gradient rows is read against every source row.
-                    m0 = grp * mg
-                    while m0 < (grp + 1) * mg:
-                        n_m = (grp + 1) * mg - m0
-                        if n_m > chunk:
-                            n_m = chunk
-                        for tt in range(t):
-                            direct_gw(rows + tt * row_len, off, KW,
-                                      lhs + (n * g.m + m0) * out_plane + (od * OH + oh) * OW,
-                                      out_plane, n_m, OW,
-                                      f + (row_tap[tt] * KW * g.m + m0) * GW_LANES,
-                                      g.m * GW_LANES)
-                        m0 = m0 + n_m
-                if (r + 1) % flush_rows == 0 or r == r1 - 1:
-                    for i in range(n_acc):
-                        lanes[i] += f[i]
-                    memset(f, 0, n_acc * sizeof(floating))
+            ra = r0
+            while ra < r1:
+                memset(f, 0, n_acc * sizeof(floating))
+                # A group's output rows, ``per_call`` at a time: their source rows are
+                # gathered (split into stride phases, zero padded; zero rows where a tap
+                # falls in the padding) as rows[(c, kd, kh), row, :], then every channel's
+                # products with them are summed in registers across the rows.
+                r = ra
+                while r < ra + flush_rows and r < r1:
+                    n_call = ra + flush_rows - r
+                    if n_call > r1 - r:
+                        n_call = r1 - r
+                    if n_call > per_call:
+                        n_call = per_call
+                    for grp in range(g.groups):
+                        for j in range(n_call):
+                            oh = (r + j) % OH
+                            od = ((r + j) // OH) % OD
+                            n = (r + j) // (OH * OD)
+                            g_rows[j] = lhs + n * g.m * out_plane + (od * OH + oh) * OW
+                            t = 0
+                            for c in range(cg):
+                                x = src + (n * g.c + grp * cg + c) * plane
+                                for kd in range(KD):
+                                    d = od * sd + kd * g.dilation[0] - g.padding[0]
+                                    for kh in range(KH):
+                                        h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                                        row = rows + (t * per_call + j) * row_len
+                                        if d < 0 or d >= D or h < 0 or h >= H:
+                                            memset(row, 0, row_len * sizeof(floating))
+                                        else:
+                                            stride_phases(x + (d * H + h) * W, W, pw, sw,
+                                                          phase_len, row)
+                                        t = t + 1
+                        # A chunk of channels' gradient rows against every source row.
+                        m0 = grp * mg
+                        while m0 < (grp + 1) * mg:
+                            n_m = (grp + 1) * mg - m0
+                            if n_m > chunk:
+                                n_m = chunk
+                            for t in range(max_rows):
+                                direct_gw(rows + t * per_call * row_len, row_len, n_call, off,
+                                          KW, g_rows, m0 * out_plane, out_plane, n_m, OW,
+                                          f + (t * KW * g.m + m0) * GW_LANES, g.m * GW_LANES)
+                            m0 = m0 + n_m
+                    r = r + n_call
+                for i in range(n_acc):
+                    lanes[i] += f[i]
+                ra = ra + flush_rows
             acc = partials + item * g.m * cg * n_taps
             for m in range(g.m):
                 for i in range(cg * n_taps):
@@ -959,5 +987,5 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                                                 + ((l8[4] + l8[5]) + (l8[6] + l8[7])))
         free(rows)
         free(lanes)
-        free(row_tap)
+        free(<void*>g_rows)
     return failed

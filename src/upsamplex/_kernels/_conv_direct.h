@@ -118,73 +118,83 @@ typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));      
 static const IT NAME##_lanes[3 * UX_GW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0,                   \
                                                  -1, -1, -1, -1, -1, -1, -1, -1};          \
 static inline __attribute__((always_inline)) void NAME##_body(                             \
-    const T* x, const ptrdiff_t* off, const T* g, ptrdiff_t g_stride, ptrdiff_t n_out,     \
+    const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, const ptrdiff_t* off,           \
+    const T* const* g_rows, ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_out,        \
     T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
 {                                                                                          \
     typedef NAME##_v V;                                                                    \
     typedef NAME##_m MK;                                                                   \
     V x0, x1, x2, x3, g0, g1, g2, g3;                                                      \
-    ptrdiff_t q = 0;                                                                       \
+    MK mask;                                                                               \
+    ptrdiff_t q, i, full = n_out / UX_GW_LANES * UX_GW_LANES;                              \
     const T* xk[4];                                                                        \
+    const T* g;                                                                            \
     int k;                                                                                 \
-    for (k = 0; k < 4; k++) xk[k] = x + (k < n_k ? off[k] : 0);                            \
+    /* The partial strip: the last 8 outputs once more with the lanes already summed     \
+     * masked off (nothing is read past the row); or, in a row shorter than 8, the lanes  \
+     * past it masked (x there may be inf or NaN). */                                     \
+    if (n_out >= UX_GW_LANES)                                                              \
+        memcpy(&mask, NAME##_lanes + n_out - full, sizeof(mask));                          \
+    else                                                                                   \
+        memcpy(&mask, NAME##_lanes + 2 * UX_GW_LANES - n_out, sizeof(mask));              \
     _Pragma("GCC diagnostic push")                                                         \
     _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")                                  \
-    UX_GW_ALL(UX_GW_DECL)                                                           \
-    for (; q + UX_GW_LANES <= n_out; q += UX_GW_LANES) {                                   \
-        UX_GW_ROWS(UX_GW_LOADG)                                                     \
-        UX_GW_ROWS(UX_GW_LOADX)                                                     \
-        UX_GW_ALL(UX_GW_MAC)                                                        \
+    UX_GW_ALL(UX_GW_DECL)                                                                  \
+    for (i = 0; i < n_rows; i++) {                                                         \
+        g = g_rows[i] + g_first;                                                           \
+        for (k = 0; k < 4; k++) xk[k] = x_rows + i * x_stride + (k < n_k ? off[k] : 0);    \
+        for (q = 0; q < full; q += UX_GW_LANES) {                                          \
+            UX_GW_ROWS(UX_GW_LOADG)                                                        \
+            UX_GW_ROWS(UX_GW_LOADX)                                                        \
+            UX_GW_ALL(UX_GW_MAC)                                                           \
+        }                                                                                  \
+        if (full < n_out) {                                                                \
+            if (n_out >= UX_GW_LANES) {                                                    \
+                q = n_out - UX_GW_LANES;                                                   \
+                UX_GW_ROWS(UX_GW_LOADG)                                                    \
+            } else {                                                                       \
+                q = 0;                                                                     \
+                UX_GW_ROWS(UX_GW_TAILG)                                                    \
+            }                                                                              \
+            UX_GW_ROWS(UX_GW_LOADX)                                                        \
+            UX_GW_ALL(UX_GW_MASKED)                                                        \
+        }                                                                                  \
     }                                                                                      \
-    if (q < n_out && n_out >= UX_GW_LANES) {                                               \
-        /* The last 8 outputs once more, the lanes already summed masked off: nothing is  \
-         * read past the row. */                                                          \
-        MK mask;                                                                           \
-        memcpy(&mask, NAME##_lanes + UX_GW_LANES - (q + UX_GW_LANES - n_out), sizeof(mask)); \
-        q = n_out - UX_GW_LANES;                                                           \
-        UX_GW_ROWS(UX_GW_LOADG)                                                            \
-        UX_GW_ROWS(UX_GW_LOADX)                                                            \
-        UX_GW_ALL(UX_GW_MASKED)                                                            \
-    } else if (q < n_out) {                                                                \
-        /* A row shorter than 8: lanes past it are masked (x there may be inf or NaN). */ \
-        MK mask;                                                                           \
-        memcpy(&mask, NAME##_lanes + 2 * UX_GW_LANES - n_out, sizeof(mask));              \
-        UX_GW_ROWS(UX_GW_TAILG)                                                            \
-        UX_GW_ROWS(UX_GW_LOADX)                                                            \
-        UX_GW_ALL(UX_GW_MASKED)                                                            \
-    }                                                                                      \
-    UX_GW_ALL(UX_GW_STORE)                                                          \
+    UX_GW_ALL(UX_GW_STORE)                                                                 \
     _Pragma("GCC diagnostic pop")                                                          \
 }                                                                                          \
-static void NAME##_block(const T* x, const ptrdiff_t* off, int n_k, const T* g,           \
-                         ptrdiff_t g_stride, int n_m, ptrdiff_t n_out, T* f,               \
-                         ptrdiff_t f_stride)                                               \
+static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,            \
+                         const ptrdiff_t* off, int n_k, const T* const* g_rows,            \
+                         ptrdiff_t g_first, ptrdiff_t g_stride, int n_m, ptrdiff_t n_out,  \
+                         T* f, ptrdiff_t f_stride)                                         \
 {                                                                                          \
     /* Constant block sizes, so that the accumulators live in registers. */               \
     switch (n_m * 8 + n_k) {                                                               \
-    case 8 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 1); break;        \
-    case 8 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 2); break;        \
-    case 8 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 3); break;        \
-    case 8 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 1, 4); break;        \
-    case 16 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 1); break;       \
-    case 16 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 2); break;       \
-    case 16 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 3); break;       \
-    case 16 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 2, 4); break;       \
-    case 24 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 1); break;       \
-    case 24 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 2); break;       \
-    case 24 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 3); break;       \
-    case 24 + 4: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 3, 4); break;       \
-    case 32 + 1: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 1); break;       \
-    case 32 + 2: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 2); break;       \
-    case 32 + 3: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 3); break;       \
-    default: NAME##_body(x, off, g, g_stride, n_out, f, f_stride, 4, 4); break;           \
+    case 8 + 1: NAME##_body(UX_GW_ARGS, 1, 1); break;                                     \
+    case 8 + 2: NAME##_body(UX_GW_ARGS, 1, 2); break;                                     \
+    case 8 + 3: NAME##_body(UX_GW_ARGS, 1, 3); break;                                     \
+    case 8 + 4: NAME##_body(UX_GW_ARGS, 1, 4); break;                                     \
+    case 16 + 1: NAME##_body(UX_GW_ARGS, 2, 1); break;                                    \
+    case 16 + 2: NAME##_body(UX_GW_ARGS, 2, 2); break;                                    \
+    case 16 + 3: NAME##_body(UX_GW_ARGS, 2, 3); break;                                    \
+    case 16 + 4: NAME##_body(UX_GW_ARGS, 2, 4); break;                                    \
+    case 24 + 1: NAME##_body(UX_GW_ARGS, 3, 1); break;                                    \
+    case 24 + 2: NAME##_body(UX_GW_ARGS, 3, 2); break;                                    \
+    case 24 + 3: NAME##_body(UX_GW_ARGS, 3, 3); break;                                    \
+    case 24 + 4: NAME##_body(UX_GW_ARGS, 3, 4); break;                                    \
+    case 32 + 1: NAME##_body(UX_GW_ARGS, 4, 1); break;                                    \
+    case 32 + 2: NAME##_body(UX_GW_ARGS, 4, 2); break;                                    \
+    case 32 + 3: NAME##_body(UX_GW_ARGS, 4, 3); break;                                    \
+    default: NAME##_body(UX_GW_ARGS, 4, 4); break;                                         \
     }                                                                                      \
 }                                                                                          \
-/* Every tap k < n_taps and channel b < n_m of one source row:                            \
- * f[k*f_stride + b*8 + l] += lane l of sum_q g[b*g_stride + q] * x[off[k] + q]. */        \
-static void NAME(const T* x, const ptrdiff_t* off, ptrdiff_t n_taps, const T* g,           \
-                 ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out, T* f,                 \
-                 ptrdiff_t f_stride)                                                       \
+/* Every tap k < n_taps and channel b < n_m, summed over n_rows rows i (x_rows +         \
+ * i*x_stride against g_rows[i] + g_first + b*g_stride): f[k*f_stride + b*8 + l] += lane \
+ * l of the products. */                                                                   \
+static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,                    \
+                 const ptrdiff_t* off, ptrdiff_t n_taps, const T* const* g_rows,           \
+                 ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out,    \
+                 T* f, ptrdiff_t f_stride)                                                 \
 {                                                                                          \
     ptrdiff_t k0, m0;                                                                      \
     for (k0 = 0; k0 < n_taps; k0 += 4) {                                                   \
@@ -193,12 +203,14 @@ static void NAME(const T* x, const ptrdiff_t* off, ptrdiff_t n_taps, const T* g,
         int block = n_k <= 2 ? 4 : (n_k == 3 ? 3 : 2);                                     \
         for (m0 = 0; m0 < n_m; m0 += block) {                                              \
             int b = n_m - m0 < block ? (int)(n_m - m0) : block;                            \
-            NAME##_block(x, off + k0, n_k, g + m0 * g_stride, g_stride, b, n_out,          \
+            NAME##_block(x_rows, x_stride, n_rows, off + k0, n_k, g_rows,                  \
+                         g_first + m0 * g_stride, g_stride, b, n_out,                      \
                          f + k0 * f_stride + m0 * UX_GW_LANES, f_stride);                  \
         }                                                                                  \
     }                                                                                      \
 }
 
+#define UX_GW_ARGS x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride
 UX_DEFINE_GW(ux_direct_gw_f32, float, int)
 UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
 
