@@ -57,7 +57,9 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
         ptrdiff_t n = n_out - q0 < STRIP ? n_out - q0 : STRIP;                             \
         for (b = 0; b < n_ch; b++) {                                                       \
             T* o = out + b * ch_stride + q0 * out_step;                                    \
-            if (out_step == 1) {                                                           \
+            if (out_step == 1 && n == STRIP) {                                             \
+                memcpy(o, tmp[b], sizeof(tmp[b]));  /* constant size: vector moves */      \
+            } else if (out_step == 1) {                                                    \
                 memcpy(o, tmp[b], n * sizeof(T));                                          \
             } else {                                                                       \
                 for (i = 0; i < n; i++) o[i * out_step] = tmp[b][i];                       \
