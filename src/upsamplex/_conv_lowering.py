@@ -388,8 +388,10 @@ FORCE_PATH = None
 #   (32,32) 0.78 (3,64) 0.99 (8,32) 0.64 (32,8) 1.6 (64,3) 1.9; as conv_transpose's
 #   input gradient (k4 s2, 64-wide output): (16,16) 1.4 (32,32) 1.7 (3,64) 0.91.
 #   k3 s1 (3,16) 1.4-1.8, k4 s1 (3,16) 1.9 (16,16) 1.5 (8,8) 2.7 (4,4) 3.7.
-#   Many output channels over few input channels favour the GEMM (its M dimension),
-#   and a narrow output leaves the direct kernel's register strips part empty.
+#   Since full strips are stored without a memcpy call per channel (process CPU time,
+#   N=2): k3 s1 64x64 (3,64) 1.38 (8,32) 1.36, 32x32 (8,32) 1.46 (4,16) 1.85, 128x128
+#   (3,32) 1.60; k3 s2 64x64 (16,32) 1.74 (16,64) 1.20; k4 s2 32x32 (3,64) 1.84, 64x64
+#   (32,32) 1.77: the direct kernel up to 1024 pairs, whatever the width.
 # direct_transpose (conv_transpose forward; conv's input gradient), (C/groups, M/groups):
 #   k4 s2: (1,1) 4.7 (3,3) 2.8 (8,8) 1.6 (16,16) 1.15 (32,32) 0.83 (3,64) 1.3 (64,3) 1.8
 #   k3 s2: (3,3) 6.5 (16,16) 1.4 (32,32) 0.80 (8,32) 1.75; conv's input gradient, k3 s1:
@@ -406,15 +408,15 @@ _DIRECT_CONV_MAX_PAIRS = 1024
 _DIRECT_TRANSPOSE_MAX_PAIRS = 512
 _DIRECT_GRAD_WEIGHT_MAX_PAIRS = 128
 _DIRECT_GRAD_WEIGHT_FEW_M = 8
-_DIRECT_MIN_WIDTH = 48
 
 
-def use_direct(kind, geom, groups, channels, m_total, n_samples):
+def use_direct(kind, geom, groups, channels, m_total, n_samples, winograd=True):
     """Whether a direct kernel beats im2col + GEMM (or Winograd) on this problem.
 
     ``kind`` is ``"conv"`` (``direct_forward``), ``"transpose"`` (``direct_transpose``)
     or ``"grad_weight"``; ``channels`` and ``m_total`` are the input and output channels
-    of the convolution in conv terms (``geom.src`` is its input grid).
+    of the convolution in conv terms (``geom.src`` is its input grid). ``winograd=False``:
+    the choice where Winograd is not an option (refused for the operands' values).
     """
     if FORCE_PATH is not None:
         return FORCE_PATH == "direct" and n_samples > 0
@@ -426,13 +428,11 @@ def use_direct(kind, geom, groups, channels, m_total, n_samples):
         # The register blocks run over output channels, the gathered source rows over
         # input channels: many of the latter cost little more than rows of the former.
         return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS or mg <= _DIRECT_GRAD_WEIGHT_FEW_M
-    if winograd_ok(geom, groups, channels, m_total):
+    if winograd and winograd_ok(geom, groups, channels, m_total):
         return False
     if kind == "transpose":
         return cg * mg <= _DIRECT_TRANSPOSE_MAX_PAIRS
-    return cg * mg <= _DIRECT_CONV_MAX_PAIRS and (
-        mg <= 8 or (geom.out[2] >= _DIRECT_MIN_WIDTH and (mg <= 16 or cg >= mg))
-    )
+    return cg * mg <= _DIRECT_CONV_MAX_PAIRS
 
 
 def _bias_or_empty(bias, dtype):
@@ -542,11 +542,11 @@ def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
 def conv_forward(problem, y5, num_threads):
     """``y5 = conv(x) + bias`` of a conv problem, by Winograd or im2col."""
     geom = problem.geom
-    if use_direct("conv", geom, problem.groups, problem.x5.shape[1], y5.shape[1], len(y5)):
+    sizes = (geom, problem.groups, problem.x5.shape[1], y5.shape[1], len(y5))
+    winograd = winograd_ok(*sizes[:4]) and winograd_safe(problem.x5, problem.w5)
+    if use_direct("conv", *sizes, winograd=winograd):
         direct_forward(problem.x5, problem.w5, problem.bias, y5, geom, problem.groups, num_threads)
-    elif winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]) and winograd_safe(
-        problem.x5, problem.w5
-    ):
+    elif winograd:
         w = problem.w5[:, :, 0]
         winograd_pass(problem.x5, w, y5, problem.bias, geom.padding[1:], num_threads)
     else:
