@@ -8,6 +8,7 @@ faster).
     python benchmarks/bench_conv.py            # about a minute or two
     python benchmarks/bench_conv.py --quick    # a few seconds
     python benchmarks/bench_conv.py --few      # the few-channel class, 1 and 2 threads
+                                               # (1 thread timed in CPU time; --wall-time)
     python benchmarks/bench_conv.py --few --quick   # its smaller sample, < 1 minute
 """
 
@@ -45,6 +46,11 @@ FEW_CHANNEL = [
     (False, 1, 3, 64, 512, 4, 2, 1),
     (True, 1, 1, 1, 512, 3, 2, 1),
     (False, 16, 4, 4, 32, 3, 1, 1),
+    # Corners the diagonal misses: kernel 2 stride 1, a transposed kernel 4 stride 1,
+    # a batch of 16 at 128^2.
+    (False, 8, 3, 8, 128, 2, 1, 0),
+    (True, 16, 4, 3, 64, 4, 1, 1),
+    (False, 16, 3, 3, 128, 3, 2, 1),
 ]
 # --quick: the first cases, at most 64^2 and batch 4.
 FEW_CHANNEL_QUICK = 8
@@ -102,22 +108,22 @@ def make_ops(np, torch, ux, transposed, x_shape, c_out, k, stride, padding, thre
     return forward, backward
 
 
-def timed(f):
-    t0 = time.perf_counter()
+def timed(f, clock=time.perf_counter):
+    t0 = clock()
     f()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
-def interleaved(ours, theirs, repeats):
+def interleaved(ours, theirs, repeats, clock=time.perf_counter):
     ours(), theirs()  # warm up (allocator, thread pools)
     t_ours, t_theirs, ratios = [], [], []
     for i in range(repeats):
         # Alternate which side goes first (A B, B A, ...): torch's OpenMP threads spin for
         # a while after each call and would otherwise always slow the call right after it.
         if i % 2:
-            b, a = timed(theirs), timed(ours)
+            b, a = timed(theirs, clock), timed(ours, clock)
         else:
-            a, b = timed(ours), timed(theirs)
+            a, b = timed(ours, clock), timed(theirs, clock)
         t_ours.append(a)
         t_theirs.append(b)
         ratios.append(b / a)
@@ -132,6 +138,12 @@ def main():
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument(
         "--few", action="store_true", help="the few-channel sweep class, on 1 and 2 threads"
+    )
+    parser.add_argument(
+        "--wall-time",
+        dest="cpu_time",
+        action="store_false",
+        help="--few: time the one-thread rows in wall time too (default: process CPU time)",
     )
     args = parser.parse_args()
     # NumPy's OpenBLAS reads its thread count once, at import. Our GEMM lowerings hold it to
@@ -186,7 +198,8 @@ def few_channel(np, torch, ux, args, repeats):
 
     dtype = getattr(np, args.dtype)
     print(
-        f"few-channel class, {args.dtype}, repeats={repeats} (medians of interleaved pairs), "
+        f"few-channel class, {args.dtype}, repeats={repeats} (medians of interleaved pairs; "
+        f"1 thread: {'process CPU' if args.cpu_time else 'wall'} time, 2 threads: wall time), "
         f"openmp={_openmp.openmp_enabled()}, torch {torch.__version__}; {blas_note()}"
     )
     print(f"{'case':40s} {'pass':8s} {'thr':>3s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
@@ -197,8 +210,12 @@ def few_channel(np, torch, ux, args, repeats):
             ops = make_ops(
                 np, torch, ux, transposed, x_shape, c_out, k, stride, padding, threads, dtype
             )
+            # One thread: process CPU time (both sides run on this thread alone), which
+            # other processes on a shared machine disturb far less than wall time; two
+            # threads: wall time.
+            clock = time.process_time if threads == 1 and args.cpu_time else time.perf_counter
             for label, (ours, theirs) in zip(("forward", "backward"), ops):
-                t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
+                t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats, clock)
                 ratios.append(ratio)
                 print(
                     f"{name:40s} {label:8s} {threads:3d} {t_ours * 1e3:9.2f} "

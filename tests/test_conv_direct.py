@@ -164,10 +164,11 @@ def test_routing_many_channels_take_the_gemm_path(monkeypatch):
     ux.conv_transpose2d(x, np.ones((64, 64, 4, 4), np.float32), stride=2)
     # 3x3 stride 1 with >= 16 channels stays on Winograd.
     ux.conv2d(np.ones((1, 16, 64, 64), np.float32), np.ones((16, 16, 3, 3), np.float32))
-    # Weight gradients of more than 4 x 4 channel pairs take the GEMM path.
-    gy = np.ones((1, 8, 16, 16))
-    ux.conv_backward(gy, np.ones((1, 8, 16, 16)), np.ones((8, 8, 3, 3)), padding=1)
-    assert calls == ["direct_transpose"]  # the last one's input gradient only
+    # Weight gradients of more than 128 channel pairs and more than 8 output channels
+    # take the GEMM path.
+    gy = np.ones((1, 16, 16, 16))
+    ux.conv_backward(gy, np.ones((1, 16, 16, 16)), np.ones((16, 16, 3, 3)), padding=1)
+    assert calls == []
 
 
 def test_use_direct_table():
@@ -176,11 +177,15 @@ def test_use_direct_table():
     assert lowering.use_direct("transpose", g64, 1, 3, 3, 1)
     assert not lowering.use_direct("transpose", g64, 1, 32, 32, 1)
     assert lowering.use_direct("conv", geom(3, 1, (64, 64), (64, 64)), 1, 3, 3, 1)
-    assert not lowering.use_direct("conv", geom(3, 1, (64, 64), (64, 64)), 1, 3, 64, 1)
+    assert lowering.use_direct("conv", geom(3, 1, (64, 64), (64, 64)), 1, 3, 64, 1)
+    assert not lowering.use_direct("conv", geom(3, 2, (64, 64), (32, 32)), 1, 64, 64, 1)
     assert not lowering.use_direct("conv", geom(3, 1, (64, 64), (64, 64)), 1, 3, 3, 0)
     assert lowering.use_direct("grad_weight", g64, 1, 3, 3, 1)
     assert lowering.use_direct("grad_weight", g64, 1, 4, 4, 1)
-    assert not lowering.use_direct("grad_weight", g64, 1, 8, 8, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 8, 8, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 64, 3, 1)
+    assert not lowering.use_direct("grad_weight", g64, 1, 16, 16, 1)
+    assert not lowering.use_direct("grad_weight", g64, 1, 3, 64, 1)
     assert not lowering.use_direct("conv", geom(3, 9, (64, 64), (7, 7)), 1, 1, 1, 1)
 
 
@@ -348,3 +353,67 @@ def test_cached_validation_still_refuses_what_the_full_check_refuses():
     # A strided x of the cached shape is copied, not misread.
     xs = np.ones((1, 2, 6, 12), np.float32)[..., ::2]
     np.testing.assert_array_equal(ux.conv2d(xs, w, stride=1, padding=1), first)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_direct_grad_weight_wide_kernels_and_channel_blocks(dtype, stride):
+    """Kernels wider than one register block of taps (7 = 4 + 3), output channels that
+    leave a partial block (5 = 3 + 2, 4 + 1), rows of 1..21 outputs (masked tails)."""
+    rng = np.random.default_rng(9)
+    for width in (7, 14, 30, 47):
+        x = rng.standard_normal((2, 2, 5, width)).astype(dtype)
+        w = rng.standard_normal((5, 2, 2, 7)).astype(dtype)
+        kw = dict(stride=(1, stride), padding=(1, 3), dilation=(1, 1 + (width % 2)))
+        y_ref, _ = torch_conv(x, w, None, None, 2, **kw)
+        gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
+        _, grads_ref = torch_conv(x, w, None, gy, 2, **kw)
+        with forced("direct"):
+            grads = ux.conv_backward(gy, x, w, output_mask=(False, True, False), **kw)
+        assert_close(grads[1], grads_ref[1], dtype)
+
+
+def test_direct_grad_weight_ignores_source_columns_no_output_reads():
+    """Source columns past the last output's taps (inf here) must not reach the weight
+    gradient: the kernel reads whole 8-lane strips past the row and masks them."""
+    rng = np.random.default_rng(10)
+    for width, stride in ((13, 2), (21, 3), (10, 1)):
+        x = rng.standard_normal((1, 3, 4, width)).astype(np.float32)
+        w = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+        kw = dict(stride=(1, stride), padding=(1, 0))
+        y_ref, _ = torch_conv(x, w, None, None, 2, **kw)
+        used = (y_ref.shape[-1] - 1) * stride + 2  # columns any tap of any output reads
+        x[..., used:] = np.inf
+        gy = rng.standard_normal(tuple(y_ref.shape)).astype(np.float32)
+        _, grads_ref = torch_conv(x, w, None, gy, 2, **kw)
+        with forced("direct"):
+            gw = ux.conv_backward(gy, x, w, output_mask=(False, True, False), **kw)[1]
+        assert np.isfinite(gw).all()
+        assert_close(gw, grads_ref[1], np.float32)
+
+
+def test_avx2_build_weight_gradient_is_bit_identical():
+    """The weight gradient's 8 fixed lanes and its stride-phase split give the same bits
+    in the baseline (SSE) and AVX2 builds."""
+    from upsamplex._kernels import _conv
+
+    try:
+        from upsamplex._kernels import _conv_avx2
+    except ImportError:
+        pytest.skip("built without the AVX2 variant")
+    if lowering._k is not _conv_avx2:
+        pytest.skip("this CPU does not run AVX2")
+    rng = np.random.default_rng(11)
+    for dtype in (np.float32, np.float64):
+        for stride in (1, 2, 3):
+            x = rng.standard_normal((2, 5, 1, 19, 45)).astype(dtype)
+            ow = (45 + 2 - 5) // stride + 1
+            gy = rng.standard_normal((2, 6, 1, 9, ow)).astype(dtype)
+            outs = []
+            for module in (_conv, _conv_avx2):
+                partials = np.empty((3, 6, 5, 1, 3, 5))
+                module.direct_grad_weight(
+                    x, gy, partials, (1, 2, stride), (0, 1, 1), (1, 1, 1), 1, 0, 3, 2
+                )
+                outs.append(partials)
+            np.testing.assert_array_equal(outs[0], outs[1])

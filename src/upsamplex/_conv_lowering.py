@@ -379,29 +379,35 @@ FORCE_PATH = None
 #   (32,32) 0.78 (3,64) 0.99 (8,32) 0.64 (32,8) 1.6 (64,3) 1.9; as conv_transpose's
 #   input gradient (k4 s2, 64-wide output): (16,16) 1.4 (32,32) 1.7 (3,64) 0.91.
 #   k3 s1 (3,16) 1.4-1.8, k4 s1 (3,16) 1.9 (16,16) 1.5 (8,8) 2.7 (4,4) 3.7.
-#   Many output channels over few input channels favour the GEMM (its M dimension),
-#   and a narrow output leaves the direct kernel's register strips part empty.
+#   Since full strips are stored without a memcpy call per channel (process CPU time,
+#   N=2): k3 s1 64x64 (3,64) 1.38 (8,32) 1.36, 32x32 (8,32) 1.46 (4,16) 1.85, 128x128
+#   (3,32) 1.60; k3 s2 64x64 (16,32) 1.74 (16,64) 1.20; k4 s2 32x32 (3,64) 1.84, 64x64
+#   (32,32) 1.77: the direct kernel up to 1024 pairs, whatever the width.
 # direct_transpose (conv_transpose forward; conv's input gradient), (C/groups, M/groups):
 #   k4 s2: (1,1) 4.7 (3,3) 2.8 (8,8) 1.6 (16,16) 1.15 (32,32) 0.83 (3,64) 1.3 (64,3) 1.8
 #   k3 s2: (3,3) 6.5 (16,16) 1.4 (32,32) 0.80 (8,32) 1.75; conv's input gradient, k3 s1:
 #   (16,16) 1.45 (32,32) 0.81 (3,64) 1.75 (64,3) 1.5.
-# direct_grad_weight (dot products of 8 fixed lanes, each source row read once per block
-#   for all output channels), (C/groups, M/groups): k3 s1 (1,1) 3.2 (3,3) 2.0 (4,4) 1.3
-#   (8,8) 0.56; k4 s2 transposed (3,3) 2.3 (4,4) 1.5 (8,8) 1.0.
+# direct_grad_weight (register blocks of 2-4 output channels x up to 4 taps, 8 fixed
+#   lanes; process CPU time, the --few sweep's shapes), (C/groups, M/groups): (3,3) k3 s2
+#   transposed 4.3-4.6 (3,16) k3 s1 1.6 (8,8) k3 s2 2.0 (8,16) k4 s2 transposed 1.1
+#   (3,32) k3 s1 transposed 1.2 (64,3) k3 s1 2.1 (32,8) k2 s2 transposed 1.3;
+#   (16,16) k4 s1 0.80 (3,64) k4 s2 0.83: many output channels re-read the gathered
+#   source rows once per L1-sized chunk of them, and their register blocks are short.
 # Winograd-eligible problems (3x3 stride 1, >= 16 channels) keep Winograd, which is on
 # par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
 _DIRECT_CONV_MAX_PAIRS = 1024
 _DIRECT_TRANSPOSE_MAX_PAIRS = 512
-_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 16
-_DIRECT_MIN_WIDTH = 48
+_DIRECT_GRAD_WEIGHT_MAX_PAIRS = 128
+_DIRECT_GRAD_WEIGHT_FEW_M = 8
 
 
-def use_direct(kind, geom, groups, channels, m_total, n_samples):
+def use_direct(kind, geom, groups, channels, m_total, n_samples, winograd=True):
     """Whether a direct kernel beats im2col + GEMM (or Winograd) on this problem.
 
     ``kind`` is ``"conv"`` (``direct_forward``), ``"transpose"`` (``direct_transpose``)
     or ``"grad_weight"``; ``channels`` and ``m_total`` are the input and output channels
-    of the convolution in conv terms (``geom.src`` is its input grid).
+    of the convolution in conv terms (``geom.src`` is its input grid). ``winograd=False``:
+    the choice where Winograd is not an option (refused for the operands' values).
     """
     if FORCE_PATH is not None:
         return FORCE_PATH == "direct" and n_samples > 0
@@ -410,14 +416,14 @@ def use_direct(kind, geom, groups, channels, m_total, n_samples):
         return False
     cg, mg = channels // groups, m_total // groups
     if kind == "grad_weight":
-        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS
-    if winograd_ok(geom, groups, channels, m_total):
+        # The register blocks run over output channels, the gathered source rows over
+        # input channels: many of the latter cost little more than rows of the former.
+        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS or mg <= _DIRECT_GRAD_WEIGHT_FEW_M
+    if winograd and winograd_ok(geom, groups, channels, m_total):
         return False
     if kind == "transpose":
         return cg * mg <= _DIRECT_TRANSPOSE_MAX_PAIRS
-    return cg * mg <= _DIRECT_CONV_MAX_PAIRS and (
-        mg <= 8 or (geom.out[2] >= _DIRECT_MIN_WIDTH and (mg <= 16 or cg >= mg))
-    )
+    return cg * mg <= _DIRECT_CONV_MAX_PAIRS
 
 
 def _bias_or_empty(bias, dtype):
@@ -499,7 +505,7 @@ def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
     # Fixed blocks of rows, from the problem alone: enough for the threads, each small
     # enough to be interrupted between calls. Their partials are added in order.
     n_blocks = max(_DIRECT_MIN_ITEMS, -(-n_rows * macs_per_block_row // _DIRECT_CHUNK_MACS))
-    n_blocks = max(1, min(n_blocks, n_rows))
+    n_blocks = max(1, min(n_blocks, _k.direct_grad_weight_groups(n_rows, geom.out[2])))
     partials = np.empty((n_blocks, m_total, cg) + geom.kernel, np.float64)
     if n_rows * macs_per_block_row < _DIRECT_SERIAL_BELOW:
         num_threads = 1
@@ -527,11 +533,11 @@ def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
 def conv_forward(problem, y5, num_threads):
     """``y5 = conv(x) + bias`` of a conv problem, by Winograd or im2col."""
     geom = problem.geom
-    if use_direct("conv", geom, problem.groups, problem.x5.shape[1], y5.shape[1], len(y5)):
+    sizes = (geom, problem.groups, problem.x5.shape[1], y5.shape[1], len(y5))
+    winograd = winograd_ok(*sizes[:4]) and winograd_safe(problem.x5, problem.w5)
+    if use_direct("conv", *sizes, winograd=winograd):
         direct_forward(problem.x5, problem.w5, problem.bias, y5, geom, problem.groups, num_threads)
-    elif winograd_ok(geom, problem.groups, problem.x5.shape[1], y5.shape[1]) and winograd_safe(
-        problem.x5, problem.w5
-    ):
+    elif winograd:
         w = problem.w5[:, :, 0]
         winograd_pass(problem.x5, w, y5, problem.bias, geom.padding[1:], num_threads)
     else:
@@ -620,7 +626,7 @@ def conv_transpose_grads(problem, gy5, mask, num_threads):
         # conv_transpose's input gradient is a conv of grad_output, and its weight
         # gradient reuses the same columns: one im2col sweep serves both.
         gx5 = np.empty_like(problem.x5) if mask[0] else None
-        grad_weight = im2col_pass(
+        gemm_grad_weight = im2col_pass(
             gy5,
             problem.geom,
             problem.groups,
@@ -631,4 +637,6 @@ def conv_transpose_grads(problem, gy5, mask, num_threads):
         )
         if mask[0]:
             grad_input = gx5
+        if mask[1]:  # else the direct kernel's (or none)
+            grad_weight = gemm_grad_weight
     return grad_input, grad_weight

@@ -715,26 +715,6 @@ cdef extern from "_conv_direct.h" nogil:
                             const double* start, double* out, Py_ssize_t ch_stride, int n_ch,
                             Py_ssize_t n_out, Py_ssize_t out_step)
 
-cdef inline double dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    # Eight fixed lanes: the sum depends on n and the data only, in every build.
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        s0 = s0 + a[i] * b[i]
-        s1 = s1 + a[i + 1] * b[i + 1]
-        s2 = s2 + a[i + 2] * b[i + 2]
-        s3 = s3 + a[i + 3] * b[i + 3]
-        s4 = s4 + a[i + 4] * b[i + 4]
-        s5 = s5 + a[i + 5] * b[i + 5]
-        s6 = s6 + a[i + 6] * b[i + 6]
-        s7 = s7 + a[i + 7] * b[i + 7]
-        i += 8
-    while i < n:
-        s0 = s0 + a[i] * b[i]
-        i += 1
-    return <double>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
-
-
 # Outputs summed at once in registers per channel (_conv_direct.h), and channels per item.
 DEF STRIP = 16  # >= the widest build's strip (UX_STRIP_MAX)
 DEF BLOCK = 4
@@ -750,6 +730,23 @@ cdef inline void direct_rows(const floating* rows, Py_ssize_t n_rows, Py_ssize_t
     else:
         ux_direct_rows_f64(rows, n_rows, row_len, off, n_k, w, start, out, ch_stride, n_ch,
                            n_out, out_step)
+
+
+cdef extern from "_conv_direct.h" nogil:
+    void ux_split_phases_f32(const float* row, Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step,
+                             Py_ssize_t phase_len, float* out)
+    void ux_split_phases_f64(const double* row, Py_ssize_t n, Py_ssize_t lead,
+                             Py_ssize_t step, Py_ssize_t phase_len, double* out)
+
+
+cdef inline void stride_phases(const floating* row, Py_ssize_t n, Py_ssize_t lead,
+                               Py_ssize_t step, Py_ssize_t phase_len,
+                               floating* out) noexcept nogil:
+    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step.
+    if floating is float:
+        ux_split_phases_f32(row, n, lead, step, phase_len, out)
+    else:
+        ux_split_phases_f64(row, n, lead, step, phase_len, out)
 
 
 cdef inline void gather_row(floating* buf, const floating* row, Py_ssize_t n,
@@ -863,9 +860,8 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                         h = oh * sh + kh * g.dilation[1] - g.padding[1]
                         if h < 0 or h >= H:
                             continue
-                        for r in range(sw):
-                            gather_row(rows + t * row_len + r * phase_len, x + (d * H + h) * W,
-                                       W, r - pw, sw, phase_len)
+                        stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
+                                      rows + t * row_len)
                         t = t + 1
             for blk in range(blocks):
                 m0 = grp * mg + blk * BLOCK
@@ -1056,8 +1052,8 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
 
     Each block is one parallel item.
 
-    The sum over the R (n, od, oh) rows is cut into ``n_blocks`` fixed blocks, block
-    ``b`` summing rows ``[b*R/n_blocks, (b+1)*R/n_blocks)``; this call fills blocks
+    The sum over the (n, od, oh) rows is cut into ``n_blocks`` fixed blocks of whole
+    groups of rows (``direct_grad_weight_groups``); this call fills blocks
     ``block0 ..`` (``partials.shape[0]`` of them) and the caller adds the blocks in order.
     ``partials`` is (blocks, M, C/groups, kd, kh, kw), summed in float64.
     """
@@ -1073,6 +1069,50 @@ def direct_grad_weight(const floating[:, :, :, :, ::1] src,
         raise MemoryError("direct_grad_weight: no memory for a row buffer")
 
 
+# Products summed per lane in the dtype before they are added in float64: about as many
+# as one row's dot product of 512 outputs took before (8 lanes of 64).
+DEF GW_FLUSH_PRODUCTS = 64
+DEF GW_LANES = 8
+
+
+def direct_grad_weight_groups(Py_ssize_t n_rows, Py_ssize_t out_width):
+    """Groups of rows of ``direct_grad_weight`` whose products are summed in the dtype
+    before float64 (blocks hold whole groups, so more blocks than groups stay empty)."""
+    cdef Py_ssize_t flush_rows = max(1, GW_FLUSH_PRODUCTS // ((out_width + GW_LANES - 1) // GW_LANES))
+    return (n_rows + flush_rows - 1) // flush_rows
+
+
+cdef extern from "_conv_direct.h" nogil:
+    void ux_direct_gw_f32(const float* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                          const Py_ssize_t* off, Py_ssize_t n_taps, const float* const* g_rows,
+                          Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
+                          Py_ssize_t n_out, float* f, Py_ssize_t f_stride)
+    void ux_direct_gw_f64(const double* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                          const Py_ssize_t* off, Py_ssize_t n_taps, const double* const* g_rows,
+                          Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
+                          Py_ssize_t n_out, double* f, Py_ssize_t f_stride)
+
+
+cdef inline void direct_gw(const floating* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
+                           const Py_ssize_t* off, Py_ssize_t n_taps, const floating** g_rows,
+                           Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
+                           Py_ssize_t n_out, floating* f, Py_ssize_t f_stride) noexcept nogil:
+    if floating is float:
+        ux_direct_gw_f32(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
+                         n_out, f, f_stride)
+    else:
+        ux_direct_gw_f64(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
+                         n_out, f, f_stride)
+
+
+# Output channels per pass over the gathered source rows: their gradient rows (about
+# 16 KiB) stay in the L1 cache while every source row is summed against them.
+DEF GW_CHUNK_BYTES = 16384
+# Upper bound for the source rows gathered at once (several output rows of them, summed
+# in registers across those rows): about the L2 cache.
+DEF GW_ROWS_BYTES = 524288
+
+
 cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* partials,
                              Py_ssize_t block0, Py_ssize_t n_items, Py_ssize_t n_blocks,
                              const Grid* g, int num_threads) noexcept nogil:
@@ -1080,66 +1120,122 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
     cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
-    cdef Py_ssize_t plane = D * H * W, n_taps = KD * KH * KW
-    cdef Py_ssize_t n_rows = g.n * OD * OH
-    cdef Py_ssize_t phase_len = (W + sw - 1) // sw
-    cdef Py_ssize_t item, b, m, r, r0, r1, n, od, oh, c, kd, kh, kw, d, h, off, lo, hi, grp
-    cdef Py_ssize_t i
-    cdef const floating* gy
-    cdef const floating* row
+    cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
+    cdef Py_ssize_t n_rows = g.n * OD * OH, max_rows = cg * KD * KH
+    # Accumulators f[(c, kd, kh, kw), m, lane]: one register block's channels side by side.
+    cdef Py_ssize_t n_acc = g.m * cg * n_taps * GW_LANES
+    # Each source row is split into its ``sw`` stride phases, as in ``_direct_conv``.
+    cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
+    cdef Py_ssize_t row_len = sw * phase_len
+    # Rows summed per lane in the dtype between two additions into float64 (a group).
+    cdef Py_ssize_t flush_rows = GW_FLUSH_PRODUCTS // ((OW + GW_LANES - 1) // GW_LANES)
+    # Output rows whose source rows are gathered at once (a group, or a fixed part of one).
+    cdef Py_ssize_t per_call
+    cdef Py_ssize_t chunk
+    cdef Py_ssize_t off[64]
+    cdef Py_ssize_t item, b, r, ra, rb, r0, r1, n, od, oh, c, kd, kh, d, h, grp, m, m0, i
+    cdef Py_ssize_t j, t, n_m, n_call
     cdef const floating* x
-    cdef const floating* tap
+    cdef floating* rows
+    cdef floating* row
+    cdef floating* f
+    cdef const floating** g_rows
     cdef double* acc
-    cdef floating* phases
+    cdef double* lanes
+    cdef double* l8
     cdef int failed = 0
     cdef int* failed_ptr = &failed
+    if KW > 64:
+        return 1
+    if flush_rows < 1:
+        flush_rows = 1
+    per_call = GW_ROWS_BYTES // (max_rows * row_len * sizeof(floating))
+    if per_call > flush_rows:
+        per_call = flush_rows
+    if per_call < 1:
+        per_call = 1
+    chunk = GW_CHUNK_BYTES // (per_call * OW * sizeof(floating)) // 4 * 4
+    if chunk < 4:
+        chunk = 4
+    cdef Py_ssize_t n_groups = (n_rows + flush_rows - 1) // flush_rows
+    for i in range(KW):
+        off[i] = (i * dw) % sw * phase_len + i * dw // sw
     with parallel(num_threads=num_threads):
-        phases = <floating*>malloc((sw * phase_len + 1) * sizeof(floating))
+        rows = <floating*>malloc((max_rows * per_call * row_len + n_acc + 1) * sizeof(floating))
+        f = rows + max_rows * per_call * row_len
+        lanes = <double*>malloc((n_acc + 1) * sizeof(double))
+        g_rows = <const floating**>malloc((per_call + 1) * sizeof(floating*))
         for item in prange(n_items, schedule='static'):
-            if phases == NULL:
+            if rows == NULL or lanes == NULL or g_rows == NULL:
                 failed_ptr[0] = 1
                 continue
-            # One block of rows, every (m, c, tap): each source row is read (and split
-            # into its stride phases) once for all the output channels of its group.
+            # One block of rows, every (m, c, tap). Blocks are whole groups of
+            # ``flush_rows`` rows, counted from row 0, summed in the dtype and then added
+            # into float64 (lanes): a group's sums are the same however rows are blocked.
             b = block0 + item
+            memset(lanes, 0, n_acc * sizeof(double))
+            r0 = b * n_groups // n_blocks * flush_rows
+            r1 = (b + 1) * n_groups // n_blocks * flush_rows
+            if r1 > n_rows:
+                r1 = n_rows
+            ra = r0
+            while ra < r1:
+                memset(f, 0, n_acc * sizeof(floating))
+                # A group's output rows, ``per_call`` at a time: their source rows are
+                # gathered (split into stride phases, zero padded; zero rows where a tap
+                # falls in the padding) as rows[(c, kd, kh), row, :], then every channel's
+                # products with them are summed in registers across the rows.
+                r = ra
+                while r < ra + flush_rows and r < r1:
+                    n_call = ra + flush_rows - r
+                    if n_call > r1 - r:
+                        n_call = r1 - r
+                    if n_call > per_call:
+                        n_call = per_call
+                    for grp in range(g.groups):
+                        for j in range(n_call):
+                            oh = (r + j) % OH
+                            od = ((r + j) // OH) % OD
+                            n = (r + j) // (OH * OD)
+                            g_rows[j] = lhs + n * g.m * out_plane + (od * OH + oh) * OW
+                            t = 0
+                            for c in range(cg):
+                                x = src + (n * g.c + grp * cg + c) * plane
+                                for kd in range(KD):
+                                    d = od * sd + kd * g.dilation[0] - g.padding[0]
+                                    for kh in range(KH):
+                                        h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                                        row = rows + (t * per_call + j) * row_len
+                                        if d < 0 or d >= D or h < 0 or h >= H:
+                                            memset(row, 0, row_len * sizeof(floating))
+                                        else:
+                                            stride_phases(x + (d * H + h) * W, W, pw, sw,
+                                                          phase_len, row)
+                                        t = t + 1
+                        # A chunk of channels' gradient rows against every source row.
+                        m0 = grp * mg
+                        while m0 < (grp + 1) * mg:
+                            n_m = (grp + 1) * mg - m0
+                            if n_m > chunk:
+                                n_m = chunk
+                            for t in range(max_rows):
+                                direct_gw(rows + t * per_call * row_len, row_len, n_call, off,
+                                          KW, g_rows, m0 * out_plane, out_plane, n_m, OW,
+                                          f + (t * KW * g.m + m0) * GW_LANES, g.m * GW_LANES)
+                            m0 = m0 + n_m
+                    r = r + n_call
+                for i in range(n_acc):
+                    lanes[i] += f[i]
+                ra = ra + flush_rows
             acc = partials + item * g.m * cg * n_taps
-            for i in range(g.m * cg * n_taps):
-                acc[i] = 0
-            r0 = b * n_rows // n_blocks
-            r1 = (b + 1) * n_rows // n_blocks
-            for r in range(r0, r1):
-                oh = r % OH
-                od = (r // OH) % OD
-                n = r // (OH * OD)
-                for grp in range(g.groups):
-                    for c in range(cg):
-                        x = src + (n * g.c + grp * cg + c) * plane
-                        for kd in range(KD):
-                            d = od * sd + kd * g.dilation[0] - g.padding[0]
-                            if d < 0 or d >= D:
-                                continue
-                            for kh in range(KH):
-                                h = oh * sh + kh * g.dilation[1] - g.padding[1]
-                                if h < 0 or h >= H:
-                                    continue
-                                row = x + (d * H + h) * W
-                                if sw > 1:
-                                    split_phases(row, W, sw, phase_len, phases)
-                                for kw in range(KW):
-                                    off = kw * g.dilation[2] - g.padding[2]
-                                    lo = range_lo(off, sw)
-                                    hi = range_hi(off, sw, W, OW)
-                                    if hi <= lo:
-                                        continue
-                                    if sw == 1:
-                                        tap = row + off
-                                    else:
-                                        tap = (phases + floor_mod(off, sw) * phase_len
-                                               + floor_div(off, sw))
-                                    for m in range(grp * mg, (grp + 1) * mg):
-                                        gy = lhs + ((n * g.m + m) * OD * OH + od * OH + oh) * OW
-                                        acc[((m * cg + c) * KD + kd) * KH * KW + kh * KW
-                                            + kw] += dot(gy + lo, tap + lo, hi - lo)
-        free(phases)
+            for m in range(g.m):
+                for i in range(cg * n_taps):
+                    l8 = lanes + (i * g.m + m) * GW_LANES
+                    acc[m * cg * n_taps + i] = (((l8[0] + l8[1]) + (l8[2] + l8[3]))
+                                                + ((l8[4] + l8[5]) + (l8[6] + l8[7])))
+        free(rows)
+        free(lanes)
+        free(<void*>g_rows)
     return failed

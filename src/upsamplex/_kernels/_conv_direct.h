@@ -57,7 +57,9 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
         ptrdiff_t n = n_out - q0 < STRIP ? n_out - q0 : STRIP;                             \
         for (b = 0; b < n_ch; b++) {                                                       \
             T* o = out + b * ch_stride + q0 * out_step;                                    \
-            if (out_step == 1) {                                                           \
+            if (out_step == 1 && n == STRIP) {                                             \
+                memcpy(o, tmp[b], sizeof(tmp[b]));  /* constant size: vector moves */      \
+            } else if (out_step == 1) {                                                    \
                 memcpy(o, tmp[b], n * sizeof(T));                                          \
             } else {                                                                       \
                 for (i = 0; i < n; i++) o[i * out_step] = tmp[b][i];                       \
@@ -68,5 +70,209 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
 
 UX_DEFINE_ROWS(ux_direct_rows_f32, float, UX_VEC_BYTES / 4)
 UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
+
+/* Register-blocked weight-gradient kernel (direct_grad_weight in _conv.pyx).
+ *
+ * f[k*f_stride + b*8 + l] += sum over strips j of g[b*g_stride + 8j + l] * x[off[k] + 8j + l]
+ * for n_m <= 4 output channels b, n_k <= 4 taps k and the 8 lanes l, over q = 8j + l < n_out.
+ * Each (b, k) pair keeps one 8-lane vector in registers for the whole row, so a row of
+ * ``x`` and of each ``g`` is loaded once per strip for all the pairs (the dot-product
+ * form loaded both once per pair). The lanes are fixed (8, whatever the vector width of
+ * the build): each lane's sum depends on the data only, so the result does not depend on
+ * the build, the blocking or the thread count. A row's last partial strip is summed as
+ * its last 8 outputs with the lanes summed before masked off (lane l then takes output
+ * n_out - 8 + l); a row shorter than 8 masks the lanes past it (also where ``x`` there
+ * is inf or NaN). ``x`` must be readable up to off[k] + round_up(n_out, 8); ``g`` up to
+ * n_out only.
+ */
+#define UX_GW_LANES 8
+
+/* Named accumulators (rather than an array) so that they stay in registers; the
+ * conditions are constants once the body is inlined with constant n_m and n_k. */
+#define UX_GW_ALL(M)                                                                       \
+    M(0, 0) M(0, 1) M(0, 2) M(0, 3) M(1, 0) M(1, 1) M(1, 2) M(1, 3)                        \
+    M(2, 0) M(2, 1) M(2, 2) M(2, 3) M(3, 0) M(3, 1) M(3, 2) M(3, 3)
+#define UX_GW_ROWS(M) M(0) M(1) M(2) M(3)
+
+/* One step of every (channel b, tap k) pair; V and MK are the body's vector types. */
+#define UX_GW_DECL(b, k) V a##b##k = {0};
+#define UX_GW_LOADG(b) if (b < n_m) memcpy(&g##b, g + b * g_stride + q, sizeof(V));
+#define UX_GW_LOADX(k) if (k < n_k) memcpy(&x##k, xk[k] + q, sizeof(V));
+#define UX_GW_MAC(b, k) if (b < n_m && k < n_k) a##b##k += g##b * x##k;
+#define UX_GW_TAILG(b)                                                                     \
+    if (b < n_m) {                                                                         \
+        g##b = (V){0};                                                                     \
+        memcpy(&g##b, g + b * g_stride + q, (size_t)(n_out - q) * sizeof(g##b[0]));       \
+    }
+#define UX_GW_MASKED(b, k) if (b < n_m && k < n_k) a##b##k += (V)((MK)(g##b * x##k) & mask);
+#define UX_GW_STORE(b, k)                                                                  \
+    if (b < n_m && k < n_k) {                                                              \
+        V fv;                                                                              \
+        memcpy(&fv, f + k * f_stride + b * UX_GW_LANES, sizeof(V));                        \
+        fv += a##b##k;                                                                     \
+        memcpy(f + k * f_stride + b * UX_GW_LANES, &fv, sizeof(V));                        \
+    }
+
+#define UX_DEFINE_GW(NAME, T, IT)                                                          \
+typedef T NAME##_v __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                  \
+typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                 \
+/* lanes + 8 - n: n zeros, then ones (-1); lanes + 16 - n: n ones, then zeros. */         \
+static const IT NAME##_lanes[3 * UX_GW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0,                   \
+                                                 -1, -1, -1, -1, -1, -1, -1, -1};          \
+static inline __attribute__((always_inline)) void NAME##_body(                             \
+    const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, const ptrdiff_t* off,           \
+    const T* const* g_rows, ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_out,        \
+    T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
+{                                                                                          \
+    typedef NAME##_v V;                                                                    \
+    typedef NAME##_m MK;                                                                   \
+    V x0, x1, x2, x3, g0, g1, g2, g3;                                                      \
+    MK mask;                                                                               \
+    ptrdiff_t q, i, full = n_out / UX_GW_LANES * UX_GW_LANES;                              \
+    const T* xk[4];                                                                        \
+    const T* g;                                                                            \
+    int k;                                                                                 \
+    /* The partial strip: the last 8 outputs once more with the lanes already summed     \
+     * masked off (nothing is read past the row); or, in a row shorter than 8, the lanes  \
+     * past it masked (x there may be inf or NaN). */                                     \
+    if (n_out >= UX_GW_LANES)                                                              \
+        memcpy(&mask, NAME##_lanes + n_out - full, sizeof(mask));                          \
+    else                                                                                   \
+        memcpy(&mask, NAME##_lanes + 2 * UX_GW_LANES - n_out, sizeof(mask));              \
+    _Pragma("GCC diagnostic push")                                                         \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")                                  \
+    UX_GW_ALL(UX_GW_DECL)                                                                  \
+    for (i = 0; i < n_rows; i++) {                                                         \
+        g = g_rows[i] + g_first;                                                           \
+        for (k = 0; k < 4; k++) xk[k] = x_rows + i * x_stride + (k < n_k ? off[k] : 0);    \
+        for (q = 0; q < full; q += UX_GW_LANES) {                                          \
+            UX_GW_ROWS(UX_GW_LOADG)                                                        \
+            UX_GW_ROWS(UX_GW_LOADX)                                                        \
+            UX_GW_ALL(UX_GW_MAC)                                                           \
+        }                                                                                  \
+        if (full < n_out) {                                                                \
+            if (n_out >= UX_GW_LANES) {                                                    \
+                q = n_out - UX_GW_LANES;                                                   \
+                UX_GW_ROWS(UX_GW_LOADG)                                                    \
+            } else {                                                                       \
+                q = 0;                                                                     \
+                UX_GW_ROWS(UX_GW_TAILG)                                                    \
+            }                                                                              \
+            UX_GW_ROWS(UX_GW_LOADX)                                                        \
+            UX_GW_ALL(UX_GW_MASKED)                                                        \
+        }                                                                                  \
+    }                                                                                      \
+    UX_GW_ALL(UX_GW_STORE)                                                                 \
+    _Pragma("GCC diagnostic pop")                                                          \
+}                                                                                          \
+static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,            \
+                         const ptrdiff_t* off, int n_k, const T* const* g_rows,            \
+                         ptrdiff_t g_first, ptrdiff_t g_stride, int n_m, ptrdiff_t n_out,  \
+                         T* f, ptrdiff_t f_stride)                                         \
+{                                                                                          \
+    /* Constant block sizes, so that the accumulators live in registers. */               \
+    switch (n_m * 8 + n_k) {                                                               \
+    case 8 + 1: NAME##_body(UX_GW_ARGS, 1, 1); break;                                     \
+    case 8 + 2: NAME##_body(UX_GW_ARGS, 1, 2); break;                                     \
+    case 8 + 3: NAME##_body(UX_GW_ARGS, 1, 3); break;                                     \
+    case 8 + 4: NAME##_body(UX_GW_ARGS, 1, 4); break;                                     \
+    case 16 + 1: NAME##_body(UX_GW_ARGS, 2, 1); break;                                    \
+    case 16 + 2: NAME##_body(UX_GW_ARGS, 2, 2); break;                                    \
+    case 16 + 3: NAME##_body(UX_GW_ARGS, 2, 3); break;                                    \
+    case 16 + 4: NAME##_body(UX_GW_ARGS, 2, 4); break;                                    \
+    case 24 + 1: NAME##_body(UX_GW_ARGS, 3, 1); break;                                    \
+    case 24 + 2: NAME##_body(UX_GW_ARGS, 3, 2); break;                                    \
+    case 24 + 3: NAME##_body(UX_GW_ARGS, 3, 3); break;                                    \
+    case 24 + 4: NAME##_body(UX_GW_ARGS, 3, 4); break;                                    \
+    case 32 + 1: NAME##_body(UX_GW_ARGS, 4, 1); break;                                    \
+    case 32 + 2: NAME##_body(UX_GW_ARGS, 4, 2); break;                                    \
+    case 32 + 3: NAME##_body(UX_GW_ARGS, 4, 3); break;                                    \
+    default: NAME##_body(UX_GW_ARGS, 4, 4); break;                                         \
+    }                                                                                      \
+}                                                                                          \
+/* Every tap k < n_taps and channel b < n_m, summed over n_rows rows i (x_rows +         \
+ * i*x_stride against g_rows[i] + g_first + b*g_stride): f[k*f_stride + b*8 + l] += lane \
+ * l of the products. */                                                                   \
+static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,                    \
+                 const ptrdiff_t* off, ptrdiff_t n_taps, const T* const* g_rows,           \
+                 ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out,    \
+                 T* f, ptrdiff_t f_stride)                                                 \
+{                                                                                          \
+    ptrdiff_t k0, m0;                                                                      \
+    for (k0 = 0; k0 < n_taps; k0 += 4) {                                                   \
+        int n_k = n_taps - k0 < 4 ? (int)(n_taps - k0) : 4;                                \
+        /* About 8-12 accumulators, room left for the g and x vectors (16 registers). */  \
+        int block = n_k <= 2 ? 4 : (n_k == 3 ? 3 : 2);                                     \
+        for (m0 = 0; m0 < n_m; m0 += block) {                                              \
+            int b = n_m - m0 < block ? (int)(n_m - m0) : block;                            \
+            NAME##_block(x_rows, x_stride, n_rows, off + k0, n_k, g_rows,                  \
+                         g_first + m0 * g_stride, g_stride, b, n_out,                      \
+                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride);                  \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+#define UX_GW_ARGS x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride
+UX_DEFINE_GW(ux_direct_gw_f32, float, int)
+UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
+
+/* Stride phases of a zero-padded source row, for the direct kernels:
+ * out[ph*phase_len + u] = row[u*step + ph - lead] where that lies in [0, n), else 0,
+ * for ph < step and u < phase_len. Stride 2 splits 16 inputs at a time into even and odd
+ * lanes with two shuffles (the element-by-element gather was most of the weight
+ * gradient's instructions); copies, so any build gives the same values. */
+#define UX_DEFINE_SPLIT(NAME, T, IT)                                                       \
+typedef T NAME##_v __attribute__((vector_size(8 * sizeof(T))));                            \
+static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,                \
+                 ptrdiff_t phase_len, T* out)                                              \
+{                                                                                          \
+    ptrdiff_t u, ph, lo, hi, s;                                                            \
+    /* Interior: u*step - lead >= 0 and u*step + step - 1 - lead < n (every phase). */     \
+    lo = lead > 0 ? (lead + step - 1) / step : 0;                                          \
+    hi = n + lead - step >= 0 ? (n + lead - step) / step + 1 : 0;                          \
+    if (hi > phase_len) hi = phase_len;                                                    \
+    if (lo > hi) lo = hi;                                                                  \
+    for (ph = 0; ph < step; ph++) {                                                        \
+        T* o = out + ph * phase_len;                                                       \
+        for (u = 0; u < lo; u++) {                                                         \
+            s = u * step + ph - lead;                                                      \
+            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
+        }                                                                                  \
+        for (u = hi; u < phase_len; u++) {                                                 \
+            s = u * step + ph - lead;                                                      \
+            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
+        }                                                                                  \
+    }                                                                                      \
+    if (step == 1) {                                                                       \
+        if (hi > lo) memcpy(out + lo, row + lo - lead, (size_t)(hi - lo) * sizeof(T));     \
+        return;                                                                            \
+    }                                                                                      \
+    u = lo;                                                                                \
+    if (step == 2 && hi - lo >= 8) {                                                       \
+        /* The last block overlaps the one before it rather than leaving a short tail. */ \
+        for (;; u += 8) {                                                                  \
+            NAME##_v a, b, even, odd;                                                      \
+            if (u + 8 > hi) u = hi - 8;                                                    \
+            memcpy(&a, row + 2 * u - lead, sizeof(a));                                     \
+            memcpy(&b, row + 2 * u - lead + 8, sizeof(b));                                 \
+            even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);               \
+            odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);                \
+            memcpy(out + u, &even, sizeof(even));                                          \
+            memcpy(out + phase_len + u, &odd, sizeof(odd));                                \
+            if (u + 8 >= hi) break;                                                        \
+        }                                                                                  \
+        u = hi;                                                                            \
+    }                                                                                      \
+    for (ph = 0; ph < step; ph++) {                                                        \
+        T* o = out + ph * phase_len;                                                       \
+        const T* src = row + ph - lead;                                                    \
+        ptrdiff_t v;                                                                       \
+        for (v = u; v < hi; v++) o[v] = src[v * step];                                     \
+    }                                                                                      \
+}
+
+UX_DEFINE_SPLIT(ux_split_phases_f32, float, int)
+UX_DEFINE_SPLIT(ux_split_phases_f64, double, long long)
+
 
 #endif
