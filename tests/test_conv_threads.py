@@ -164,7 +164,7 @@ def _in_threads(work, n):
     assert not errors, errors
 
 
-def test_blas_limit_is_restored_by_the_last_of_overlapping_calls(monkeypatch):
+def test_blas_limit_is_restored_by_the_last_of_overlapping_calls(gemm_path, monkeypatch):
     if not _conv_threads.blas_controllers():
         pytest.skip("threadpoolctl finds no BLAS")
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
