@@ -553,10 +553,12 @@ void ux_u8_hpair_rows_body(const uint8_t *src, ptrdiff_t ss, const int R, const 
         if (P == 4 || o + 2 < size_out) {
             /* For RGB the 2 bytes past the pair are the next pair's, written after. */
             _mm_storel_epi64((__m128i *)d, lo);
-            _mm_storeh_pd((double *)(d + ds), _mm_castsi128_pd(lo));
+            /* The high 8 bytes through an integer store: movhps through a double *
+               would be a misaligned double store (undefined behaviour, UBSan). */
+            _mm_storel_epi64((__m128i *)(d + ds), _mm_unpackhi_epi64(lo, lo));
             if (R == 4) {
                 _mm_storel_epi64((__m128i *)(d + 2 * ds), hi);
-                _mm_storeh_pd((double *)(d + 3 * ds), _mm_castsi128_pd(hi));
+                _mm_storel_epi64((__m128i *)(d + 3 * ds), _mm_unpackhi_epi64(hi, hi));
             }
         } else {
             uint64_t q[4];
