@@ -177,7 +177,9 @@ def table_bytes(table_mode, size_in, size_out, adjoint=False):
     A table holds an index and a weight per output sample and tap; area tables
     take the box form: one index, weight and count (24 bytes at most) per output
     sample, whatever the window. A transposed table has a row per input sample,
-    as wide as the most outputs that read one.
+    as wide as the most outputs that read one. Every plan's table passes here,
+    whole or lazy, so this also refuses an area axis whose exact window
+    arithmetic (``o * size_in``) would overflow int64.
     """
     if table_mode == "area" and size_in * (size_out + 1) >= 2**63:
         # area windows are exact integer arithmetic on o * size_in
@@ -299,8 +301,8 @@ class LazyTable(NamedTuple):
             return _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype, o0, o1)
         # Inputs o0 .. o1-1 are read by one run of outputs (every table's taps move
         # right with the output index): transpose just those forward rows.
-        first = _first_row(self, lambda r: _last_tap(r) >= o0)
-        stop = _first_row(self, lambda r: r[0][0, 0] >= o1)
+        first = _first_row(self, lambda idx, cnt: _last_tap(idx, cnt, 0) >= o0)
+        stop = _first_row(self, lambda idx, cnt: idx[0, 0] >= o1)
         idx, w, cnt = _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
                                           first, stop)
         return _tables.transpose_table(idx, w, cnt, o1 - o0, o0, first)
@@ -323,33 +325,32 @@ def _monotone_footprint(idx, cnt):
     """:func:`_footprint` of whole rows in O(1): every table's rows (and its
     transpose's) list their taps in increasing order, and move right with the
     row, so the first and last rows with taps bound the window."""
-    used = cnt > 0 if cnt[0] == 0 or cnt[-1] == 0 else None
-    if used is not None:
-        nonzero = np.flatnonzero(used)
+    first, last = 0, cnt.shape[0] - 1
+    if cnt[first] == 0 or cnt[last] == 0:  # adjoint rows no output reads
+        nonzero = np.flatnonzero(cnt)
         if nonzero.size == 0:
-            return 0, 1  # as _footprint: rows no output reads
+            return 0, 1  # as _footprint
         first, last = int(nonzero[0]), int(nonzero[-1])
-    else:
-        first, last = 0, cnt.shape[0] - 1
-    return int(idx[first, 0]), _last_tap((idx[last:last + 1], None, cnt[last:last + 1])) + 1
+    return int(idx[first, 0]), _last_tap(idx, cnt, last) + 1
 
 
-def _last_tap(rows):
-    idx, _, cnt = rows
-    n = int(cnt[0])
-    return int(idx[0, 0]) + n - 1 if idx.shape[1] == 1 else int(idx[0, n - 1])
+def _last_tap(idx, cnt, row):
+    """The last source index that ``row`` reads (box tables: consecutive taps)."""
+    n = int(cnt[row])
+    return int(idx[row, 0]) + n - 1 if idx.shape[1] == 1 else int(idx[row, n - 1])
 
 
 def _first_row(lazy, past):
-    """The first forward row ``r`` for which ``past(row r)`` holds (monotone), or
-    the forward length."""
+    """The first forward row ``r`` for which ``past(idx, cnt)`` of that one row
+    holds (monotone), or the forward length."""
     mode, n_in, n_out, scale, align_corners, dtype_str = lazy.args
     dtype = np.dtype(dtype_str)
     lo, hi = 0, n_out
     while lo < hi:
         mid = (lo + hi) // 2
-        if past(_tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
-                                    mid, mid + 1)):
+        idx, _, cnt = _tables.build_table(mode, n_in, n_out, scale, align_corners, dtype,
+                                          mid, mid + 1)
+        if past(idx, cnt):
             hi = mid
         else:
             lo = mid + 1

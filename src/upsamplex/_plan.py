@@ -467,14 +467,10 @@ class Plan:
         out_shape = list(shape)
         for a, n in zip(axes, geom.out_sizes, strict=True):
             out_shape[a] = n
-        if math.prod(out_shape) > np.iinfo(np.intp).max // dtype.itemsize:
-            # No array can hold it; the tables of long axes are built lazily, so
-            # this is where such a size is first refused.
-            arg = "size" if size is not None else "scale_factor"
-            raise ValueError(
-                f"{arg} gives an output of shape {tuple(out_shape)} ({dtype}), too large "
-                f"to allocate ({v._human_bytes(math.prod(out_shape) * dtype.itemsize)})"
-            )
+        # No array can hold it: refused here, naming the argument (the tables of
+        # long axes are built lazily, so nothing else refuses it before a call).
+        v.check_output_size(out_shape, dtype,
+                            f"{'size' if size is not None else 'scale_factor'} gives an ")
         batch = tuple(a for a in range(ndim) if a not in axes)
         perm = batch + axes
         self.in_shape = shape
@@ -809,8 +805,8 @@ class Plan:
         for i, a in enumerate(self.axes):
             o0, o1 = ranges[a]
             table = tables[first + i]
-            if origin is None and (o0, o1) == (0, table.size_out) and not isinstance(
-                    table, LazyTable):
+            if origin is None and (o0, o1) == (0, table.size_out):
+                # (never a LazyTable: _run_bands gives their tiles an origin)
                 continue  # the whole axis of the whole source: the table as it is
             sub, lo = table.window(o0, o1)
             start = lo - (0 if origin is None else origin[a])

@@ -153,23 +153,28 @@ def allocate(shape, dtype, order_axes=None):
     logical axes, e.g. ``(0, 2, 3, 1)`` for channels-last.
     """
     dtype = np.dtype(dtype)
-    n_items = math.prod(shape)
-    n_bytes = n_items * dtype.itemsize
-    if n_items > np.iinfo(np.intp).max // max(dtype.itemsize, 1):
-        raise ValueError(
-            f"output of shape {tuple(shape)} ({dtype}) is too large to allocate "
-            f"({_human_bytes(n_bytes)})"
-        )
+    check_output_size(shape, dtype)
     try:
         if order_axes is None:
             return np.empty(shape, dtype=dtype)
         physical = np.empty([shape[a] for a in order_axes], dtype=dtype)
         return physical.transpose(np.argsort(order_axes))
     except MemoryError:
-        raise ValueError(
-            f"output of shape {tuple(shape)} ({dtype}) is too large to allocate "
-            f"({_human_bytes(n_bytes)})"
-        ) from None
+        raise _too_large(shape, dtype) from None
+
+
+def check_output_size(shape, dtype, lead=""):
+    """Refuse a shape no array can hold (its byte count overflows the index type);
+    ``lead`` starts the message (e.g. the argument that asked for it)."""
+    dtype = np.dtype(dtype)
+    if math.prod(shape) > np.iinfo(np.intp).max // max(dtype.itemsize, 1):
+        raise _too_large(shape, dtype, lead)
+
+
+def _too_large(shape, dtype, lead=""):
+    n_bytes = math.prod(shape) * dtype.itemsize
+    return ValueError(f"{lead}output of shape {tuple(shape)} ({dtype}) is too large to "
+                      f"allocate ({_human_bytes(n_bytes)})")
 
 
 def _human_bytes(n):
