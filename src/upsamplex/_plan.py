@@ -11,6 +11,7 @@ depend on the plan alone. ``interpolate()`` is validate -> plan (cached) -> run.
 
 import itertools
 import math
+import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -751,7 +752,7 @@ class Plan:
     # Work per kernel call: float32-computed dtypes convert one band at a time
     # (bounded temporaries); very large calls are split so Ctrl-C is honoured
     # between bands. Bands are windows, so the bits do not change.
-    _PROMOTE_BAND_BYTES = 16 << 20
+    _PROMOTE_BAND_BYTES = 4 << 20
     _BAND_BYTES = 128 << 20
 
     def _run_bands(self, pass_, x, y, ranges, origin, threads, fresh):
@@ -778,11 +779,21 @@ class Plan:
         promote = self._path == "promote" or (pass_ is self._bwd and self.dtype == np.float16)
         itemsize = 4 if promote else y.itemsize
         budget = self._PROMOTE_BAND_BYTES if promote else self._BAND_BYTES
+        scratch = {} if promote else None
+        try:
+            self._run_bands_of(pass_, x, y, ranges, origin, threads, fresh, scratch,
+                               itemsize, budget)
+        finally:
+            if scratch:
+                SCRATCH.give_back(scratch.values())
+
+    def _run_bands_of(self, pass_, x, y, ranges, origin, threads, fresh, scratch, itemsize,
+                      budget):
         axis = self.axes[0]
         rows = y.shape[axis]
         # the work grows with the input too (a large downscale reads a lot)
         if max(y.size, x.size) * itemsize <= budget or rows < 2:
-            self._run_window(pass_, x, y, ranges, origin, threads, fresh, promote)
+            self._run_window(pass_, x, y, ranges, origin, threads, fresh, scratch)
             return
         per_row = max(y.size, x.size) // rows * itemsize
         step = max(1, budget // max(per_row, 1))
@@ -794,20 +805,24 @@ class Plan:
             yi[axis] = slice(r0, r1)
             band_origin = origin if origin is not None else [0] * x.ndim
             self._run_window(pass_, x, y[tuple(yi)], sub, band_origin, threads, fresh,
-                             promote)
+                             scratch)
 
-    def _run_window(self, pass_, x, y, ranges, origin, threads, fresh, promote):
+    def _run_window(self, pass_, x, y, ranges, origin, threads, fresh, scratch):
         """Outputs ``ranges`` of the global result into ``y``; ``x`` starts at
-        ``origin`` of the global source (None: ``x`` is the whole source)."""
+        ``origin`` of the global source (None: ``x`` is the whole source).
+        ``scratch``: a dict of reusable float32 buffers when the pass computes in
+        float32 for another dtype, else None."""
         tables = list(pass_.tables)
         first = len(tables) - len(self.axes)  # plan axes are the last kernel axes
         index = [slice(None)] * x.ndim
         for i, a in enumerate(self.axes):
             o0, o1 = ranges[a]
             table = tables[first + i]
-            if origin is None and (o0, o1) == (0, table.size_out):
-                # (never a LazyTable: _run_bands gives their tiles an origin)
-                continue  # the whole axis of the whole source: the table as it is
+            if ((o0, o1) == (0, table.size_out) and not isinstance(table, LazyTable)
+                    and (origin is None or (origin[a] == 0 and x.shape[a] == table.size_in))):
+                # the whole axis of the whole source (a band's other axes): the table
+                # as it is, not a window re-derived per band
+                continue
             sub, lo = table.window(o0, o1)
             start = lo - (0 if origin is None else origin[a])
             index[a] = slice(start, start + sub.size_in)
@@ -816,13 +831,18 @@ class Plan:
         if pass_.kind == "gather":
             x, y = _gather_view(x), _gather_view(y)
         y_kernel = y
-        if promote:
-            x = x.astype(np.float32)
-            y_kernel = np.empty(y.shape, np.float32)
+        if scratch is not None:
+            if x.dtype != np.float32:
+                xf = _scratch_like(x, scratch, "x")
+                _resample.convert(x, xf, threads)
+                x = xf
+            if y.dtype != np.float32:
+                y_kernel = _scratch_like(y, scratch, "y")
         for xv, yv in self._kernel_views(x, y_kernel):
-            _run_kernel(xv, yv, pass_.kind, tables, pass_.hfirst, threads, fresh or promote)
-        if promote:
-            _store_rounded(y_kernel, y)
+            _run_kernel(xv, yv, pass_.kind, tables, pass_.hfirst, threads,
+                        fresh or y_kernel is not y)
+        if y_kernel is not y:
+            _resample.convert(y_kernel, y, threads)  # one rounding
 
     def _kernel_views(self, x, y):
         """Pairs of (N, C, D, H, W) views of ``x`` and ``y``: batch axes become N
@@ -855,16 +875,56 @@ class Plan:
         yield xs[index], ys[index]
 
 
-def _store_rounded(src, dst):
-    """float32 results into ``dst``'s dtype: one rounding (integers: to nearest,
-    ties to even, then saturated to the type's range)."""
-    if dst.dtype.kind == "f":
-        np.copyto(dst, src, casting="unsafe")
-        return
-    info = np.iinfo(dst.dtype)
-    np.rint(src, out=src)
-    np.clip(src, info.min, info.max, out=src)
-    np.copyto(dst, src, casting="unsafe")
+class ScratchPool:
+    """float32 buffers kept between calls, up to ``max_bytes`` in all; thread-safe.
+
+    The float32 band temporaries of 16-bit and float16 resampling are a few MiB:
+    allocated fresh, every band would pay the kernel's page faults (under 4 MiB
+    NumPy asks for no huge pages), which cost more than the conversions.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._free = []
+        self._lock = threading.Lock()
+
+    def take(self, size):
+        """A 1-D float32 buffer of at least ``size`` items."""
+        with self._lock:
+            fits = [i for i, b in enumerate(self._free) if b.size >= size]
+            if fits:  # the smallest that fits
+                return self._free.pop(min(fits, key=lambda i: self._free[i].size))
+        return np.empty(max(size, 1), np.float32)
+
+    def give_back(self, bufs):
+        with self._lock:
+            self._free.extend(bufs)
+            self._free.sort(key=len, reverse=True)  # keep the largest within the bound
+            kept, total = [], 0
+            for b in self._free:
+                if total + b.nbytes <= self.max_bytes:
+                    kept.append(b)
+                    total += b.nbytes
+            self._free = kept
+
+
+SCRATCH = ScratchPool(16 << 20)
+
+
+def _scratch_like(a, scratch, slot):
+    """A float32 array of ``a``'s shape and memory order (like ``np.empty_like``),
+    in the buffer ``scratch[slot]`` (taken from the pool; a larger one when
+    too small)."""
+    buf = scratch.get(slot)
+    if buf is None or buf.size < a.size:
+        if buf is not None:
+            SCRATCH.give_back([buf])
+        buf = scratch[slot] = SCRATCH.take(a.size)
+    if a.flags.c_contiguous:
+        return buf[:a.size].reshape(a.shape)
+    order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+    return (buf[:a.size].reshape([a.shape[i] for i in order])
+            .transpose(np.argsort(order)))
 
 
 # ---------------------------------------------------------------------------

@@ -1358,3 +1358,88 @@ cdef void _gather_run(const pixel* xp, pixel* yp, Py_ssize_t* xs, Py_ssize_t* ys
         else:
             _nearest_planar(xp, xs, yp, ys, n_batch, n_chan, sd, sh, off_w, size_od,
                             size_oh, size_ow, copy_w, repeat, stream, num_threads)
+
+
+# ---------------------------------------------------------------------------
+# float32 <-> the dtypes computed in float32 (uint8 area/3-D, uint16, int16, float16)
+# ---------------------------------------------------------------------------
+
+cdef extern from "_convert.h" nogil:
+    void ux_convert(int code, int widen, const char* src, Py_ssize_t ss, char* dst,
+                    Py_ssize_t ds, Py_ssize_t n)
+
+_CONVERT_CODES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int16): 3,
+                  np.dtype(np.float16): 4}
+# Segments of a run converted by one thread: long enough to amortise the
+# odometer, short enough to share a 1-D run between threads.
+DEF _SEGMENT = 16384
+DEF _MAX_DIMS = 32
+
+
+def convert(src, dst, int num_threads):
+    """``dst[...] = src`` between float32 and uint8, uint16, int16 or float16.
+
+    Widening is exact. Narrowing rounds to nearest, ties to even; integers are
+    then saturated to their range (NaN gives the lower bound), float16 takes
+    IEEE overflow to inf. Same shape, any strides; one pass, parallel.
+    """
+    cdef int widen = dst.dtype == np.float32
+    narrow = src.dtype if widen else dst.dtype
+    other = dst.dtype if widen else src.dtype
+    if other != np.float32 or narrow not in _CONVERT_CODES or src.shape != dst.shape:
+        raise TypeError(f"convert: no conversion {src.dtype} {src.shape} -> "
+                        f"{dst.dtype} {dst.shape}")
+    cdef int code = _CONVERT_CODES[narrow]
+    # Visit dst in its memory order and merge dims that both arrays step over
+    # evenly, so that contiguous arrays become one run.
+    if src.flags.c_contiguous and dst.flags.c_contiguous:
+        dims = []
+        merged = [[src.size, src.itemsize, dst.itemsize]]
+    else:
+        dims = sorted((a for a in range(dst.ndim) if dst.shape[a] > 1),
+                      key=lambda a: -abs(dst.strides[a]))
+        merged = []  # [size, src stride, dst stride], outermost first
+    for a in dims:  # (no negative indexing: this module is built with wraparound=False)
+        n, s, d = dst.shape[a], src.strides[a], dst.strides[a]
+        last = merged[len(merged) - 1] if merged else None
+        if last is not None and last[1] == s * n and last[2] == d * n:
+            merged[len(merged) - 1] = [last[0] * n, s, d]
+        else:
+            merged.append([n, s, d])
+    if not merged:
+        merged = [[1, 0, 0]]
+    cdef Py_ssize_t nd = len(merged) - 1
+    if nd > _MAX_DIMS:
+        raise ValueError("convert: too many dimensions")
+    cdef Py_ssize_t shape[_MAX_DIMS]
+    cdef Py_ssize_t sstr[_MAX_DIMS]
+    cdef Py_ssize_t dstr[_MAX_DIMS]
+    cdef Py_ssize_t i
+    for i in range(nd):
+        shape[i], sstr[i], dstr[i] = merged[i]
+    cdef Py_ssize_t n_inner = merged[nd][0], s_inner = merged[nd][1], d_inner = merged[nd][2]
+    cdef Py_ssize_t n_seg = (n_inner + _SEGMENT - 1) // _SEGMENT
+    cdef Py_ssize_t rows = 1
+    for i in range(nd):
+        rows *= shape[i]
+    cdef Py_ssize_t blocks = rows * n_seg
+    cdef cnp.ndarray s_arr = src, d_arr = dst
+    cdef const char* sp = <const char*>cnp.PyArray_DATA(s_arr)
+    cdef char* dp = <char*>cnp.PyArray_DATA(d_arr)
+    cdef Py_ssize_t b, r, j, seg, so, do, count
+    if rows * n_inner < 65536:
+        num_threads = 1
+    with nogil:
+        for b in prange(blocks, num_threads=num_threads, schedule="static"):
+            r = b // n_seg
+            seg = b - r * n_seg
+            so = seg * _SEGMENT * s_inner
+            do = seg * _SEGMENT * d_inner
+            for j in range(nd - 1, -1, -1):  # the row's offsets, innermost dim first
+                so = so + (r % shape[j]) * sstr[j]
+                do = do + (r % shape[j]) * dstr[j]
+                r = r // shape[j]
+            count = n_inner - seg * _SEGMENT
+            if count > _SEGMENT:
+                count = _SEGMENT
+            ux_convert(code, widen, sp + so, s_inner, dp + do, d_inner, count)
