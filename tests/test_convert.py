@@ -135,27 +135,46 @@ def test_refuses_other_pairs():
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float16, np.uint8])
-@pytest.mark.parametrize("layout", ["hwc", "chw", "strided-out"])
-def test_banded_promote_equals_float32_rounded(dtype, layout, rng, monkeypatch):
-    """Many small bands (the promote budget shrunk) give the float32 result, rounded."""
+@pytest.mark.parametrize("layout", ["hwc", "chw", "grey", "strided-out", "strided-planar"])
+@pytest.mark.parametrize("size", [(50, 90), (20, 30), (50, 30)], ids=["up", "down", "mixed"])
+@pytest.mark.parametrize("bands", [4096, 1 << 30], ids=["bands", "whole"])
+def test_narrow_rows_equal_float32_rounded(dtype, layout, size, bands, rng, monkeypatch):
+    """The kernels round each finished float32 row into the narrow output (every
+    kernel: planar and channels-last, W pass first or not; packed, strided and
+    single-channel outputs), band by band or whole: the float32 result, rounded."""
     from upsamplex import _plan
-    monkeypatch.setattr(_plan.Plan, "_PROMOTE_BAND_BYTES", 4096)
-    x = (rng.random((45, 61, 3)) * 300).astype(dtype)
-    axes = (0, 1) if layout != "chw" else (1, 2)
-    if layout == "chw":
-        x = np.ascontiguousarray(x.transpose(2, 0, 1))
+    monkeypatch.setattr(_plan.Plan, "_PROMOTE_BAND_BYTES", bands)
+    x = (rng.random((45, 61, 3)) * 300 - (50 if dtype == np.int16 else 0)).astype(dtype)
+    axes = (0, 1)
+    if layout in ("chw", "strided-planar"):
+        x, axes = np.ascontiguousarray(x.transpose(2, 0, 1)), (1, 2)
+    elif layout == "grey":
+        x = np.ascontiguousarray(x[..., 1])
     mode = "area" if dtype == np.uint8 else "bicubic"
-    kw = dict(size=(50, 90), mode=mode, axes=axes)
+    kw = dict(size=size, mode=mode, axes=axes)
     expected = numpy_narrow(ux.interpolate(x.astype(np.float32), **kw), dtype)
-    if layout == "strided-out":
-        big = np.zeros((100, 180, 5), dtype)
-        out = big[::2, ::2, 1:4]
+    if layout.startswith("strided"):
+        shape = expected.shape
+        big = np.zeros(tuple(2 * n + 1 for n in shape), dtype)
+        out = big[1::2, 1::2, 1::2][:shape[0], :shape[1], :shape[2]]
         got = ux.interpolate(x, out=out, **kw)
         assert got is out
-        assert not big[1::2].any()
+        assert not big[::2].any() and not big[:, ::2].any() and not big[:, :, ::2].any()
     else:
         got = ux.interpolate(x, **kw)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float16])
+def test_narrow_rows_in_3d(dtype, rng):
+    """Depth taps combined before the W pass, then rows rounded (3-D kernels)."""
+    x = (rng.random((2, 9, 11, 13)) * 1000).astype(dtype)
+    for kw in (dict(scale_factor=2, mode="trilinear"), dict(size=(4, 5, 6), mode="trilinear",
+               antialias=True), dict(size=(12, 7, 20), mode="bicubic")):
+        for axes in ((1, 2, 3), (0, 1, 2)):
+            expected = numpy_narrow(ux.interpolate(x.astype(np.float32), axes=axes, **kw),
+                                    dtype)
+            np.testing.assert_array_equal(ux.interpolate(x, axes=axes, **kw), expected)
 
 
 def test_scratch_pool_is_bounded_and_shared_safely(rng, monkeypatch):

@@ -315,7 +315,8 @@ _SERIAL_BELOW = 1 << 15
 
 
 def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
-    """Run one kernel from 5-D views ``x`` into ``y`` (same dtype)."""
+    """Run one kernel from 5-D views ``x`` into ``y`` (same dtype; or a float32
+    ``x`` and a uint8/uint16/int16/float16 ``y`` the float kernels round into)."""
     if not _compatible_strides(x):
         # A copy, also when ``x`` is already contiguous but unaligned (a buffer
         # from a pickle frame or a byte offset): ascontiguousarray would keep it.
@@ -333,16 +334,18 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
     if kind == "gather" and x.dtype == np.uint8 and _gather_u8(td, th, tw).run(
             x, y, channels_last, num_threads):
         return  # dense 1..4-byte pixels: moved whole, repeated rows copied
-    # The kernels write W-contiguous rows (planar) or C-contiguous pixels.
+    # The kernels write W-contiguous rows (planar) or C-contiguous pixels; a
+    # narrow output takes any strides (its rows are converted as they finish).
     item = y.itemsize
     fits = (y.strides[1] == item) if channels_last else (y.strides[4] == item or y.shape[4] == 1)
-    fits = fits and _compatible_strides(y)
+    fits = (fits and _compatible_strides(y)) or y.dtype != x.dtype
     target = y if fits else v.allocate(y.shape, y.dtype,
                                        (0, 2, 3, 4, 1) if channels_last else None)
     # A caller's array far larger than the caches is written with streaming
     # stores (no read-for-ownership). Not a fresh one: its pages were just zeroed
     # by the kernel, so its lines are likely cached and plain stores win.
-    stream = not fresh and target is y and target.nbytes > _STREAM_ABOVE
+    stream = (not fresh and target is y and target.nbytes > _STREAM_ABOVE
+              and y.dtype == x.dtype)
     if kind == "gather":
         _resample.nearest(x, target, td.idx[:, 0].copy(), th.idx[:, 0].copy(),
                           tw.idx[:, 0].copy(), channels_last, num_threads, stream)
@@ -791,12 +794,18 @@ class Plan:
                       budget):
         axis = self.axes[0]
         rows = y.shape[axis]
-        # the work grows with the input too (a large downscale reads a lot)
-        if max(y.size, x.size) * itemsize <= budget or rows < 2:
+        if scratch is not None:
+            # the float32 copy of each input band is what the promoted budget bounds
+            # (the kernels round output rows straight into y)
+            bands = max(-(-x.size * 4 // budget), -(-y.nbytes // self._BAND_BYTES))
+            step = -(-rows // max(bands, 1))
+        else:
+            # the work grows with the input too (a large downscale reads a lot)
+            per_row = max(y.size, x.size) * itemsize // max(rows, 1)
+            step = max(1, budget // max(per_row, 1))
+        if step >= rows or rows < 2:
             self._run_window(pass_, x, y, ranges, origin, threads, fresh, scratch)
             return
-        per_row = max(y.size, x.size) // rows * itemsize
-        step = max(1, budget // max(per_row, 1))
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             sub = list(ranges)
@@ -830,19 +839,13 @@ class Plan:
         x = x[tuple(index)]
         if pass_.kind == "gather":
             x, y = _gather_view(x), _gather_view(y)
-        y_kernel = y
-        if scratch is not None:
-            if x.dtype != np.float32:
-                xf = _scratch_like(x, scratch, "x")
-                _resample.convert(x, xf, threads)
-                x = xf
-            if y.dtype != np.float32:
-                y_kernel = _scratch_like(y, scratch, "y")
-        for xv, yv in self._kernel_views(x, y_kernel):
-            _run_kernel(xv, yv, pass_.kind, tables, pass_.hfirst, threads,
-                        fresh or y_kernel is not y)
-        if y_kernel is not y:
-            _resample.convert(y_kernel, y, threads)  # one rounding
+        if scratch is not None and x.dtype != np.float32:
+            xf = _scratch_like(x, scratch, "x")
+            _resample.convert(x, xf, threads)
+            x = xf
+        # (a float32 x and a narrower y: the kernels round each finished row into y)
+        for xv, yv in self._kernel_views(x, y):
+            _run_kernel(xv, yv, pass_.kind, tables, pass_.hfirst, threads, fresh)
 
     def _kernel_views(self, x, y):
         """Pairs of (N, C, D, H, W) views of ``x`` and ``y``: batch axes become N

@@ -60,6 +60,42 @@ ctypedef fused pixel:
     double
 
 
+cdef extern from "_convert.h" nogil:
+    void ux_convert(int code, int widen, const char* src, Py_ssize_t ss, char* dst,
+                    Py_ssize_t ds, Py_ssize_t n)
+
+
+# A narrow output (uint8/uint16/int16/float16) of a float32 computation: each
+# finished float32 row, still in L1, is rounded straight into it (no float32
+# output array; _convert.h's rounding).
+ctypedef struct Narrow:
+    int code  # _CONVERT_CODES; 0: no narrow output, rows go to y itself
+    char* data
+    Py_ssize_t s[5]  # byte strides of the (N, C, D, H, W) output
+
+
+cdef Narrow _SAME_DTYPE  # code 0 (zero-initialised): rows go to y
+
+
+cdef inline void _narrow_row(const Narrow* nw, const void* row, Py_ssize_t n, Py_ssize_t c,
+                             Py_ssize_t od, Py_ssize_t oh, Py_ssize_t size_ow,
+                             Py_ssize_t n_chan) noexcept nogil:
+    # ``row``: size_ow float32 values of plane c (n_chan == 0), or size_ow pixels
+    # of n_chan values each (channels-last).
+    cdef char* d = nw.data + n * nw.s[0] + od * nw.s[2] + oh * nw.s[3]
+    cdef const char* src = <const char*>row
+    cdef Py_ssize_t o
+    if n_chan == 0:
+        ux_convert(nw.code, 0, src, 4, d + c * nw.s[1], nw.s[4], size_ow)
+    elif n_chan == 1:
+        ux_convert(nw.code, 0, src, 4, d, nw.s[4], size_ow)
+    elif nw.s[4] == n_chan * nw.s[1]:  # pixels packed: one run
+        ux_convert(nw.code, 0, src, 4, d, nw.s[1], size_ow * n_chan)
+    else:
+        for o in range(size_ow):
+            ux_convert(nw.code, 0, src + o * n_chan * 4, 4, d + o * nw.s[4], nw.s[1], n_chan)
+
+
 # ---------------------------------------------------------------------------
 # Float kernels
 # ---------------------------------------------------------------------------
@@ -338,7 +374,7 @@ cdef inline bint _direct_row(const floating* proto, const Axis* ad, const Axis* 
 
 cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
                           const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
-                          const Axis* axes, int num_threads) noexcept nogil:
+                          const Axis* axes, const Narrow* nw, int num_threads) noexcept nogil:
     # Planar layout: W is the fastest output axis (output W stride 1).
     cdef const Axis* ad = &axes[0]
     cdef const Axis* ah = &axes[1]
@@ -347,6 +383,7 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
     cdef Py_ssize_t n_rows = n_batch * n_chan * size_od * size_oh
     cdef Py_ssize_t r, rest, n, c, od, oh, step
     cdef floating* tmp
+    cdef floating* orow
     cdef const floating* base
     cdef const floating* row
     cdef floating* yrow
@@ -354,8 +391,9 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         tmp = <floating*>malloc((width + 1) * sizeof(floating))
+        orow = <floating*>malloc((aw.size_out + 1) * sizeof(floating))
         for r in prange(n_rows, schedule='static'):
-            if tmp == NULL:
+            if tmp == NULL or orow == NULL:
                 failed_ptr[0] = 1
                 continue
             oh = r % size_oh
@@ -365,18 +403,22 @@ cdef int _resample_planar(const floating* x, const Py_ssize_t* xs, floating* y,
             c = rest % n_chan
             n = rest // n_chan
             base = x + n * xs[0] + c * xs[1]
-            yrow = y + n * ys[0] + c * ys[1] + od * ys[2] + oh * ys[3]
+            if nw.code:
+                yrow = orow
+            else:
+                yrow = y + n * ys[0] + c * ys[1] + od * ys[2] + oh * ys[3]
             if _direct_row(base, ad, ah, od, oh):
                 row = base + ad.idx[od * ad.k] * xs[2] + ah.idx[oh * ah.k] * xs[3]
                 step = xs[4]
+                _walk(row, step, yrow, 1, aw)
             elif _combine_rows(base, xs, ad, ah, od, oh, width, xs[4], tmp):
-                row = tmp
-                step = 1
+                _walk(tmp, 1, yrow, 1, aw)
             else:
                 memset(yrow, 0, aw.size_out * sizeof(floating))
-                continue
-            _walk(row, step, yrow, 1, aw)
+            if nw.code:
+                _narrow_row(nw, orow, n, c, od, oh, aw.size_out, 0)
         free(tmp)
+        free(orow)
     return -1 if failed else 0
 
 
@@ -501,7 +543,7 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
                                  Py_ssize_t n_chan, const Axis* ad, const Axis* ah,
                                  const Axis* aw, Py_ssize_t block, const Py_ssize_t* block_lo,
                                  const Py_ssize_t* block_hi, Py_ssize_t rows_max,
-                                 int stream, int num_threads) noexcept nogil:
+                                 int stream, const Narrow* nw, int num_threads) noexcept nogil:
     # Planar, W pass first: each job (plane, output depth, block of output rows)
     # resamples the input rows its block reads once into a private buffer (3-D:
     # after combining the depth taps), then blends them per output row with
@@ -520,7 +562,9 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         buf = <floating*>malloc((rows_max * size_ow + 1) * sizeof(floating))
-        tmp = <floating*>malloc((width + 1) * sizeof(floating))
+        # (also the output row of a narrow output)
+        tmp = <floating*>malloc(((width if width > size_ow else size_ow) + 1)
+                                * sizeof(floating))
         for job in prange(n_batch * n_chan * size_od * n_blocks, schedule='static'):
             if buf == NULL or tmp == NULL:
                 failed_ptr[0] = 1
@@ -542,7 +586,11 @@ cdef int _resample_planar_hfirst(const floating* x, const Py_ssize_t* xs, floati
                 step = 1 if row == tmp else xs[4]
                 _walk(row, step, buf + (ih - lo) * size_ow, 1, aw)
             for oh in range(oh0, oh1):
-                _blend_rows(buf, size_ow, lo, ah, oh, yplane + oh * ys[3], stream)
+                if nw.code:
+                    _blend_rows(buf, size_ow, lo, ah, oh, tmp, 0)
+                    _narrow_row(nw, tmp, n, c, od, oh, size_ow, 0)
+                else:
+                    _blend_rows(buf, size_ow, lo, ah, oh, yplane + oh * ys[3], stream)
         ux_stream_fence()
         free(buf)
         free(tmp)
@@ -786,7 +834,8 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                              const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
                              const Axis* ad, const Axis* ah, const Axis* aw, Py_ssize_t block,
                              const Py_ssize_t* block_lo, const Py_ssize_t* block_hi,
-                             Py_ssize_t rows_max, int stream, int num_threads) noexcept nogil:
+                             Py_ssize_t rows_max, int stream, const Narrow* nw,
+                             int num_threads) noexcept nogil:
     # Channels-last twin of _resample_planar_hfirst (same arithmetic order):
     # rows are OW * C contiguous values, so the H blend vectorises across
     # pixels and channels. ys: output strides of (N, D, H, W).
@@ -850,7 +899,10 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
                 _walk_cl(row, step, n_chan, buf + (ih - lo) * row_len, n_chan, aw)
             for oh in range(oh0, oh1):
                 yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
-                if dense:
+                if nw.code:
+                    _blend_rows(buf, row_len, lo, ah, oh, line, 0)
+                    _narrow_row(nw, line, n, 0, od, oh, size_ow, n_chan)
+                elif dense:
                     _blend_rows(buf, row_len, lo, ah, oh, yrow, stream)
                 else:
                     _blend_rows(buf, row_len, lo, ah, oh, line, 0)
@@ -865,7 +917,7 @@ cdef int _resample_cl_hfirst(const floating* x, const Py_ssize_t* xs, floating* 
 
 cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floating* y,
                                  const Py_ssize_t* ys, Py_ssize_t n_batch,
-                                 Py_ssize_t n_chan, const Axis* axes,
+                                 Py_ssize_t n_chan, const Axis* axes, const Narrow* nw,
                                  int num_threads) noexcept nogil:
     # Channels-last layout: C is the fastest axis of input and output (stride
     # 1); ys holds the output strides of (N, D, H, W).
@@ -875,8 +927,9 @@ cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floati
     cdef Py_ssize_t size_od = ad.size_out, size_oh = ah.size_out
     cdef Py_ssize_t width = aw.size_in, size_ow = aw.size_out
     cdef Py_ssize_t n_rows = n_batch * size_od * size_oh
-    cdef Py_ssize_t r, rest, n, od, oh, o, sw
+    cdef Py_ssize_t r, rest, n, od, oh, o, pix
     cdef floating* tmp
+    cdef floating* orow
     cdef const floating* base
     cdef const floating* row
     cdef floating* yrow
@@ -884,8 +937,9 @@ cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floati
     cdef int* failed_ptr = &failed
     with parallel(num_threads=num_threads):
         tmp = <floating*>malloc((width * n_chan + 1) * sizeof(floating))
+        orow = <floating*>malloc((size_ow * n_chan + 1) * sizeof(floating))
         for r in prange(n_rows, schedule='static'):
-            if tmp == NULL:
+            if tmp == NULL or orow == NULL:
                 failed_ptr[0] = 1
                 continue
             oh = r % size_oh
@@ -893,20 +947,25 @@ cdef int _resample_channels_last(const floating* x, const Py_ssize_t* xs, floati
             od = rest % size_od
             n = rest // size_od
             base = x + n * xs[0]
-            yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
+            if nw.code:
+                yrow = orow
+                pix = n_chan
+            else:
+                yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
+                pix = ys[3]
             if _direct_row(base, ad, ah, od, oh):
                 row = base + ad.idx[od * ad.k] * xs[2] + ah.idx[oh * ah.k] * xs[3]
-                sw = xs[4]
-            else:
+                _walk_cl(row, xs[4], n_chan, yrow, pix, aw)
+            elif _combine_rows_cl(base, xs, ad, ah, od, oh, width, n_chan, tmp):
                 # Treat each (w, c) pair as one sample of a width*C row.
-                if not _combine_rows_cl(base, xs, ad, ah, od, oh, width, n_chan, tmp):
-                    for o in range(size_ow):
-                        memset(yrow + o * ys[3], 0, n_chan * sizeof(floating))
-                    continue
-                row = tmp
-                sw = n_chan
-            _walk_cl(row, sw, n_chan, yrow, ys[3], aw)
+                _walk_cl(tmp, n_chan, n_chan, yrow, pix, aw)
+            else:
+                for o in range(size_ow):
+                    memset(yrow + o * pix, 0, n_chan * sizeof(floating))
+            if nw.code:
+                _narrow_row(nw, orow, n, 0, od, oh, size_ow, n_chan)
         free(tmp)
+        free(orow)
     return -1 if failed else 0
 
 
@@ -1046,66 +1105,93 @@ cdef void _fill_axis(Axis* a, tuple table, Py_ssize_t size_in, walk,
         a.fix_lo = a.fix_hi = a.up2_lo = a.up2_hi = 0
 
 
-cdef void _view_strides(x, y, bint channels_last, Py_ssize_t* xs, Py_ssize_t* ys) except *:
+cdef void _view_strides(x, y, bint channels_last, Py_ssize_t* xs, Py_ssize_t* ys,
+                        Narrow* nw) except *:
     # Element strides of the 5-D input (N, C, D, H, W), and of the output's
     # (N, C, D, H) axes (planar: W stride 1) or (N, D, H, W) axes (channels-last:
-    # C stride 1).
+    # C stride 1). An output of another dtype than the input's (float32) is a
+    # narrow one: ``nw`` gets its byte strides and ``ys`` is unused.
     cdef Py_ssize_t i
+    if not y.flags.writeable:
+        raise ValueError("the kernel's output array is read-only")
     xstr = element_strides(x)
-    ystr = element_strides(y)
     for i in range(5):
         xs[i] = xstr[i]
+    nw.code = 0
+    if y.dtype == x.dtype:
+        ystr = element_strides(y)
+        for i in range(4):
+            ys[i] = ystr[i + 1 if channels_last and i > 0 else i]
+        return
+    if x.dtype != np.float32 or y.dtype not in _CONVERT_CODES:
+        raise TypeError(f"no kernel writes {y.dtype} from {x.dtype}")
+    cdef cnp.ndarray ya = y
+    nw.code = _CONVERT_CODES[y.dtype]
+    nw.data = <char*>cnp.PyArray_DATA(ya)
+    for i in range(5):
+        nw.s[i] = y.strides[i]
     for i in range(4):
-        ys[i] = ystr[i + 1 if channels_last and i > 0 else i]
+        ys[i] = 0
+
+
+cdef inline void* _data(arr) except NULL:
+    cdef cnp.ndarray a = arr
+    return cnp.PyArray_DATA(a) if a.size else <void*>1  # (an empty array has no rows)
 
 
 def resample(x, y, tables, sizes_in, walks, bint channels_last, int num_threads):
     """Float resampling of 5-D views ``x`` -> ``y`` with per-axis ``tables`` (D, H, W).
 
-    ``y`` must have W stride 1 (planar) or C stride 1 (channels-last).
+    ``y`` must have W stride 1 (planar) or C stride 1 (channels-last), or be
+    uint8/uint16/int16/float16 (any strides) for a float32 ``x``: each row is
+    then rounded into it as it is finished.
     """
     cdef Axis axes[3]
     cdef list keep = []
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
+    cdef Narrow nw
     cdef Py_ssize_t i, n_batch = x.shape[0], n_chan = x.shape[1]
     cdef int status
     for i in range(3):
         _fill_axis(&axes[i], tables[i], sizes_in[i], walks[i], keep)
-    _view_strides(x, y, channels_last, xs, ys)
+    _view_strides(x, y, channels_last, xs, ys, &nw)
+    cdef void* yp = _data(y)
     if x.dtype == np.float32:
-        status = _run_float[float](x, y, xs, ys, n_batch, n_chan, axes, channels_last,
-                                   num_threads)
+        status = _run_float[float](x, <float*>yp, xs, ys, n_batch, n_chan, axes,
+                                   channels_last, &nw, num_threads)
     else:
-        status = _run_float[double](x, y, xs, ys, n_batch, n_chan, axes, channels_last,
-                                    num_threads)
+        status = _run_float[double](x, <double*>yp, xs, ys, n_batch, n_chan, axes,
+                                    channels_last, &nw, num_threads)
     if status != 0:
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
-cdef int _run_float(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
+cdef int _run_float(const floating[:, :, :, :, :] x, floating* yp,
                     Py_ssize_t* xs, Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
-                    Axis* axes, bint channels_last, int num_threads) except? -2:
+                    Axis* axes, bint channels_last, const Narrow* nw,
+                    int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef int status
     with nogil:
         if channels_last:
-            status = _resample_channels_last(xp, xs, yp, ys, n_batch, n_chan, axes,
+            status = _resample_channels_last(xp, xs, yp, ys, n_batch, n_chan, axes, nw,
                                              num_threads)
         else:
-            status = _resample_planar(xp, xs, yp, ys, n_batch, n_chan, axes, num_threads)
+            status = _resample_planar(xp, xs, yp, ys, n_batch, n_chan, axes, nw, num_threads)
     return status
 
 
 def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssize_t size_ih,
                     Py_ssize_t size_iw, walk_w, Py_ssize_t block, bint channels_last,
                     int num_threads, bint stream=False):
-    """Resampling of 5-D views, W pass first (depth taps combined before it)."""
+    """Resampling of 5-D views, W pass first (depth taps combined before it);
+    ``y`` as in :func:`resample`."""
     cdef Axis axes[3]
     cdef list keep = []
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
+    cdef Narrow nw
     cdef Py_ssize_t rows_max
     cdef int status
     _fill_axis(&axes[0], table_d, size_id, 0, keep)
@@ -1117,34 +1203,36 @@ def resample_hfirst(x, y, table_d, table_h, table_w, Py_ssize_t size_id, Py_ssiz
     cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
     rows_max = block_ranges(axes[1].idx, axes[1].cnt, axes[1].k, axes[1].size_in,
                             axes[1].size_out, block, &lo_v[0], &hi_v[0])
-    _view_strides(x, y, channels_last, xs, ys)
+    _view_strides(x, y, channels_last, xs, ys, &nw)
+    cdef void* yp = _data(y)
     if x.dtype == np.float32:
-        status = _run_hfirst[float](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                    channels_last, stream, num_threads)
+        status = _run_hfirst[float](x, <float*>yp, xs, ys, axes, block, &lo_v[0], &hi_v[0],
+                                    rows_max, channels_last, stream, &nw, num_threads)
     else:
-        status = _run_hfirst[double](x, y, xs, ys, axes, block, &lo_v[0], &hi_v[0], rows_max,
-                                     channels_last, stream, num_threads)
+        status = _run_hfirst[double](x, <double*>yp, xs, ys, axes, block, &lo_v[0],
+                                     &hi_v[0], rows_max, channels_last, stream, &nw,
+                                     num_threads)
     if status != 0:
         raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
 
-cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating[:, :, :, :, :] y,
+cdef int _run_hfirst(const floating[:, :, :, :, :] x, floating* yp,
                      Py_ssize_t* xs, Py_ssize_t* ys, Axis* axes, Py_ssize_t block,
                      const Py_ssize_t* lo, const Py_ssize_t* hi, Py_ssize_t rows_max,
-                     bint channels_last, int stream, int num_threads) except? -2:
+                     bint channels_last, int stream, const Narrow* nw,
+                     int num_threads) except? -2:
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
     cdef int status
     with nogil:
         if channels_last:
             status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0], &axes[1],
-                                         &axes[2], block, lo, hi, rows_max, stream,
+                                         &axes[2], block, lo, hi, rows_max, stream, nw,
                                          num_threads)
         else:
             status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan, &axes[0],
                                              &axes[1], &axes[2], block, lo, hi, rows_max,
-                                             stream, num_threads)
+                                             stream, nw, num_threads)
     return status
 
 
@@ -1153,7 +1241,10 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads,
     """Nearest gather of 5-D views ``x`` -> ``y`` given source indices per axis."""
     cdef Py_ssize_t xs[5]
     cdef Py_ssize_t ys[4]
-    _view_strides(x, y, channels_last, xs, ys)
+    cdef Narrow nw
+    if y.dtype != x.dtype:
+        raise TypeError(f"nearest: {x.dtype} input, {y.dtype} output")
+    _view_strides(x, y, channels_last, xs, ys, &nw)
     off_w = np.ascontiguousarray(src_w * xs[4], dtype=np.intp)
     copy_w = (not channels_last and xs[4] == 1 and src_w.shape[0] == x.shape[4]
               and bool(np.all(src_w == np.arange(src_w.shape[0]))))
@@ -1296,18 +1387,19 @@ cdef class Prepared:
                     status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan,
                                                  &self.axes[0], &self.axes[1], &self.axes[2],
                                                  self.block, lo, hi, self.rows_max, stream,
-                                                 num_threads)
+                                                 &_SAME_DTYPE, num_threads)
                 else:
                     status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan,
                                                      &self.axes[0], &self.axes[1],
                                                      &self.axes[2], self.block, lo, hi,
-                                                     self.rows_max, stream, num_threads)
+                                                     self.rows_max, stream, &_SAME_DTYPE,
+                                                     num_threads)
             elif channels_last:
                 status = _resample_channels_last(xp, xs, yp, ys, n_batch, n_chan, self.axes,
-                                                 num_threads)
+                                                 &_SAME_DTYPE, num_threads)
             else:
                 status = _resample_planar(xp, xs, yp, ys, n_batch, n_chan, self.axes,
-                                          num_threads)
+                                          &_SAME_DTYPE, num_threads)
         return status
 
     cdef void _gather(self, void* xp, void* yp, Py_ssize_t* xs, Py_ssize_t* ys,
@@ -1363,10 +1455,6 @@ cdef void _gather_run(const pixel* xp, pixel* yp, Py_ssize_t* xs, Py_ssize_t* ys
 # ---------------------------------------------------------------------------
 # float32 <-> the dtypes computed in float32 (uint8 area/3-D, uint16, int16, float16)
 # ---------------------------------------------------------------------------
-
-cdef extern from "_convert.h" nogil:
-    void ux_convert(int code, int widen, const char* src, Py_ssize_t ss, char* dst,
-                    Py_ssize_t ds, Py_ssize_t n)
 
 _CONVERT_CODES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int16): 3,
                   np.dtype(np.float16): 4}
