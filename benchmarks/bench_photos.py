@@ -1,4 +1,4 @@
-"""HWC photos (uint8 RGB/RGBA, uint16 grey and RGB) through ``axes=`` vs OpenCV and Pillow.
+"""HWC photos (uint8 RGB/RGBA, uint16 grey and RGB, int16) through ``axes=`` vs OpenCV and Pillow.
 
     python benchmarks/bench_photos.py [--quick] [--markdown] [--threads 1 2]
 
@@ -34,6 +34,10 @@ CASES = [  # (name, shape, dtype, out (h, w), mode, cv2 flag, PIL filter)
      "INTER_AREA", None),
     ("RGB16 1080p x2", (1080, 1920, 3), np.uint16, (2160, 3840), "bilinear", "INTER_LINEAR",
      None),
+    ("int16 720p x1.5 bicubic", (720, 1280, 1), np.int16, (1080, 1920), "bicubic",
+     "INTER_CUBIC", None),
+    ("grey16 2048² x0.6 bilinear", (2048, 2048, 1), np.uint16, (1229, 1229), "bilinear",
+     "INTER_AREA", None),
 ]
 
 

@@ -165,19 +165,74 @@ def _forward_doc(nd, transposed):
     return decorate
 
 
+# Tiny calls. A call signature (shapes, dtypes, strides, plain geometry arguments)
+# that a first call validated, and that the direct kernel runs as one chunk on one
+# thread, is bound to that kernel call: later calls skip validation and dispatch
+# (the per-call Python cost is most of a small convolution). Same kernel, same
+# arguments: the same bits.
+_BOUND = {}
+_BOUND_SIZE = 64
+
+
+def _bound_key(transposed, nd, x, weight, bias, args):
+    key = geometry._cache_key(transposed, nd, x, weight, bias, args)
+    if key is None:
+        return None
+    return key + (x.strides, x.flags.aligned, weight.strides, weight.flags.aligned,
+                  None if bias is None else (bias.strides, bias.flags.aligned))
+
+
+def _bind(key, problem, x, weight, bias, transposed):
+    """Remember the bound call of ``problem`` under ``key`` when it has one."""
+    dtype = problem.x5.dtype
+    operands = (x, weight) if bias is None else (x, weight, bias)
+    if key is None or not all(a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
+                              for a in operands):
+        return  # (these calls convert or copy an operand first)
+    run = lowering.bound_direct(problem, transposed)
+    if run is None:
+        return
+    public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
+    y5_shape = problem.y_shape[:2] + (problem.geom.src if transposed else problem.geom.out)
+    x5_shape, w5_shape = problem.x5.shape, problem.w5.shape
+
+    def call(x, weight, bias):
+        y = np.empty(public_shape, dtype)
+        run(x.reshape(x5_shape), weight.reshape(w5_shape), bias, y.reshape(y5_shape))
+        return y
+
+    if len(_BOUND) >= _BOUND_SIZE:
+        _BOUND.clear()
+    _BOUND[key] = call
+
+
 def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_threads):
+    key = None
+    if out is None and num_threads is None and lowering.FORCE_PATH is None:
+        key = _bound_key(False, nd, x, weight, bias, (stride, padding, dilation, groups))
+        bound = None if key is None else _BOUND.get(key)
+        if bound is not None:
+            return bound(x, weight, bias)
     problem = geometry.conv_problem(nd, x, weight, bias, stride, padding, dilation, groups)
     num_threads = check_num_threads(num_threads)
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
     buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias), problem.args)
     y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.out)
     lowering.conv_forward(problem, y5, num_threads)
+    _bind(key, problem, x, weight, bias, transposed=False)
     return _deliver(buffer, out)
 
 
 def _conv_transpose_nd(
     nd, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
 ):
+    key = None
+    if out is None and num_threads is None and lowering.FORCE_PATH is None:
+        key = _bound_key(True, nd, x, weight, bias,
+                         (stride, padding, output_padding, dilation, groups))
+        bound = None if key is None else _BOUND.get(key)
+        if bound is not None:
+            return bound(x, weight, bias)
     problem = geometry.transpose_problem(
         nd, x, weight, bias, stride, padding, output_padding, dilation, groups
     )
@@ -186,6 +241,7 @@ def _conv_transpose_nd(
     buffer = _output_buffer(out, public_shape, problem.x5.dtype, (x, weight, bias), problem.args)
     y5 = buffer.reshape(problem.y_shape[:2] + problem.geom.src)
     lowering.conv_transpose_forward(problem, y5, num_threads)
+    _bind(key, problem, x, weight, bias, transposed=True)
     return _deliver(buffer, out)
 
 

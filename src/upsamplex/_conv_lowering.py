@@ -444,14 +444,57 @@ def _in_chunks(n_rows, macs_per_row, num_threads, call):
         call(r0, min(n_rows, r0 + chunk), num_threads)
 
 
+def _forward_work(n, m_total, w_shape, geom, groups):
+    """(rows, multiply-adds per row) of the direct forward kernel."""
+    taps = w_shape[1] * prod(geom.kernel)
+    return (_k.direct_items(n, groups, geom.out[0], geom.out[1]),
+            m_total // groups * taps * geom.out[2])
+
+
+def _transpose_work(n, channels, g_channels, geom, groups):
+    """(rows, multiply-adds per row) of the direct transposed kernel."""
+    # Each output element gathers about (M/groups) * taps / stride products.
+    taps = (g_channels // groups) * max(1, prod(geom.kernel) // prod(geom.stride))
+    return (_k.direct_items(n, groups, geom.src[0], geom.src[1]),
+            channels // groups * taps * geom.src[2])
+
+
+def bound_direct(problem, transposed):
+    """The direct kernel call of a problem that runs as one chunk on one thread,
+    bound to its geometry: ``run(x5, w5, bias, y5)``; None when it takes another
+    path. For repeated tiny calls (the same call as the dispatch makes: same bits)."""
+    if FORCE_PATH is not None:
+        return None
+    geom, groups, x5 = problem.geom, problem.groups, problem.x5
+    n, out_channels = problem.y_shape[:2]
+    if transposed:
+        if not use_direct("transpose", geom, groups, out_channels, x5.shape[1], n):
+            return None
+        rows, macs = _transpose_work(n, out_channels, x5.shape[1], geom, groups)
+        kernel = _k.direct_conv_transpose
+    else:
+        sizes = (geom, groups, x5.shape[1], out_channels, n)
+        if winograd_ok(*sizes[:4]) or not use_direct("conv", *sizes, winograd=False):
+            return None
+        rows, macs = _forward_work(n, out_channels, problem.w5.shape, geom, groups)
+        kernel = _k.direct_conv
+    if rows * macs >= _DIRECT_SERIAL_BELOW:  # (which is also one chunk)
+        return None
+    args = (geom.stride, geom.padding, geom.dilation, groups, 0, rows, 1)
+    empty = np.empty(0, x5.dtype)
+
+    def run(x5, w5, bias, y5):
+        kernel(x5, w5, empty if bias is None else bias, y5, *args)
+
+    return run
+
+
 def direct_forward(src5, weight, bias, dst5, geom, groups, num_threads):
     """``dst5 = conv(src5, weight) + bias`` by the direct kernel."""
     n, m_total = dst5.shape[:2]
-    taps = weight.shape[1] * prod(geom.kernel)
     bias = _bias_or_empty(bias, src5.dtype)
     _in_chunks(
-        _k.direct_items(n, groups, geom.out[0], geom.out[1]),
-        m_total // groups * taps * geom.out[2],
+        *_forward_work(n, m_total, weight.shape, geom, groups),
         num_threads,
         lambda r0, r1, threads: _k.direct_conv(
             src5,
@@ -472,12 +515,9 @@ def direct_forward(src5, weight, bias, dst5, geom, groups, num_threads):
 def direct_transpose(g5, weight, bias, dst5, geom, groups, num_threads):
     """``dst5 = col2im(weightᵀ @ g5) + bias`` (conv's input gradient) by the direct kernel."""
     n, channels = dst5.shape[:2]
-    # Each output element gathers about (M/groups) * taps / stride products.
-    taps = (g5.shape[1] // groups) * max(1, prod(geom.kernel) // prod(geom.stride))
     bias = _bias_or_empty(bias, g5.dtype)
     _in_chunks(
-        _k.direct_items(n, groups, geom.src[0], geom.src[1]),
-        channels // groups * taps * geom.src[2],
+        *_transpose_work(n, channels, g5.shape[1], geom, groups),
         num_threads,
         lambda r0, r1, threads: _k.direct_conv_transpose(
             g5,
