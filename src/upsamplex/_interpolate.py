@@ -252,6 +252,15 @@ def resize(image, shape, *, mode="bilinear", antialias=None, channel_axis=None, 
     >>> ux.resize(np.zeros((3, 8, 8), np.float32), (4, 4), channel_axis=0).shape
     (3, 4, 4)
     """
+    key = None
+    if (type(image) is np.ndarray and type(shape) is tuple and type(mode) is str
+            and type(antialias) in _RESIZE_FLAG_TYPES
+            and type(channel_axis) in _RESIZE_AXIS_TYPES):
+        key = (image.shape, image.dtype, shape, tuple(map(type, shape)), mode, antialias,
+               channel_axis)
+        p = _RESIZE_PLANS.get(key)
+        if p is not None:
+            return p(image, out=out, num_threads=num_threads)
     x = v.as_array(image, "image")
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
@@ -290,5 +299,19 @@ def resize(image, shape, *, mode="bilinear", antialias=None, channel_axis=None, 
         shrinks = any(n < x.shape[a] for n, a in zip(size, spatial, strict=True))
         antialias = shrinks and base not in ("nearest", "nearest-exact", "area")
     antialias = bool(antialias) or base == "lanczos"
-    return interpolate(x, size=size, mode=base, antialias=antialias, axes=spatial, out=out,
-                       num_threads=num_threads)
+    p = cached_plan(x.shape, x.dtype, size, None, base, None, None, antialias, spatial)
+    if key is not None and p.nbytes <= _RESIZE_PLAN_BYTES:
+        if len(_RESIZE_PLANS) >= _RESIZE_PLANS_KEPT:
+            _RESIZE_PLANS.clear()
+        _RESIZE_PLANS[key] = p
+    return p(x, out=out, num_threads=num_threads)
+
+
+# The plans of recent resize calls by their raw arguments: a repeated call skips
+# the argument checks and the plan cache's key (its per-call cost on small images).
+# Only small plans: the plan cache's byte bound stays the memory bound.
+_RESIZE_PLANS = {}
+_RESIZE_PLANS_KEPT = 32
+_RESIZE_PLAN_BYTES = 256 << 10
+_RESIZE_FLAG_TYPES = (type(None), bool)
+_RESIZE_AXIS_TYPES = (type(None), int)

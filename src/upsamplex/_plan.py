@@ -956,13 +956,21 @@ def _key_part(value):
 def cached_plan(shape, dtype, size, scale_factor, mode, align_corners,
                 recompute_scale_factor, antialias, axes, name="input"):
     """A plan for these arguments, from the cache when it was made before."""
+    args = (size, scale_factor, mode, align_corners, recompute_scale_factor, antialias, axes)
     try:
-        key = (shape, dtype, _key_part(size), _key_part(scale_factor), _key_part(mode),
-               _key_part(align_corners), _key_part(recompute_scale_factor),
-               _key_part(antialias), _key_part(axes), name)
+        # Hashable arguments as they are, with their types and their items' (the
+        # sequence ones; nested sequences never make a plan); others by _key_part.
+        key = (shape, dtype, name, args, tuple(map(type, args)),
+               tuple(map(type, size)) if type(size) is tuple else None,
+               tuple(map(type, scale_factor)) if type(scale_factor) is tuple else None,
+               tuple(map(type, axes)) if type(axes) is tuple else None)
         hash(key)
     except TypeError:
-        key = None
+        try:
+            key = (shape, dtype, name) + tuple(map(_key_part, args))
+            hash(key)
+        except TypeError:
+            key = None
     if key is not None:
         hit = PLAN_CACHE.get(key)
         if hit is not None:
