@@ -52,6 +52,7 @@ _NEAREST = ("nearest", "nearest-exact")
 FILTER_DTYPES = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64, np.uint8,
                                             np.uint16, np.int16))
 GRAD_DTYPES = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+_HALVE_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16))
 _GATHER_UNITS = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.float32),
                  8: np.dtype(np.float64)}
 
@@ -365,6 +366,18 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
         np.copyto(y, target)
 
 
+def _run_halve(x, y, num_threads):
+    """The exact integer 'area' halving of 5-D views ``x`` into ``y``."""
+    if not _compatible_strides(x):
+        x = np.array(x, order="C")
+    if _compatible_strides(y):
+        _resample.halve(x, y, num_threads)
+    else:
+        target = np.empty(y.shape, y.dtype)
+        _resample.halve(x, target, num_threads)
+        np.copyto(y, target)
+
+
 _GATHER_U8 = OrderedDict()  # (ids of the 3 tables) -> (the tables, their GatherU8)
 
 
@@ -450,7 +463,7 @@ class Plan:
 
     __slots__ = ("in_shape", "out_shape", "dtype", "axes", "mode", "antialias",
                  "align_corners", "geometry", "_torch_layout", "_perm", "_n_batch", "_path",
-                 "_table_dtype", "_fwd", "_bwd", "nbytes", "_fast")
+                 "_table_dtype", "_halves", "_fwd", "_bwd", "nbytes", "_fast")
 
     def __init__(self, shape, dtype, size=None, scale_factor=None, mode="nearest",
                  align_corners=None, recompute_scale_factor=None, antialias=False, *,
@@ -490,6 +503,14 @@ class Plan:
         # Tables in the precision torch uses for this dtype: float64 for float64,
         # float32 otherwise (uint8 nearest indices too, as torch computes them).
         self._table_dtype = "<f8" if dtype == np.float64 else "<f4"
+        # 'area' halving (and keeping) axes of integer samples: the float32 result
+        # is the exact box mean, so an integer kernel gives its bits (_halve.h)
+        self._halves = (self._path == "promote" and geom.table_mode == "area"
+                        and dtype in _HALVE_DTYPES
+                        and all(i in (o, 2 * o) for i, o in zip(geom.in_sizes,
+                                                                 geom.out_sizes, strict=True))
+                        and any(i == 2 * o > 0 for i, o in zip(geom.in_sizes,
+                                                               geom.out_sizes, strict=True)))
         self._fwd = None
         self._bwd = None
         self._fast = {}  # (strides, dtype, shape) of an input -> its bound fast call
@@ -779,7 +800,8 @@ class Plan:
             self._run_budget(pass_, x, y[tuple(yi)], sub, band_origin, threads, fresh)
 
     def _run_budget(self, pass_, x, y, ranges, origin, threads, fresh):
-        promote = self._path == "promote" or (pass_ is self._bwd and self.dtype == np.float16)
+        promote = ((self._path == "promote" and not (self._halves and pass_ is self._fwd))
+                   or (pass_ is self._bwd and self.dtype == np.float16))
         itemsize = 4 if promote else y.itemsize
         budget = self._PROMOTE_BAND_BYTES if promote else self._BAND_BYTES
         scratch = {} if promote else None
@@ -837,6 +859,10 @@ class Plan:
             index[a] = slice(start, start + sub.size_in)
             tables[first + i] = sub
         x = x[tuple(index)]
+        if self._halves and pass_ is self._fwd:
+            for xv, yv in self._kernel_views(x, y):
+                _run_halve(xv, yv, threads)
+            return
         if pass_.kind == "gather":
             x, y = _gather_view(x), _gather_view(y)
         if scratch is not None and x.dtype != np.float32:

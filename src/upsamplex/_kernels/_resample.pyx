@@ -8,7 +8,7 @@ transposed tables.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport uint8_t, uint16_t
+from libc.stdint cimport int16_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -1531,3 +1531,143 @@ def convert(src, dst, int num_threads):
             if count > _SEGMENT:
                 count = _SEGMENT
             ux_convert(code, widen, sp + so, s_inner, dp + do, d_inner, count)
+
+
+# ---------------------------------------------------------------------------
+# 'area' at a factor of 2 on integer samples: exact box sums (_halve.h)
+# ---------------------------------------------------------------------------
+
+cdef extern from "_halve.h" nogil:
+    void ux_halve_u8(const uint8_t* x, uint8_t* y, Py_ssize_t n, Py_ssize_t xstep,
+                     Py_ssize_t ystep, const Py_ssize_t* off, int shift)
+    void ux_halve_u16(const uint16_t* x, uint16_t* y, Py_ssize_t n, Py_ssize_t xstep,
+                      Py_ssize_t ystep, const Py_ssize_t* off, int shift)
+    void ux_halve_i16(const int16_t* x, int16_t* y, Py_ssize_t n, Py_ssize_t xstep,
+                      Py_ssize_t ystep, const Py_ssize_t* off, int shift)
+
+    void ux_halve_pixels_u8(const uint8_t* const* rows, int nrows, uint8_t* y, Py_ssize_t n,
+                            Py_ssize_t C, int* t, int shift)
+    void ux_halve_pixels_u16(const uint16_t* const* rows, int nrows, uint16_t* y,
+                             Py_ssize_t n, Py_ssize_t C, int* t, int shift)
+    void ux_halve_pixels_i16(const int16_t* const* rows, int nrows, int16_t* y, Py_ssize_t n,
+                             Py_ssize_t C, int* t, int shift)
+
+_HALVE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int16): 3}
+
+
+def halve(x, y, int num_threads):
+    """``y`` = the means of ``x`` over 2-sample boxes, rounded to nearest, ties to even.
+
+    5-D views (N, C, D, H, W) of one integer dtype (uint8, uint16, int16), element-
+    aligned strides; each spatial axis of ``x`` is as long as ``y``'s or twice as
+    long (at least one twice): the float32 'area' result of these dtypes, exactly.
+    """
+    cdef int code = _HALVE_CODES.get(x.dtype, 0)
+    if code == 0 or y.dtype != x.dtype or x.ndim != 5 or y.ndim != 5 or (
+            x.shape[:2] != y.shape[:2]):
+        raise TypeError(f"halve: no kernel for {x.dtype} {x.shape} -> {y.dtype} {y.shape}")
+    cdef int f[3]
+    cdef int i, shift = 0
+    for i in range(3):
+        f[i] = 2 if x.shape[2 + i] == 2 * y.shape[2 + i] else 1
+        if x.shape[2 + i] != f[i] * y.shape[2 + i]:
+            raise ValueError(f"halve: axis {2 + i} is neither kept nor halved "
+                             f"({x.shape[2 + i]} -> {y.shape[2 + i]})")
+        shift += f[i] - 1
+    if shift == 0:
+        raise ValueError("halve: no axis is halved")
+    if not y.flags.writeable:
+        raise ValueError("the kernel's output array is read-only")
+    cdef Py_ssize_t xs[5]
+    cdef Py_ssize_t ys[5]
+    xstr, ystr = element_strides(x), element_strides(y)
+    for i in range(5):
+        xs[i] = xstr[i]
+        ys[i] = ystr[i]
+    cdef Py_ssize_t off[8]
+    cdef int a, b, e, k = 0
+    for a in range(f[0]):
+        for b in range(f[1]):
+            for e in range(f[2]):
+                off[k] = a * xs[2] + b * xs[3] + e * xs[4]
+                k += 1
+    cdef Py_ssize_t n_batch = y.shape[0], n_chan = y.shape[1], size_od = y.shape[2]
+    cdef Py_ssize_t size_oh = y.shape[3], size_ow = y.shape[4]
+    cdef Py_ssize_t n_rows = n_batch * n_chan * size_od * size_oh
+    if y.size == 0:
+        return
+    if y.size < 32768:
+        num_threads = 1
+    cdef cnp.ndarray xa = x, ya = y
+    cdef char* xp = <char*>cnp.PyArray_DATA(xa)
+    cdef char* yp = <char*>cnp.PyArray_DATA(ya)
+    cdef Py_ssize_t r, rest, n, c, od, oh, xo, yo
+    if (f[2] == 2 and n_chan > 1 and xs[1] == 1 and xs[4] == n_chan and ys[1] == 1
+            and ys[4] == n_chan):
+        # dense pixels (channels-last): whole rows of pixel pairs, no strided walks
+        _halve_pixels(code, xp, xs, yp, ys, n_batch, n_chan, size_od, size_oh, size_ow, f,
+                      shift, num_threads)
+        return
+    with nogil:
+        for r in prange(n_rows, schedule="static", num_threads=num_threads):
+            oh = r % size_oh
+            rest = r // size_oh
+            od = rest % size_od
+            rest = rest // size_od
+            c = rest % n_chan
+            n = rest // n_chan
+            xo = n * xs[0] + c * xs[1] + od * f[0] * xs[2] + oh * f[1] * xs[3]
+            yo = n * ys[0] + c * ys[1] + od * ys[2] + oh * ys[3]
+            if code == 1:
+                ux_halve_u8(<const uint8_t*>xp + xo, <uint8_t*>yp + yo, size_ow,
+                            f[2] * xs[4], ys[4], off, shift)
+            elif code == 2:
+                ux_halve_u16(<const uint16_t*>xp + xo, <uint16_t*>yp + yo, size_ow,
+                             f[2] * xs[4], ys[4], off, shift)
+            else:
+                ux_halve_i16(<const int16_t*>xp + xo, <int16_t*>yp + yo, size_ow,
+                             f[2] * xs[4], ys[4], off, shift)
+
+
+cdef void _halve_pixels(int code, const char* xp, const Py_ssize_t* xs, char* yp,
+                        const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
+                        Py_ssize_t size_od, Py_ssize_t size_oh, Py_ssize_t size_ow,
+                        const int* f, int shift, int num_threads) except *:
+    cdef Py_ssize_t n_rows = n_batch * size_od * size_oh, item = 1 if code == 1 else 2
+    cdef Py_ssize_t r, rest, n, od, oh, xo, yo
+    cdef int a, b, k
+    cdef int* t
+    cdef const char** rows  # per thread, with t
+    cdef int failed = 0
+    cdef int* failed_ptr = &failed
+    with nogil, parallel(num_threads=num_threads):
+        t = <int*>malloc((4 * size_ow * n_chan + 1) * sizeof(int))  # sums, then pairs
+        rows = <const char**>malloc(4 * sizeof(char*))
+        for r in prange(n_rows, schedule="static"):
+            if t == NULL or rows == NULL:
+                failed_ptr[0] = 1
+                continue
+            oh = r % size_oh
+            rest = r // size_oh
+            od = rest % size_od
+            n = rest // size_od
+            xo = n * xs[0] + od * f[0] * xs[2] + oh * f[1] * xs[3]
+            yo = n * ys[0] + od * ys[2] + oh * ys[3]
+            k = 0
+            for a in range(f[0]):
+                for b in range(f[1]):
+                    rows[k] = xp + (xo + a * xs[2] + b * xs[3]) * item
+                    k = k + 1
+            if code == 1:
+                ux_halve_pixels_u8(<const uint8_t* const*>rows, k, <uint8_t*>yp + yo,
+                                   size_ow, n_chan, t, shift)
+            elif code == 2:
+                ux_halve_pixels_u16(<const uint16_t* const*>rows, k, <uint16_t*>yp + yo,
+                                    size_ow, n_chan, t, shift)
+            else:
+                ux_halve_pixels_i16(<const int16_t* const*>rows, k, <int16_t*>yp + yo,
+                                    size_ow, n_chan, t, shift)
+        free(t)
+        free(rows)
+    if failed:
+        raise MemoryError("could not allocate a row buffer for the halving kernel")
