@@ -990,17 +990,15 @@ def cached_plan(shape, dtype, size, scale_factor, mode, align_corners,
                tuple(map(type, size)) if type(size) is tuple else None,
                tuple(map(type, scale_factor)) if type(scale_factor) is tuple else None,
                tuple(map(type, axes)) if type(axes) is tuple else None)
-        hash(key)
+        hit = PLAN_CACHE.get(key)  # (hashing here: TypeError when unhashable)
     except TypeError:
         try:
             key = (shape, dtype, name) + tuple(map(_key_part, args))
-            hash(key)
+            hit = PLAN_CACHE.get(key)
         except TypeError:
-            key = None
-    if key is not None:
-        hit = PLAN_CACHE.get(key)
-        if hit is not None:
-            return hit
+            key = hit = None
+    if hit is not None:
+        return hit
     p = Plan(shape, dtype, size, scale_factor, mode, align_corners, recompute_scale_factor,
              antialias, axes=axes, name=name)
     if key is not None:
