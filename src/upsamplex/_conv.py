@@ -174,12 +174,16 @@ _BOUND = {}
 _BOUND_SIZE = 64
 
 
-def _bound_key(transposed, nd, x, weight, bias, args):
+def _bound(transposed, nd, x, weight, bias, args, out, num_threads):
+    """``(key, bound call or None)`` of a call; key None where calls are never bound."""
+    if out is not None or num_threads is not None or lowering.FORCE_PATH is not None:
+        return None, None
     key = geometry._cache_key(transposed, nd, x, weight, bias, args)
     if key is None:
-        return None
-    return key + (x.strides, x.flags.aligned, weight.strides, weight.flags.aligned,
-                  None if bias is None else (bias.strides, bias.flags.aligned))
+        return None, None
+    key += (x.strides, x.flags.aligned, weight.strides, weight.flags.aligned,
+            None if bias is None else (bias.strides, bias.flags.aligned))
+    return key, _BOUND.get(key)
 
 
 def _bind(key, problem, x, weight, bias, transposed):
@@ -207,12 +211,10 @@ def _bind(key, problem, x, weight, bias, transposed):
 
 
 def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_threads):
-    key = None
-    if out is None and num_threads is None and lowering.FORCE_PATH is None:
-        key = _bound_key(False, nd, x, weight, bias, (stride, padding, dilation, groups))
-        bound = None if key is None else _BOUND.get(key)
-        if bound is not None:
-            return bound(x, weight, bias)
+    key, bound = _bound(False, nd, x, weight, bias, (stride, padding, dilation, groups), out,
+                        num_threads)
+    if bound is not None:
+        return bound(x, weight, bias)
     problem = geometry.conv_problem(nd, x, weight, bias, stride, padding, dilation, groups)
     num_threads = check_num_threads(num_threads)
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
@@ -226,13 +228,10 @@ def _conv_nd(nd, x, weight, bias, stride, padding, dilation, groups, out, num_th
 def _conv_transpose_nd(
     nd, x, weight, bias, stride, padding, output_padding, groups, dilation, out, num_threads
 ):
-    key = None
-    if out is None and num_threads is None and lowering.FORCE_PATH is None:
-        key = _bound_key(True, nd, x, weight, bias,
-                         (stride, padding, output_padding, dilation, groups))
-        bound = None if key is None else _BOUND.get(key)
-        if bound is not None:
-            return bound(x, weight, bias)
+    key, bound = _bound(True, nd, x, weight, bias,
+                        (stride, padding, output_padding, dilation, groups), out, num_threads)
+    if bound is not None:
+        return bound(x, weight, bias)
     problem = geometry.transpose_problem(
         nd, x, weight, bias, stride, padding, output_padding, dilation, groups
     )

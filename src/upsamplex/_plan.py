@@ -249,7 +249,7 @@ class Pass(NamedTuple):
     """One direction of a plan, on the kernels' (N, C, D, H, W) view."""
 
     tables: tuple  # (D, H, W) AxisTables, or (H, W) FixedTables for 'fixed8'
-    kind: str  # 'float', 'fixed8', 'gather'
+    kind: str  # 'float', 'fixed8', 'gather', 'halve' (integer area at a factor of 2)
     hfirst: bool  # W pass first (fixed by the global tables: both layouts, every window)
     n_pad: int  # leading unit axes the 3 kernel axes have beyond the plan's spatial axes
 
@@ -270,6 +270,15 @@ def _prefer_hfirst(tables):
     h_first = size_od * (size_ih * (size_iw * td.mean_taps + size_ow * w_cost)
                          + size_oh * size_ow * th.mean_taps)
     return h_first < v_first
+
+
+def _halves(geom, dtype):
+    """Whether 'area' on these integer samples only halves (and keeps) axes: there
+    the float32 result is the exact box mean, so the integer kernel (_halve.h)
+    gives its bits."""
+    return (geom.table_mode == "area" and dtype in _HALVE_DTYPES
+            and all(i in (o, 2 * o) for i, o in zip(geom.in_sizes, geom.out_sizes, strict=True))
+            and any(i == 2 * o > 0 for i, o in zip(geom.in_sizes, geom.out_sizes, strict=True)))
 
 
 def _make_pass(geom, kind, table_dtype, adjoint=False):
@@ -335,19 +344,23 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
     if kind == "gather" and x.dtype == np.uint8 and _gather_u8(td, th, tw).run(
             x, y, channels_last, num_threads):
         return  # dense 1..4-byte pixels: moved whole, repeated rows copied
-    # The kernels write W-contiguous rows (planar) or C-contiguous pixels; a
-    # narrow output takes any strides (its rows are converted as they finish).
+    # The kernels write W-contiguous rows (planar) or C-contiguous pixels; the
+    # halving kernel takes any element-aligned strides, a narrow output any strides
+    # (its rows are converted as they finish).
+    narrow = y.dtype != x.dtype
     item = y.itemsize
-    fits = (y.strides[1] == item) if channels_last else (y.strides[4] == item or y.shape[4] == 1)
-    fits = (fits and _compatible_strides(y)) or y.dtype != x.dtype
+    rows_fit = kind == "halve" or ((y.strides[1] == item) if channels_last else
+                                   (y.strides[4] == item or y.shape[4] == 1))
+    fits = narrow or (rows_fit and _compatible_strides(y))
     target = y if fits else v.allocate(y.shape, y.dtype,
                                        (0, 2, 3, 4, 1) if channels_last else None)
     # A caller's array far larger than the caches is written with streaming
     # stores (no read-for-ownership). Not a fresh one: its pages were just zeroed
     # by the kernel, so its lines are likely cached and plain stores win.
-    stream = (not fresh and target is y and target.nbytes > _STREAM_ABOVE
-              and y.dtype == x.dtype)
-    if kind == "gather":
+    stream = not fresh and target is y and target.nbytes > _STREAM_ABOVE and not narrow
+    if kind == "halve":
+        _resample.halve(x, target, num_threads)
+    elif kind == "gather":
         _resample.nearest(x, target, td.idx[:, 0].copy(), th.idx[:, 0].copy(),
                           tw.idx[:, 0].copy(), channels_last, num_threads, stream)
     elif hfirst:
@@ -363,18 +376,6 @@ def _run_kernel(x, y, kind, tables, hfirst, num_threads, fresh):
                            [t.size_in for t in tables], [t.walk for t in tables],
                            channels_last, num_threads)
     if target is not y:
-        np.copyto(y, target)
-
-
-def _run_halve(x, y, num_threads):
-    """The exact integer 'area' halving of 5-D views ``x`` into ``y``."""
-    if not _compatible_strides(x):
-        x = np.array(x, order="C")
-    if _compatible_strides(y):
-        _resample.halve(x, y, num_threads)
-    else:
-        target = np.empty(y.shape, y.dtype)
-        _resample.halve(x, target, num_threads)
         np.copyto(y, target)
 
 
@@ -463,7 +464,7 @@ class Plan:
 
     __slots__ = ("in_shape", "out_shape", "dtype", "axes", "mode", "antialias",
                  "align_corners", "geometry", "_torch_layout", "_perm", "_n_batch", "_path",
-                 "_table_dtype", "_halves", "_fwd", "_bwd", "nbytes", "_fast")
+                 "_table_dtype", "_fwd", "_bwd", "nbytes", "_fast")
 
     def __init__(self, shape, dtype, size=None, scale_factor=None, mode="nearest",
                  align_corners=None, recompute_scale_factor=None, antialias=False, *,
@@ -503,14 +504,6 @@ class Plan:
         # Tables in the precision torch uses for this dtype: float64 for float64,
         # float32 otherwise (uint8 nearest indices too, as torch computes them).
         self._table_dtype = "<f8" if dtype == np.float64 else "<f4"
-        # 'area' halving (and keeping) axes of integer samples: the float32 result
-        # is the exact box mean, so an integer kernel gives its bits (_halve.h)
-        self._halves = (self._path == "promote" and geom.table_mode == "area"
-                        and dtype in _HALVE_DTYPES
-                        and all(i in (o, 2 * o) for i, o in zip(geom.in_sizes,
-                                                                 geom.out_sizes, strict=True))
-                        and any(i == 2 * o > 0 for i, o in zip(geom.in_sizes,
-                                                               geom.out_sizes, strict=True)))
         self._fwd = None
         self._bwd = None
         self._fast = {}  # (strides, dtype, shape) of an input -> its bound fast call
@@ -526,6 +519,8 @@ class Plan:
     def _forward_pass(self):
         if self._fwd is None:
             kind = {"promote": "float"}.get(self._path, self._path)
+            if self._path == "promote" and _halves(self.geometry, self.dtype):
+                kind = "halve"
             fixed = self._path == "fixed8"
             self._fwd = _make_pass(self.geometry, kind, None if fixed else self._table_dtype)
             self.nbytes += sum(t.nbytes for t in self._fwd.tables)
@@ -800,31 +795,28 @@ class Plan:
             self._run_budget(pass_, x, y[tuple(yi)], sub, band_origin, threads, fresh)
 
     def _run_budget(self, pass_, x, y, ranges, origin, threads, fresh):
-        promote = ((self._path == "promote" and not (self._halves and pass_ is self._fwd))
+        promote = ((self._path == "promote" and pass_.kind != "halve")
                    or (pass_ is self._bwd and self.dtype == np.float16))
-        itemsize = 4 if promote else y.itemsize
-        budget = self._PROMOTE_BAND_BYTES if promote else self._BAND_BYTES
-        scratch = {} if promote else None
+        scratch = {} if promote else None  # float32 buffers of the promoted dtypes
         try:
-            self._run_bands_of(pass_, x, y, ranges, origin, threads, fresh, scratch,
-                               itemsize, budget)
+            self._run_bands_of(pass_, x, y, ranges, origin, threads, fresh, scratch)
         finally:
             if scratch:
                 SCRATCH.give_back(scratch.values())
 
-    def _run_bands_of(self, pass_, x, y, ranges, origin, threads, fresh, scratch, itemsize,
-                      budget):
+    def _run_bands_of(self, pass_, x, y, ranges, origin, threads, fresh, scratch):
         axis = self.axes[0]
         rows = y.shape[axis]
         if scratch is not None:
             # the float32 copy of each input band is what the promoted budget bounds
             # (the kernels round output rows straight into y)
-            bands = max(-(-x.size * 4 // budget), -(-y.nbytes // self._BAND_BYTES))
+            bands = max(-(-x.size * 4 // self._PROMOTE_BAND_BYTES),
+                        -(-y.nbytes // self._BAND_BYTES))
             step = -(-rows // max(bands, 1))
         else:
             # the work grows with the input too (a large downscale reads a lot)
-            per_row = max(y.size, x.size) * itemsize // max(rows, 1)
-            step = max(1, budget // max(per_row, 1))
+            per_row = max(y.size, x.size) * y.itemsize // max(rows, 1)
+            step = max(1, self._BAND_BYTES // max(per_row, 1))
         if step >= rows or rows < 2:
             self._run_window(pass_, x, y, ranges, origin, threads, fresh, scratch)
             return
@@ -859,10 +851,6 @@ class Plan:
             index[a] = slice(start, start + sub.size_in)
             tables[first + i] = sub
         x = x[tuple(index)]
-        if self._halves and pass_ is self._fwd:
-            for xv, yv in self._kernel_views(x, y):
-                _run_halve(xv, yv, threads)
-            return
         if pass_.kind == "gather":
             x, y = _gather_view(x), _gather_view(y)
         if scratch is not None and x.dtype != np.float32:
