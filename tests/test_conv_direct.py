@@ -208,12 +208,14 @@ def test_direct_results_do_not_depend_on_threads_or_chunks(monkeypatch, transpos
 
     monkeypatch.setattr(lowering, "_DIRECT_SERIAL_BELOW", 0)  # small, but on 2 threads
     with forced("direct"):
-        one, two = run(1), run(2)
+        # one thread runs outside OpenMP; three split the items unevenly
+        one, two, three = run(1), run(2), run(3)
         monkeypatch.setattr(lowering, "_DIRECT_CHUNK_MACS", 1)  # one item per call
         chunked = run(2)
-    for a, b_, c in zip(one, two, chunked):
+    for a, b_, c, d in zip(one, two, chunked, three):
         np.testing.assert_array_equal(a, b_)
         np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(a, d)
 
 
 def test_direct_threads_keep_their_state_private(monkeypatch):

@@ -112,20 +112,35 @@ def _footprint(idx, count, o0, o1):
 # ---------------------------------------------------------------------------
 
 class ByteLRU:
-    """Least-recently-used cache bounded by the bytes its values hold; thread-safe."""
+    """Least-recently-used cache bounded by the bytes its values hold; thread-safe.
+
+    Small values are also kept in a front memo of at most ``RECENT`` entries,
+    read without the lock (a dict lookup is atomic): a repeated tiny call costs
+    one dict lookup, not the lock and the reordering. The memo is bounded in
+    entries of at most ``RECENT_BYTES`` each, so the byte bound still holds
+    within ``RECENT * RECENT_BYTES``.
+    """
+
+    RECENT = 32
+    RECENT_BYTES = 256 << 10
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
         self.bytes = 0
         self._items = OrderedDict()  # key -> (value, nbytes)
+        self._recent = {}  # key -> value, small values only
         self._lock = threading.Lock()
 
     def get(self, key):
+        hit = self._recent.get(key)
+        if hit is not None:
+            return hit
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
             self._items.move_to_end(key)
+            self._remember(key, *item)
             return item[0]
 
     def put(self, key, value, nbytes):
@@ -139,11 +154,20 @@ class ByteLRU:
             while self.bytes > self.max_bytes:
                 _, (_, old_bytes) = self._items.popitem(last=False)
                 self.bytes -= old_bytes
+            self._remember(key, value, nbytes)
         return value
+
+    def _remember(self, key, value, nbytes):
+        # (under the lock) a fresh dict when full: readers see the old or the new one
+        if nbytes <= self.RECENT_BYTES:
+            if len(self._recent) >= self.RECENT:
+                self._recent = {}
+            self._recent[key] = value
 
     def clear(self):
         with self._lock:
             self._items.clear()
+            self._recent = {}
             self.bytes = 0
 
     def __len__(self):

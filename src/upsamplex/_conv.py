@@ -193,16 +193,15 @@ def _bind(key, problem, x, weight, bias, transposed):
     if key is None or not all(a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
                               for a in operands):
         return  # (these calls convert or copy an operand first)
-    run = lowering.bound_direct(problem, transposed)
+    y5_shape = problem.y_shape[:2] + (problem.geom.src if transposed else problem.geom.out)
+    run = lowering.bound_direct(problem, transposed, y5_shape)
     if run is None:
         return
     public_shape = problem.y_shape if problem.batched else problem.y_shape[1:]
-    y5_shape = problem.y_shape[:2] + (problem.geom.src if transposed else problem.geom.out)
-    x5_shape, w5_shape = problem.x5.shape, problem.w5.shape
 
     def call(x, weight, bias):
         y = np.empty(public_shape, dtype)
-        run(x.reshape(x5_shape), weight.reshape(w5_shape), bias, y.reshape(y5_shape))
+        run(x, weight, bias, y)  # (contiguous: the 5-D views are the same memory)
         return y
 
     if len(_BOUND) >= _BOUND_SIZE:

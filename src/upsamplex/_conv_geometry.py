@@ -255,20 +255,16 @@ _CACHE_SIZE = 256
 _cache = {}
 
 
-def _plain(value):
-    kind = type(value)
-    if kind is int or kind is str:
-        return True
-    return kind is tuple and all(type(v) is int for v in value)
-
-
 def _cache_key(transposed, nd, x, weight, bias, args):
     if type(x) is not np.ndarray or type(weight) is not np.ndarray:
         return None
     if bias is not None and type(bias) is not np.ndarray:
         return None
-    if not all(_plain(a) for a in args):
-        return None
+    for a in args:  # ints, strs and tuples of ints only (2, 2.0 and True hash alike)
+        kind = type(a)
+        if not (kind is int or kind is str
+                or kind is tuple and all(type(v) is int for v in a)):
+            return None
     bias_key = None if bias is None else (bias.shape, bias.dtype.num, bias.flags.c_contiguous)
     return (transposed, nd, x.shape, x.dtype.num, weight.shape, weight.dtype.num, bias_key) + args
 

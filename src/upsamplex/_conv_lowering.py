@@ -459,10 +459,11 @@ def _transpose_work(n, channels, g_channels, geom, groups):
             channels // groups * taps * geom.src[2])
 
 
-def bound_direct(problem, transposed):
+def bound_direct(problem, transposed, y5_shape):
     """The direct kernel call of a problem that runs as one chunk on one thread,
-    bound to its geometry: ``run(x5, w5, bias, y5)``; None when it takes another
-    path. For repeated tiny calls (the same call as the dispatch makes: same bits)."""
+    bound to its geometry: ``run(x, weight, bias, y)`` on contiguous arrays of its
+    shapes; None when it takes another path. For repeated tiny calls (the same
+    kernel call as the dispatch makes: the same bits)."""
     if FORCE_PATH is not None:
         return None
     geom, groups, x5 = problem.geom, problem.groups, problem.x5
@@ -471,22 +472,15 @@ def bound_direct(problem, transposed):
         if not use_direct("transpose", geom, groups, out_channels, x5.shape[1], n):
             return None
         rows, macs = _transpose_work(n, out_channels, x5.shape[1], geom, groups)
-        kernel = _k.direct_conv_transpose
     else:
         sizes = (geom, groups, x5.shape[1], out_channels, n)
         if winograd_ok(*sizes[:4]) or not use_direct("conv", *sizes, winograd=False):
             return None
         rows, macs = _forward_work(n, out_channels, problem.w5.shape, geom, groups)
-        kernel = _k.direct_conv
     if rows * macs >= _DIRECT_SERIAL_BELOW:  # (which is also one chunk)
         return None
-    args = (geom.stride, geom.padding, geom.dilation, groups, 0, rows, 1)
-    empty = np.empty(0, x5.dtype)
-
-    def run(x5, w5, bias, y5):
-        kernel(x5, w5, empty if bias is None else bias, y5, *args)
-
-    return run
+    return _k.DirectCall(transposed, x5.dtype == np.float64, x5.shape, problem.w5.shape,
+                         y5_shape, geom.stride, geom.padding, geom.dilation, groups, rows)
 
 
 def direct_forward(src5, weight, bias, dst5, geom, groups, num_threads):

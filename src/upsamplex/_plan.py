@@ -662,8 +662,9 @@ class Plan:
 
     def _bind_fast(self, x):
         """A call bound to this input layout: the kernel prepared with its
-        tables, the views precomputed; False where the general path is needed.
-        Same kernels, same tables, same order: the same bits."""
+        tables and bound to the strides, so a call passes only the arrays' data;
+        False where the general path is needed. Same kernels, same tables, same
+        order: the same bits."""
         if (x.dtype != self.dtype or x.shape != self.in_shape or self._path not in
                 ("float", "gather", "fixed8") or self._n_batch > 2 or not _compatible_strides(x)
                 or x.dtype.itemsize not in _GATHER_UNITS):
@@ -702,8 +703,8 @@ class Plan:
 
             class _Prepared:  # the uint8 kernel with its tables bound
                 @staticmethod
-                def run(xv, yv, cl, threads, stream):
-                    fixed(xv[:, :, 0], yv[:, :, 0], *args, threads)
+                def run_bound(x, y, threads, stream):
+                    fixed(view(x)[:, :, 0], view(y)[:, :, 0], *args, threads)
 
             prepared = _Prepared
         elif pass_.kind == "gather":
@@ -719,6 +720,7 @@ class Plan:
             prepared = _resample.Prepared([t[:3] for t in tables],
                                           [t.size_in for t in tables],
                                           [t.walk for t in tables], kernel_order, block)
+            prepared.bind(x5, y5, channels_last)
         if pass_.kind == "gather" and unit == np.uint8:
             general = prepared
             gather_u8 = _nearest_u8.GatherU8(*(t.idx[:, 0] for t in tables),
@@ -726,9 +728,9 @@ class Plan:
 
             class _Prepared:  # byte pixels moved whole, else the general gather
                 @staticmethod
-                def run(xv, yv, cl, threads, stream):
-                    if not gather_u8(xv, yv, cl, threads):
-                        general.run(xv, yv, cl, threads, stream)
+                def run_bound(x, y, threads, stream):
+                    if not gather_u8(view(x), view(y), channels_last, threads):
+                        general.run_bound(x, y, threads, stream)
 
             prepared = _Prepared
         y_strides, dtype = y.strides, y.dtype
@@ -750,7 +752,7 @@ class Plan:
                     return self(x, out=out, num_threads=v.check_num_threads(None))
                 stream = y.nbytes > _STREAM_ABOVE
             threads = 1 if small else v.check_num_threads(None)
-            prepared.run(view(x), view(y), channels_last, threads, stream)
+            prepared.run_bound(x, y, threads, stream)
             return y
 
         return call if n_out else False
@@ -970,16 +972,21 @@ def _key_part(value):
 def cached_plan(shape, dtype, size, scale_factor, mode, align_corners,
                 recompute_scale_factor, antialias, axes, name="input"):
     """A plan for these arguments, from the cache when it was made before."""
-    args = (size, scale_factor, mode, align_corners, recompute_scale_factor, antialias, axes)
     try:
         # Hashable arguments as they are, with their types and their items' (the
         # sequence ones; nested sequences never make a plan); others by _key_part.
-        key = (shape, dtype, name, args, tuple(map(type, args)),
+        # (Spelled out flat: this key is most of a tiny call's lookup.)
+        key = (shape, dtype, name, size, scale_factor, mode, align_corners,
+               recompute_scale_factor, antialias, axes, type(size), type(scale_factor),
+               type(mode), type(align_corners), type(recompute_scale_factor),
+               type(antialias), type(axes),
                tuple(map(type, size)) if type(size) is tuple else None,
                tuple(map(type, scale_factor)) if type(scale_factor) is tuple else None,
                tuple(map(type, axes)) if type(axes) is tuple else None)
         hit = PLAN_CACHE.get(key)  # (hashing here: TypeError when unhashable)
     except TypeError:
+        args = (size, scale_factor, mode, align_corners, recompute_scale_factor, antialias,
+                axes)
         try:
             key = (shape, dtype, name) + tuple(map(_key_part, args))
             hit = PLAN_CACHE.get(key)

@@ -47,3 +47,13 @@ def winograd_gemm(
     gemm: Callable[[int, int, int], object],  # (item, 0, thread)
     num_threads: int,
 ) -> None: ...
+
+class DirectCall:
+    def __init__(
+        self, transposed: bool, wide: bool, x5_shape: Sequence[int], w5_shape: Sequence[int],
+        y5_shape: Sequence[int], stride: _Triple, padding: _Triple, dilation: _Triple,
+        groups: int, items: int,
+    ) -> None: ...
+    def __call__(
+        self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, y: np.ndarray
+    ) -> None: ...

@@ -29,6 +29,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+cimport numpy as cnp
+
 ctypedef fused floating:
     float
     double
@@ -788,6 +790,63 @@ def direct_conv(const floating[:, :, :, :, ::1] src, const floating[:, :, :, :, 
         raise MemoryError("direct_conv: no memory for a row buffer")
 
 
+cnp.import_array()
+
+
+cdef class DirectCall:
+    """The direct kernel bound to one geometry, run over all its items on one thread.
+
+    ``call(x, weight, bias, y)`` is ``direct_conv`` (or ``direct_conv_transpose``)
+    of the 5-D arrays with these shapes over items ``[0, items)`` with one thread:
+    the same kernel with the same arguments, so the same bits, without the
+    per-call buffer checks. The caller binds it to C-contiguous, aligned arrays of
+    the bound dtype and shapes (any shape of that memory: only the data is read);
+    ``bias`` is None or M (C when transposed) values.
+    """
+
+    cdef Grid g
+    cdef bint transposed, wide
+    cdef Py_ssize_t items
+
+    def __init__(self, bint transposed, bint wide, x5_shape, w5_shape, y5_shape, stride,
+                 padding, dilation, Py_ssize_t groups, Py_ssize_t items):
+        if transposed:  # conv terms: y is the conv's input grid, x its output grid
+            _grid(&self.g, y5_shape[0], y5_shape[1], x5_shape[1], groups, y5_shape[2:],
+                  x5_shape[2:], w5_shape[2:], stride, padding, dilation)
+        else:
+            _grid(&self.g, x5_shape[0], x5_shape[1], y5_shape[1], groups, x5_shape[2:],
+                  y5_shape[2:], w5_shape[2:], stride, padding, dilation)
+        self.transposed = transposed
+        self.wide = wide  # float64, else float32
+        self.items = items
+
+    def __call__(self, cnp.ndarray x, cnp.ndarray weight, bias, cnp.ndarray y):
+        cdef const void* xp = cnp.PyArray_DATA(x)
+        cdef const void* wp = cnp.PyArray_DATA(weight)
+        cdef const void* bp = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
+        cdef void* yp = cnp.PyArray_DATA(y)
+        cdef int failed
+        with nogil:
+            if self.wide and self.transposed:
+                failed = _direct_conv_transpose[double](<const double*>xp, <const double*>wp,
+                                                        <const double*>bp, <double*>yp,
+                                                        &self.g, 0, self.items, 1)
+            elif self.wide:
+                failed = _direct_conv[double](<const double*>xp, <const double*>wp,
+                                              <const double*>bp, <double*>yp, &self.g, 0,
+                                              self.items, 1)
+            elif self.transposed:
+                failed = _direct_conv_transpose[float](<const float*>xp, <const float*>wp,
+                                                       <const float*>bp, <float*>yp, &self.g,
+                                                       0, self.items, 1)
+            else:
+                failed = _direct_conv[float](<const float*>xp, <const float*>wp,
+                                             <const float*>bp, <float*>yp, &self.g, 0,
+                                             self.items, 1)
+        if failed:
+            raise MemoryError("direct convolution: no memory for a row buffer")
+
+
 def direct_items(Py_ssize_t n, Py_ssize_t groups, Py_ssize_t depth, Py_ssize_t height):
     """Work items of ``direct_conv`` / ``direct_conv_transpose`` with that output."""
     return n * groups * depth * height
@@ -796,25 +855,15 @@ def direct_items(Py_ssize_t n, Py_ssize_t groups, Py_ssize_t depth, Py_ssize_t h
 cdef int _direct_conv(const floating* src, const floating* weight, const floating* bias,
                       floating* dst, const Grid* g, Py_ssize_t item0, Py_ssize_t item1,
                       int num_threads) noexcept nogil:
-    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
-    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
-    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
-    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
-    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
+    cdef Py_ssize_t OW = g.out[2], KW = g.kernel[2], sw = g.stride[2], dw = g.dilation[2]
     cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
     cdef Py_ssize_t blocks = (mg + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
+    cdef Py_ssize_t n_taps = g.kernel[0] * g.kernel[1] * KW
     # Each source row is split into its ``sw`` stride phases of ``phase_len`` (zero
     # padded): tap kw of output i reads phase (kw*dw) % sw at i + (kw*dw) // sw.
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
-    cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
     cdef Py_ssize_t off[64]
-    cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
-    cdef const floating* x
-    cdef floating* rows
-    cdef floating* wpack
-    # Per thread (a C array declared here would be shared by the team).
-    cdef floating* start
+    cdef Py_ssize_t grp, blk, m0, c, kw, b, t
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     if KW > 64:
@@ -835,23 +884,88 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                         wfull[(((grp * blocks + blk) * cg + c) * n_taps + t) * BLOCK + b] = (
                             weight[((m0 + b) * cg + c) * n_taps + t]
                             if blk * BLOCK + b < mg else 0)
-    with parallel(num_threads=num_threads):
-        rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
-        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
-        start = wpack + max_rows * KW * BLOCK
-        for item in prange(item0, item1, schedule='static'):
-            if rows == NULL or wpack == NULL:
+    cdef Py_ssize_t chunk, n_items = item1 - item0
+    if num_threads == 1 or n_items < 2:
+        # One thread runs outside OpenMP: even a one-thread region costs a
+        # futex wake (~1.5 us), most of a tiny call.
+        failed = _direct_conv_items(src, weight, bias, dst, g, off, wfull, item0, item1)
+    else:
+        # One contiguous run of items per thread, as a static prange splits them.
+        for chunk in prange(num_threads, schedule='static', chunksize=1,
+                            num_threads=num_threads):
+            if _direct_conv_items(src, weight, bias, dst, g, off, wfull,
+                                  item0 + n_items * chunk // num_threads,
+                                  item0 + n_items * (chunk + 1) // num_threads):
                 failed_ptr[0] = 1
+    free(wfull)
+    return failed
+
+
+cdef int _direct_conv_items(const floating* src, const floating* weight,
+                            const floating* bias, floating* dst, const Grid* g,
+                            const Py_ssize_t* off, const floating* wfull, Py_ssize_t lo,
+                            Py_ssize_t hi) noexcept nogil:
+    # Items [lo, hi) of _direct_conv on the calling thread, with its own row buffers.
+    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
+    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
+    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
+    cdef Py_ssize_t blocks = (mg + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
+    cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
+    cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
+    cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
+    cdef const floating* x
+    cdef floating* rows
+    cdef floating* wpack
+    cdef floating* start
+    rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+    wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+    start = wpack + max_rows * KW * BLOCK
+    if rows == NULL or wpack == NULL:
+        free(rows)
+        free(wpack)
+        return 1
+    for item in range(lo, hi):
+        oh = item % OH
+        rest = item // OH
+        od = rest % OD
+        rest = rest // OD
+        grp = rest % g.groups
+        n = rest // g.groups
+        t = 0
+        for c in range(cg):
+            x = src + (n * g.c + grp * cg + c) * plane
+            for kd in range(KD):
+                d = od * sd + kd * g.dilation[0] - g.padding[0]
+                if d < 0 or d >= D:
+                    continue
+                for kh in range(KH):
+                    h = oh * sh + kh * g.dilation[1] - g.padding[1]
+                    if h < 0 or h >= H:
+                        continue
+                    stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
+                                  rows + t * row_len)
+                    t = t + 1
+        for blk in range(blocks):
+            m0 = grp * mg + blk * BLOCK
+            n_ch = mg - blk * BLOCK
+            if n_ch > BLOCK:
+                n_ch = BLOCK
+            for b in range(BLOCK):
+                start[b] = bias[m0 + b] if bias != NULL and b < n_ch else 0
+            if t == cg * KD * KH:
+                # Every tap row is inside the source: the weights packed up front.
+                direct_rows(rows, t, row_len, off, KW,
+                            wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
+                            dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW,
+                            out_plane, <int>n_ch, OW, 1)
                 continue
-            oh = item % OH
-            rest = item // OH
-            od = rest % OD
-            rest = rest // OD
-            grp = rest % g.groups
-            n = rest // g.groups
+            # The weights in the order of the rows gathered above.
             t = 0
             for c in range(cg):
-                x = src + (n * g.c + grp * cg + c) * plane
                 for kd in range(KD):
                     d = od * sd + kd * g.dilation[0] - g.padding[0]
                     if d < 0 or d >= D:
@@ -860,47 +974,18 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
                         h = oh * sh + kh * g.dilation[1] - g.padding[1]
                         if h < 0 or h >= H:
                             continue
-                        stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
-                                      rows + t * row_len)
+                        for kw in range(KW):
+                            for b in range(BLOCK):
+                                wpack[(t * KW + kw) * BLOCK + b] = (
+                                    weight[((m0 + b) * cg + c) * n_taps
+                                           + (kd * KH + kh) * KW + kw] if b < n_ch else 0)
                         t = t + 1
-            for blk in range(blocks):
-                m0 = grp * mg + blk * BLOCK
-                n_ch = mg - blk * BLOCK
-                if n_ch > BLOCK:
-                    n_ch = BLOCK
-                for b in range(BLOCK):
-                    start[b] = bias[m0 + b] if bias != NULL and b < n_ch else 0
-                if t == cg * KD * KH:
-                    # Every tap row is inside the source: the weights packed up front.
-                    direct_rows(rows, t, row_len, off, KW,
-                                wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
-                                dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW,
-                                out_plane, <int>n_ch, OW, 1)
-                    continue
-                # The weights in the order of the rows gathered above.
-                t = 0
-                for c in range(cg):
-                    for kd in range(KD):
-                        d = od * sd + kd * g.dilation[0] - g.padding[0]
-                        if d < 0 or d >= D:
-                            continue
-                        for kh in range(KH):
-                            h = oh * sh + kh * g.dilation[1] - g.padding[1]
-                            if h < 0 or h >= H:
-                                continue
-                            for kw in range(KW):
-                                for b in range(BLOCK):
-                                    wpack[(t * KW + kw) * BLOCK + b] = (
-                                        weight[((m0 + b) * cg + c) * n_taps
-                                               + (kd * KH + kh) * KW + kw] if b < n_ch else 0)
-                            t = t + 1
-                direct_rows(rows, t, row_len, off, KW, wpack, start,
-                            dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW, out_plane,
-                            <int>n_ch, OW, 1)
-        free(rows)
-        free(wpack)
-    free(wfull)
-    return failed
+            direct_rows(rows, t, row_len, off, KW, wpack, start,
+                        dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW, out_plane,
+                        <int>n_ch, OW, 1)
+    free(rows)
+    free(wpack)
+    return 0
 
 
 def direct_conv_transpose(const floating[:, :, :, :, ::1] cols,
@@ -933,30 +1018,18 @@ cdef int _direct_conv_transpose(const floating* cols, const floating* weight,
                                 const floating* bias, floating* dst, const Grid* g,
                                 Py_ssize_t item0, Py_ssize_t item1,
                                 int num_threads) noexcept nogil:
-    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
-    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
-    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
-    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t W = g.src[2], KW = g.kernel[2], sw = g.stride[2]
     cdef Py_ssize_t dw = g.dilation[2], pw = g.padding[2]
-    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
-    cdef Py_ssize_t blocks = (cg + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t plane = OD * OH * OW, out_plane = D * H * W, n_taps = KD * KH * KW
     # Output column j = q*sw + r (phase r) takes tap kw when r + pw - kw*dw is a multiple
     # of sw, from column q + delta, delta = (r + pw - kw*dw) / sw. Source rows are copied
     # with ``lead`` zeros before them so that every delta + lead is >= 0.
     cdef Py_ssize_t n_phase = sw if sw < W else W
     cdef Py_ssize_t phase_out = (W + sw - 1) // sw
-    cdef Py_ssize_t lead = 0, last = 0, delta, row_len, max_rows = mg * KD * KH
+    cdef Py_ssize_t lead = 0, last = 0, delta, row_len
     cdef Py_ssize_t n_k[64]
     cdef Py_ssize_t tap_w[64 * 64]
     cdef Py_ssize_t off[64 * 64]
-    cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, k, kw, b, t, tt, r, od, oh
-    cdef Py_ssize_t n_ch
-    cdef const floating* x
-    cdef floating* rows
-    cdef floating* wpack
-    # Per thread (a C array declared here would be shared by the team).
-    cdef floating* start
+    cdef Py_ssize_t k, kw, r
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     if KW > 64 or n_phase > 64:
@@ -977,71 +1050,111 @@ cdef int _direct_conv_transpose(const floating* cols, const floating* weight,
     for r in range(n_phase):
         for k in range(n_k[r]):
             off[r * 64 + k] += lead
-    with parallel(num_threads=num_threads):
-        rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
-        wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
-        start = wpack + max_rows * KW * BLOCK
-        for item in prange(item0, item1, schedule='static'):
-            if rows == NULL or wpack == NULL:
+    cdef Py_ssize_t chunk, n_items = item1 - item0
+    if num_threads == 1 or n_items < 2:
+        # One thread runs outside OpenMP: even a one-thread region costs a
+        # futex wake (~1.5 us), most of a tiny call.
+        failed = _direct_transpose_items(cols, weight, bias, dst, g, n_k, tap_w, off,
+                                         n_phase, lead, row_len, item0, item1)
+    else:
+        # One contiguous run of items per thread, as a static prange splits them.
+        for chunk in prange(num_threads, schedule='static', chunksize=1,
+                            num_threads=num_threads):
+            if _direct_transpose_items(cols, weight, bias, dst, g, n_k, tap_w, off,
+                                       n_phase, lead, row_len,
+                                       item0 + n_items * chunk // num_threads,
+                                       item0 + n_items * (chunk + 1) // num_threads):
                 failed_ptr[0] = 1
-                continue
-            h = item % H
-            rest = item // H
-            d = rest % D
-            rest = rest // D
-            grp = rest % g.groups
-            n = rest // g.groups
-            # The rows (m, kd, kh) of ``cols`` that land on output row (d, h).
-            t = 0
-            for m in range(mg):
-                x = cols + (n * g.m + grp * mg + m) * plane
-                for kd in range(KD):
-                    # Column depth od with od*sd + kd*dd - pd == d: a whole od in range.
-                    tt = d + g.padding[0] - kd * g.dilation[0]
-                    if tt < 0 or tt % sd != 0 or tt // sd >= OD:
-                        continue
-                    od = tt // sd
-                    for kh in range(KH):
-                        tt = h + g.padding[1] - kh * g.dilation[1]
-                        if tt < 0 or tt % sh != 0 or tt // sh >= OH:
-                            continue
-                        oh = tt // sh
-                        gather_row(rows + t * row_len, x + (od * OH + oh) * OW, OW, -lead, 1,
-                                   row_len)
-                        t = t + 1
-            for blk in range(blocks):
-                c0 = grp * cg + blk * BLOCK
-                n_ch = cg - blk * BLOCK
-                if n_ch > BLOCK:
-                    n_ch = BLOCK
-                for b in range(BLOCK):
-                    start[b] = bias[c0 + b] if bias != NULL and b < n_ch else 0
-                for r in range(n_phase):
-                    # Weights of this phase's taps, in the order of the rows gathered above.
-                    tt = 0
-                    for m in range(mg):
-                        for kd in range(KD):
-                            od = d + g.padding[0] - kd * g.dilation[0]
-                            if od < 0 or od % sd != 0 or od // sd >= OD:
-                                continue
-                            for kh in range(KH):
-                                oh = h + g.padding[1] - kh * g.dilation[1]
-                                if oh < 0 or oh % sh != 0 or oh // sh >= OH:
-                                    continue
-                                for k in range(n_k[r]):
-                                    kw = tap_w[r * 64 + k]
-                                    for b in range(BLOCK):
-                                        wpack[(tt * n_k[r] + k) * BLOCK + b] = (
-                                            weight[((grp * mg + m) * cg + blk * BLOCK + b)
-                                                   * n_taps + (kd * KH + kh) * KW + kw]
-                                            if b < n_ch else 0)
-                                tt = tt + 1
-                    direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wpack, start,
-                                dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
-                                <int>n_ch, (W - r + sw - 1) // sw, sw)
+    return failed
+
+
+cdef int _direct_transpose_items(const floating* cols, const floating* weight,
+                                 const floating* bias, floating* dst, const Grid* g,
+                                 const Py_ssize_t* n_k, const Py_ssize_t* tap_w,
+                                 const Py_ssize_t* off, Py_ssize_t n_phase, Py_ssize_t lead,
+                                 Py_ssize_t row_len, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
+    # Items [lo, hi) of _direct_conv_transpose on the calling thread, with its own
+    # row buffers.
+    cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
+    cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t sd = g.stride[0], sh = g.stride[1], sw = g.stride[2]
+    cdef Py_ssize_t cg = g.c // g.groups, mg = g.m // g.groups
+    cdef Py_ssize_t blocks = (cg + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t plane = OD * OH * OW, out_plane = D * H * W, n_taps = KD * KH * KW
+    cdef Py_ssize_t max_rows = mg * KD * KH
+    cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, k, kw, b, t, tt, r, od, oh
+    cdef Py_ssize_t n_ch
+    cdef const floating* x
+    cdef floating* rows
+    cdef floating* wpack
+    cdef floating* start
+    rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+    wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
+    start = wpack + max_rows * KW * BLOCK
+    if rows == NULL or wpack == NULL:
         free(rows)
         free(wpack)
-    return failed
+        return 1
+    for item in range(lo, hi):
+        h = item % H
+        rest = item // H
+        d = rest % D
+        rest = rest // D
+        grp = rest % g.groups
+        n = rest // g.groups
+        # The rows (m, kd, kh) of ``cols`` that land on output row (d, h).
+        t = 0
+        for m in range(mg):
+            x = cols + (n * g.m + grp * mg + m) * plane
+            for kd in range(KD):
+                # Column depth od with od*sd + kd*dd - pd == d: a whole od in range.
+                tt = d + g.padding[0] - kd * g.dilation[0]
+                if tt < 0 or tt % sd != 0 or tt // sd >= OD:
+                    continue
+                od = tt // sd
+                for kh in range(KH):
+                    tt = h + g.padding[1] - kh * g.dilation[1]
+                    if tt < 0 or tt % sh != 0 or tt // sh >= OH:
+                        continue
+                    oh = tt // sh
+                    gather_row(rows + t * row_len, x + (od * OH + oh) * OW, OW, -lead, 1,
+                               row_len)
+                    t = t + 1
+        for blk in range(blocks):
+            c0 = grp * cg + blk * BLOCK
+            n_ch = cg - blk * BLOCK
+            if n_ch > BLOCK:
+                n_ch = BLOCK
+            for b in range(BLOCK):
+                start[b] = bias[c0 + b] if bias != NULL and b < n_ch else 0
+            for r in range(n_phase):
+                # Weights of this phase's taps, in the order of the rows gathered above.
+                tt = 0
+                for m in range(mg):
+                    for kd in range(KD):
+                        od = d + g.padding[0] - kd * g.dilation[0]
+                        if od < 0 or od % sd != 0 or od // sd >= OD:
+                            continue
+                        for kh in range(KH):
+                            oh = h + g.padding[1] - kh * g.dilation[1]
+                            if oh < 0 or oh % sh != 0 or oh // sh >= OH:
+                                continue
+                            for k in range(n_k[r]):
+                                kw = tap_w[r * 64 + k]
+                                for b in range(BLOCK):
+                                    wpack[(tt * n_k[r] + k) * BLOCK + b] = (
+                                        weight[((grp * mg + m) * cg + blk * BLOCK + b)
+                                               * n_taps + (kd * KH + kh) * KW + kw]
+                                        if b < n_ch else 0)
+                            tt = tt + 1
+                direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wpack, start,
+                            dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
+                            <int>n_ch, (W - r + sw - 1) // sw, sw)
+    free(rows)
+    free(wpack)
+    return 0
 
 
 def direct_grad_weight(const floating[:, :, :, :, ::1] src,

@@ -8,7 +8,7 @@ transposed tables.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int16_t, uint8_t, uint16_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -51,6 +51,9 @@ cdef extern from "_stream.h" nogil:
                        int stream)
     void ux_repeat2_f32(float* out, const float* row, Py_ssize_t n_in, int stream)
     void ux_repeat2_f64(double* out, const double* row, Py_ssize_t n_in, int stream)
+    Py_ssize_t ux_gather8_f32(float* out, const float* row, Py_ssize_t n, const int32_t* table,
+                              int stream)
+    int UX_GATHER8
     void ux_stream_fence()
 
 ctypedef fused pixel:
@@ -1011,40 +1014,61 @@ cdef void _nearest_planar(const pixel* x, const Py_ssize_t* xs, pixel* y,
                           const Py_ssize_t* src_d, const Py_ssize_t* src_h,
                           const Py_ssize_t* off_w, Py_ssize_t size_od, Py_ssize_t size_oh,
                           Py_ssize_t size_ow, bint copy_w, Py_ssize_t repeat,
-                          int stream, int num_threads) noexcept nogil:
+                          const int32_t* blocks, int stream, int num_threads) noexcept nogil:
     cdef Py_ssize_t n_rows = n_batch * n_chan * size_od * size_oh
-    cdef Py_ssize_t r, rest, n, c, od, oh, o, j
-    cdef const pixel* row
-    cdef pixel* yrow
+    cdef Py_ssize_t r
+    # One thread runs outside OpenMP: even a one-thread region costs a futex
+    # wake (~1.5 us), most of a tiny call.
+    if num_threads == 1:
+        for r in range(n_rows):
+            _nearest_planar_row(r, x, xs, y, ys, n_chan, src_d, src_h, off_w, size_od,
+                                size_oh, size_ow, copy_w, repeat, blocks, stream)
+        return
     for r in prange(n_rows, schedule='static', num_threads=num_threads):
-        oh = r % size_oh
-        rest = r // size_oh
-        od = rest % size_od
-        rest = rest // size_od
-        c = rest % n_chan
-        n = rest // n_chan
-        row = x + n * xs[0] + c * xs[1] + src_d[od] * xs[2] + src_h[oh] * xs[3]
-        yrow = y + n * ys[0] + c * ys[1] + od * ys[2] + oh * ys[3]
-        if copy_w:
-            memcpy(yrow, row, size_ow * sizeof(pixel))
-        elif repeat == 2:
-            # Integer x2 (the common case): interleaving stores instead of a
-            # gather, streamed past the cache for large outputs.
-            if pixel is float:
-                ux_repeat2_f32(yrow, row, size_ow // 2, stream)
-            elif pixel is double:
-                ux_repeat2_f64(yrow, row, size_ow // 2, stream)
-            else:
-                for o in range(size_ow // 2):
-                    yrow[2 * o] = row[o]
-                    yrow[2 * o + 1] = row[o]
-        elif repeat > 2:
-            for o in range(size_ow // repeat):
-                for j in range(repeat):
-                    yrow[o * repeat + j] = row[o]
+        _nearest_planar_row(r, x, xs, y, ys, n_chan, src_d, src_h, off_w, size_od, size_oh,
+                            size_ow, copy_w, repeat, blocks, stream)
+
+
+cdef inline void _nearest_planar_row(Py_ssize_t r, const pixel* x, const Py_ssize_t* xs,
+                                     pixel* y, const Py_ssize_t* ys, Py_ssize_t n_chan,
+                                     const Py_ssize_t* src_d, const Py_ssize_t* src_h,
+                                     const Py_ssize_t* off_w, Py_ssize_t size_od,
+                                     Py_ssize_t size_oh, Py_ssize_t size_ow, bint copy_w,
+                                     Py_ssize_t repeat, const int32_t* blocks,
+                                     int stream) noexcept nogil:
+    cdef Py_ssize_t oh = r % size_oh
+    cdef Py_ssize_t rest = r // size_oh
+    cdef Py_ssize_t od = rest % size_od
+    cdef Py_ssize_t o, j
+    rest = rest // size_od
+    cdef Py_ssize_t c = rest % n_chan
+    cdef Py_ssize_t n = rest // n_chan
+    cdef const pixel* row = x + n * xs[0] + c * xs[1] + src_d[od] * xs[2] + src_h[oh] * xs[3]
+    cdef pixel* yrow = y + n * ys[0] + c * ys[1] + od * ys[2] + oh * ys[3]
+    if copy_w:
+        memcpy(yrow, row, size_ow * sizeof(pixel))
+    elif repeat == 2:
+        # Integer x2 (the common case): interleaving stores instead of a
+        # gather, streamed past the cache for large outputs.
+        if pixel is float:
+            ux_repeat2_f32(yrow, row, size_ow // 2, stream)
+        elif pixel is double:
+            ux_repeat2_f64(yrow, row, size_ow // 2, stream)
         else:
-            for o in range(size_ow):
-                yrow[o] = row[off_w[o]]
+            for o in range(size_ow // 2):
+                yrow[2 * o] = row[o]
+                yrow[2 * o + 1] = row[o]
+    elif repeat > 2:
+        for o in range(size_ow // repeat):
+            for j in range(repeat):
+                yrow[o * repeat + j] = row[o]
+    else:
+        o = 0
+        if pixel is float:
+            if blocks != NULL:
+                o = ux_gather8_f32(yrow, row, size_ow, blocks, stream)
+        for o in range(o, size_ow):
+            yrow[o] = row[off_w[o]]
 
 
 cdef void _nearest_channels_last(const pixel* x, const Py_ssize_t* xs, pixel* y,
@@ -1054,23 +1078,36 @@ cdef void _nearest_channels_last(const pixel* x, const Py_ssize_t* xs, pixel* y,
                                  Py_ssize_t size_od, Py_ssize_t size_oh, Py_ssize_t size_ow,
                                  int num_threads) noexcept nogil:
     cdef Py_ssize_t n_rows = n_batch * size_od * size_oh
-    cdef Py_ssize_t r, rest, n, od, oh, o, c
-    cdef const pixel* row
-    cdef const pixel* src
-    cdef pixel* yrow
-    cdef pixel* ypix
+    cdef Py_ssize_t r
+    if num_threads == 1:  # outside OpenMP, as in _nearest_planar
+        for r in range(n_rows):
+            _nearest_cl_row(r, x, xs, y, ys, n_chan, src_d, src_h, off_w, size_od, size_oh,
+                            size_ow)
+        return
     for r in prange(n_rows, schedule='static', num_threads=num_threads):
-        oh = r % size_oh
-        rest = r // size_oh
-        od = rest % size_od
-        n = rest // size_od
-        row = x + n * xs[0] + src_d[od] * xs[2] + src_h[oh] * xs[3]
-        yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
-        for o in range(size_ow):
-            src = row + off_w[o]
-            ypix = yrow + o * ys[3]
-            for c in range(n_chan):
-                ypix[c] = src[c]
+        _nearest_cl_row(r, x, xs, y, ys, n_chan, src_d, src_h, off_w, size_od, size_oh,
+                        size_ow)
+
+
+cdef inline void _nearest_cl_row(Py_ssize_t r, const pixel* x, const Py_ssize_t* xs,
+                                 pixel* y, const Py_ssize_t* ys, Py_ssize_t n_chan,
+                                 const Py_ssize_t* src_d, const Py_ssize_t* src_h,
+                                 const Py_ssize_t* off_w, Py_ssize_t size_od,
+                                 Py_ssize_t size_oh, Py_ssize_t size_ow) noexcept nogil:
+    cdef Py_ssize_t oh = r % size_oh
+    cdef Py_ssize_t rest = r // size_oh
+    cdef Py_ssize_t od = rest % size_od
+    cdef Py_ssize_t n = rest // size_od
+    cdef Py_ssize_t o, c
+    cdef const pixel* row = x + n * xs[0] + src_d[od] * xs[2] + src_h[oh] * xs[3]
+    cdef pixel* yrow = y + n * ys[0] + od * ys[1] + oh * ys[2]
+    cdef const pixel* src
+    cdef pixel* ypix
+    for o in range(size_ow):
+        src = row + off_w[o]
+        ypix = yrow + o * ys[3]
+        for c in range(n_chan):
+            ypix[c] = src[c]
 
 
 # ---------------------------------------------------------------------------
@@ -1246,35 +1283,57 @@ def nearest(x, y, src_d, src_h, src_w, bint channels_last, int num_threads,
         raise TypeError(f"nearest: {x.dtype} input, {y.dtype} output")
     _view_strides(x, y, channels_last, xs, ys, &nw)
     off_w = np.ascontiguousarray(src_w * xs[4], dtype=np.intp)
-    copy_w = (not channels_last and xs[4] == 1 and src_w.shape[0] == x.shape[4]
-              and bool(np.all(src_w == np.arange(src_w.shape[0]))))
-    # Each input sample repeated ``repeat`` times in a row (integer upscaling).
-    repeat = 0
-    size_ow, size_iw = src_w.shape[0], x.shape[4]
-    if (not channels_last and not copy_w and xs[4] == 1 and size_ow % size_iw == 0
-            and size_ow // size_iw > 1
-            and np.array_equal(src_w, np.arange(size_ow) // (size_ow // size_iw))):
-        repeat = size_ow // size_iw
+    copy_w, repeat, blocks = _row_gather(src_w, x.shape[4], not channels_last and xs[4] == 1,
+                                         x.dtype == np.float32)
     # Integer items are gathered as raw bytes (any dtype of that width).
     if x.dtype == np.uint8:
-        _run_nearest[uint8_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat,
+        _run_nearest[uint8_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, None,
                               channels_last, stream, num_threads)
     elif x.dtype == np.uint16:
-        _run_nearest[uint16_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat,
+        _run_nearest[uint16_t](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, None,
                                channels_last, stream, num_threads)
     elif x.dtype == np.float32:
-        _run_nearest[float](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, channels_last,
-                            stream, num_threads)
+        _run_nearest[float](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, blocks,
+                            channels_last, stream, num_threads)
     else:
-        _run_nearest[double](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, channels_last,
-                             stream, num_threads)
+        _run_nearest[double](x, y, xs, ys, src_d, src_h, off_w, copy_w, repeat, None,
+                             channels_last, stream, num_threads)
+
+
+def _row_gather(src_w, Py_ssize_t size_iw, bint unit_w, bint four_bytes):
+    """How a planar output row gathers along W, for rows of unit stride (``unit_w``):
+    ``(copy_w, repeat, blocks)``. ``copy_w``: the row is the input row; ``repeat``:
+    each input sample repeated that many times (integer upscaling), else 0;
+    ``blocks``: for 4-byte samples on a build with lane permutes, the table of
+    ``ux_gather8_f32`` when every block of 8 outputs reads inside 8 inputs, else None.
+    """
+    cdef Py_ssize_t size_ow = src_w.shape[0]
+    if not unit_w:
+        return False, 0, None
+    if size_ow == size_iw and bool(np.all(src_w == np.arange(size_ow))):
+        return True, 0, None
+    if (size_ow % size_iw == 0 and size_ow // size_iw > 1
+            and np.array_equal(src_w, np.arange(size_ow) // (size_ow // size_iw))):
+        return False, size_ow // size_iw, None
+    if not (four_bytes and UX_GATHER8) or size_ow < 8 or size_iw < 8 or size_iw >= 2 ** 31:
+        return False, 0, None
+    groups = src_w[:size_ow // 8 * 8].reshape(-1, 8)
+    base = np.minimum(groups.min(axis=1), size_iw - 8)
+    if np.any(groups.max(axis=1) - base > 7):
+        return False, 0, None
+    blocks = np.empty((groups.shape[0], 9), np.int32)
+    blocks[:, 0] = base
+    blocks[:, 1:] = groups - base[:, None]
+    return False, 0, blocks
 
 
 cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
                        Py_ssize_t* xs, Py_ssize_t* ys, const Py_ssize_t[::1] src_d,
                        const Py_ssize_t[::1] src_h, const Py_ssize_t[::1] off_w,
-                       bint copy_w, Py_ssize_t repeat, bint channels_last,
+                       bint copy_w, Py_ssize_t repeat, blocks, bint channels_last,
                        int stream, int num_threads) noexcept:
+    cdef const int32_t* table = NULL if blocks is None else <const int32_t*>cnp.PyArray_DATA(
+        <cnp.ndarray>blocks)
     cdef const pixel* xp = &x[0, 0, 0, 0, 0]
     cdef pixel* yp = &y[0, 0, 0, 0, 0]
     cdef Py_ssize_t n_batch = x.shape[0], n_chan = x.shape[1]
@@ -1286,7 +1345,7 @@ cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
         else:
             _nearest_planar(xp, xs, yp, ys, n_batch, n_chan, &src_d[0], &src_h[0],
                             &off_w[0], src_d.shape[0], src_h.shape[0], off_w.shape[0],
-                            copy_w, repeat, stream, num_threads)
+                            copy_w, repeat, table, stream, num_threads)
 
 
 # ---------------------------------------------------------------------------
@@ -1295,21 +1354,32 @@ cdef void _run_nearest(const pixel[:, :, :, :, :] x, pixel[:, :, :, :, :] y,
 # ---------------------------------------------------------------------------
 
 cdef class Prepared:
-    """One float/gather kernel of a plan, with its per-axis tables bound.
+    """One float/gather kernel of a plan, bound to one input and output layout.
 
     ``order`` is 0 (H pass first), 1 (W pass first, ``block`` output rows per
     job) or 2 (nearest gather). Same arithmetic as :func:`resample`,
     :func:`resample_hfirst` and :func:`nearest` with the same tables.
+    :meth:`bind` fixes the strides once; :meth:`run_bound` then needs only the
+    arrays' data, which keeps a tiny call to a few hundred instructions.
     """
 
     cdef Axis axes[3]
     cdef list keep
     cdef int order
     cdef Py_ssize_t block, rows_max, n_blocks
-    cdef object ranges
-    cdef object src_d, src_h, src_w
-    cdef bint w_identity
-    cdef Py_ssize_t w_repeat
+    cdef const Py_ssize_t* lo
+    cdef const Py_ssize_t* hi
+    cdef object src_d, src_h, src_w, off_w
+    cdef bint copy_w
+    cdef Py_ssize_t repeat
+    cdef object blocks
+    # The bound layout (element strides of the 5-D views; y's without its
+    # channel axis when channels-last).
+    cdef Py_ssize_t xs[5]
+    cdef Py_ssize_t ys[4]
+    cdef Py_ssize_t n_batch, n_chan
+    cdef int kind
+    cdef bint channels_last, bound
 
     def __init__(self, tables, sizes_in, walks, int order, Py_ssize_t block=4):
         cdef Py_ssize_t i
@@ -1318,138 +1388,137 @@ cdef class Prepared:
         self.keep = []
         self.order = order
         self.block = block
+        self.bound = False
         for i in range(3):
             _fill_axis(&self.axes[i], tuple(tables[i]), sizes_in[i],
                        walks[i] if order != 2 else 0, self.keep)
         if order == 1:
             self.n_blocks = (self.axes[1].size_out + block - 1) // block
-            self.ranges = np.empty(2 * self.n_blocks, dtype=np.intp)
-            lo_v = self.ranges[:self.n_blocks]
-            hi_v = self.ranges[self.n_blocks:]
+            ranges = np.empty(2 * self.n_blocks, dtype=np.intp)
+            self.keep.append(ranges)
+            lo_v = ranges[:self.n_blocks]
+            hi_v = ranges[self.n_blocks:]
             self.rows_max = block_ranges(self.axes[1].idx, self.axes[1].cnt, self.axes[1].k,
                                          self.axes[1].size_in, self.axes[1].size_out, block,
                                          &lo_v[0], &hi_v[0])
+            self.lo = &lo_v[0]
+            self.hi = &hi_v[0]
         elif order == 2:
             self.src_d = np.ascontiguousarray(tables[0][0][:, 0], dtype=np.intp)
             self.src_h = np.ascontiguousarray(tables[1][0][:, 0], dtype=np.intp)
             self.src_w = np.ascontiguousarray(tables[2][0][:, 0], dtype=np.intp)
-            size_ow, size_iw = self.src_w.shape[0], sizes_in[2]
-            self.w_identity = (size_ow == size_iw
-                               and bool(np.all(self.src_w == np.arange(size_ow))))
-            self.w_repeat = 0
-            if (not self.w_identity and size_ow % size_iw == 0 and size_ow // size_iw > 1
-                    and np.array_equal(self.src_w,
-                                       np.arange(size_ow) // (size_ow // size_iw))):
-                self.w_repeat = size_ow // size_iw
 
-    def run(self, cnp.ndarray x, cnp.ndarray y, bint channels_last, int num_threads,
-            bint stream=False):
-        """Run on 5-D views ``x`` -> ``y`` (validated by the plan: dtypes equal,
-        shapes matching the tables, element-aligned strides)."""
-        cdef Py_ssize_t xs[5]
-        cdef Py_ssize_t ys[4]
+    def bind(self, cnp.ndarray x, cnp.ndarray y, bint channels_last):
+        """Fix the layout from 5-D views ``x`` -> ``y`` (validated by the plan:
+        dtypes equal, shapes matching the tables, element-aligned strides)."""
         cdef Py_ssize_t i, item = cnp.PyArray_ITEMSIZE(x)
         cdef cnp.npy_intp* xst = cnp.PyArray_STRIDES(x)
         cdef cnp.npy_intp* yst = cnp.PyArray_STRIDES(y)
-        cdef int status = 0, kind = cnp.PyArray_TYPE(x)
+        self.kind = cnp.PyArray_TYPE(x)
+        if not (self.kind == cnp.NPY_FLOAT or self.kind == cnp.NPY_DOUBLE or (
+                self.order == 2 and (self.kind == cnp.NPY_UINT8 or self.kind == cnp.NPY_UINT16))):
+            raise TypeError(f"prepared kernel got dtype {x.dtype}")
+        self.n_batch, self.n_chan = cnp.PyArray_DIM(x, 0), cnp.PyArray_DIM(x, 1)
+        self.channels_last = channels_last
+        for i in range(5):
+            self.xs[i] = xst[i] // item
+        for i in range(4):
+            self.ys[i] = yst[i + 1 if channels_last and i > 0 else i] // item
+        if self.order == 2:  # source offsets along W, in elements
+            self.off_w = self.src_w * self.xs[4]
+            self.copy_w, self.repeat, self.blocks = _row_gather(
+                self.src_w, self.axes[2].size_in, not channels_last and self.xs[4] == 1,
+                self.kind == cnp.NPY_FLOAT)
+        self.bound = True
+
+    def run_bound(self, cnp.ndarray x, cnp.ndarray y, int num_threads, bint stream=False):
+        """Run on ``x`` -> ``y`` laid out as the views given to :meth:`bind`
+        (any view of the same memory: only the data pointers are read)."""
+        cdef int status = 0
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
-        cdef Py_ssize_t n_batch = cnp.PyArray_DIM(x, 0), n_chan = cnp.PyArray_DIM(x, 1)
-        for i in range(5):
-            xs[i] = xst[i] // item
-        for i in range(4):
-            ys[i] = yst[i + 1 if channels_last and i > 0 else i] // item
+        if not self.bound:
+            raise RuntimeError("Prepared.run_bound before bind")
         if self.order == 2:
-            self._gather(xp, yp, xs, ys, n_batch, n_chan, kind, channels_last, stream,
-                         num_threads)
+            self._gather(xp, yp, stream, num_threads)
             return
-        if kind == cnp.NPY_FLOAT:
-            status = self._float[float](<const float*>xp, <float*>yp, xs, ys, n_batch,
-                                        n_chan, channels_last, stream, num_threads)
-        elif kind == cnp.NPY_DOUBLE:
-            status = self._float[double](<const double*>xp, <double*>yp, xs, ys, n_batch,
-                                         n_chan, channels_last, stream, num_threads)
+        if self.kind == cnp.NPY_FLOAT:
+            status = self._float[float](<const float*>xp, <float*>yp, stream, num_threads)
         else:
-            raise TypeError(f"prepared float kernel got dtype {x.dtype}")
+            status = self._float[double](<const double*>xp, <double*>yp, stream, num_threads)
         if status != 0:
             raise MemoryError("could not allocate a row buffer for the resampling kernel")
 
-    cdef int _float(self, const floating* xp, floating* yp, Py_ssize_t* xs, Py_ssize_t* ys,
-                    Py_ssize_t n_batch, Py_ssize_t n_chan, bint channels_last, int stream,
-                    int num_threads) except? -2:
+    cdef int _float(self, const floating* xp, floating* yp, int stream,
+                    int num_threads) noexcept:
         cdef int status
-        cdef Py_ssize_t[::1] r = self.ranges if self.order == 1 else None
-        cdef const Py_ssize_t* lo = &r[0] if self.order == 1 else NULL
-        cdef const Py_ssize_t* hi = &r[self.n_blocks] if self.order == 1 else NULL
         with nogil:
             if self.order == 1:
-                if channels_last:
-                    status = _resample_cl_hfirst(xp, xs, yp, ys, n_batch, n_chan,
-                                                 &self.axes[0], &self.axes[1], &self.axes[2],
-                                                 self.block, lo, hi, self.rows_max, stream,
-                                                 &_SAME_DTYPE, num_threads)
+                if self.channels_last:
+                    status = _resample_cl_hfirst(xp, self.xs, yp, self.ys, self.n_batch,
+                                                 self.n_chan, &self.axes[0], &self.axes[1],
+                                                 &self.axes[2], self.block, self.lo, self.hi,
+                                                 self.rows_max, stream, &_SAME_DTYPE,
+                                                 num_threads)
                 else:
-                    status = _resample_planar_hfirst(xp, xs, yp, ys, n_batch, n_chan,
-                                                     &self.axes[0], &self.axes[1],
-                                                     &self.axes[2], self.block, lo, hi,
-                                                     self.rows_max, stream, &_SAME_DTYPE,
-                                                     num_threads)
-            elif channels_last:
-                status = _resample_channels_last(xp, xs, yp, ys, n_batch, n_chan, self.axes,
-                                                 &_SAME_DTYPE, num_threads)
+                    status = _resample_planar_hfirst(xp, self.xs, yp, self.ys, self.n_batch,
+                                                     self.n_chan, &self.axes[0],
+                                                     &self.axes[1], &self.axes[2], self.block,
+                                                     self.lo, self.hi, self.rows_max, stream,
+                                                     &_SAME_DTYPE, num_threads)
+            elif self.channels_last:
+                status = _resample_channels_last(xp, self.xs, yp, self.ys, self.n_batch,
+                                                 self.n_chan, self.axes, &_SAME_DTYPE,
+                                                 num_threads)
             else:
-                status = _resample_planar(xp, xs, yp, ys, n_batch, n_chan, self.axes,
-                                          &_SAME_DTYPE, num_threads)
+                status = _resample_planar(xp, self.xs, yp, self.ys, self.n_batch, self.n_chan,
+                                          self.axes, &_SAME_DTYPE, num_threads)
         return status
 
-    cdef void _gather(self, void* xp, void* yp, Py_ssize_t* xs, Py_ssize_t* ys,
-                      Py_ssize_t n_batch, Py_ssize_t n_chan, int kind, bint channels_last,
-                      bint stream, int num_threads) except *:
-        cdef const Py_ssize_t[::1] sd = self.src_d
-        cdef const Py_ssize_t[::1] sh = self.src_h
-        cdef const Py_ssize_t[::1] sw = self.src_w
-        cdef Py_ssize_t[::1] off_w = np.empty(sw.shape[0], dtype=np.intp)
-        cdef Py_ssize_t o
-        cdef bint copy_w = not channels_last and xs[4] == 1 and self.w_identity
-        cdef Py_ssize_t repeat = self.w_repeat if (not channels_last and xs[4] == 1) else 0
-        for o in range(sw.shape[0]):
-            off_w[o] = sw[o] * xs[4]
-        if kind == cnp.NPY_UINT8:
-            _gather_run[uint8_t](<const uint8_t*>xp, <uint8_t*>yp, xs, ys, n_batch, n_chan,
-                                 &sd[0], &sh[0], &off_w[0], sd.shape[0], sh.shape[0],
-                                 sw.shape[0], copy_w, repeat, channels_last, stream,
+    cdef void _gather(self, void* xp, void* yp, bint stream, int num_threads) noexcept:
+        cdef const Py_ssize_t* sd = <const Py_ssize_t*>cnp.PyArray_DATA(self.src_d)
+        cdef const Py_ssize_t* sh = <const Py_ssize_t*>cnp.PyArray_DATA(self.src_h)
+        cdef const Py_ssize_t* ow = <const Py_ssize_t*>cnp.PyArray_DATA(self.off_w)
+        cdef Py_ssize_t size_od = self.axes[0].size_out, size_oh = self.axes[1].size_out
+        cdef Py_ssize_t size_ow = self.axes[2].size_out
+        cdef bint copy_w = self.copy_w
+        cdef Py_ssize_t repeat = self.repeat
+        cdef const int32_t* table = (NULL if self.blocks is None else
+                                     <const int32_t*>cnp.PyArray_DATA(self.blocks))
+        if self.kind == cnp.NPY_UINT8:
+            _gather_run[uint8_t](<const uint8_t*>xp, <uint8_t*>yp, self.xs, self.ys,
+                                 self.n_batch, self.n_chan, sd, sh, ow, size_od, size_oh,
+                                 size_ow, copy_w, repeat, NULL, self.channels_last, stream,
                                  num_threads)
-        elif kind == cnp.NPY_UINT16:
-            _gather_run[uint16_t](<const uint16_t*>xp, <uint16_t*>yp, xs, ys, n_batch, n_chan,
-                                  &sd[0], &sh[0], &off_w[0], sd.shape[0], sh.shape[0],
-                                  sw.shape[0], copy_w, repeat, channels_last, stream,
-                                  num_threads)
-        elif kind == cnp.NPY_FLOAT:
-            _gather_run[float](<const float*>xp, <float*>yp, xs, ys, n_batch, n_chan,
-                               &sd[0], &sh[0], &off_w[0], sd.shape[0], sh.shape[0],
-                               sw.shape[0], copy_w, repeat, channels_last, stream,
-                               num_threads)
-        elif kind == cnp.NPY_DOUBLE:
-            _gather_run[double](<const double*>xp, <double*>yp, xs, ys, n_batch, n_chan,
-                                &sd[0], &sh[0], &off_w[0], sd.shape[0], sh.shape[0],
-                                sw.shape[0], copy_w, repeat, channels_last, stream,
-                                num_threads)
+        elif self.kind == cnp.NPY_UINT16:
+            _gather_run[uint16_t](<const uint16_t*>xp, <uint16_t*>yp, self.xs, self.ys,
+                                  self.n_batch, self.n_chan, sd, sh, ow, size_od, size_oh,
+                                  size_ow, copy_w, repeat, NULL, self.channels_last,
+                                  stream, num_threads)
+        elif self.kind == cnp.NPY_FLOAT:
+            _gather_run[float](<const float*>xp, <float*>yp, self.xs, self.ys, self.n_batch,
+                               self.n_chan, sd, sh, ow, size_od, size_oh, size_ow, copy_w,
+                               repeat, table, self.channels_last, stream, num_threads)
         else:
-            raise TypeError("prepared gather got an unsupported item type")
+            _gather_run[double](<const double*>xp, <double*>yp, self.xs, self.ys,
+                                self.n_batch, self.n_chan, sd, sh, ow, size_od, size_oh,
+                                size_ow, copy_w, repeat, NULL, self.channels_last, stream,
+                                num_threads)
 
 
-cdef void _gather_run(const pixel* xp, pixel* yp, Py_ssize_t* xs, Py_ssize_t* ys,
-                      Py_ssize_t n_batch, Py_ssize_t n_chan, const Py_ssize_t* sd,
-                      const Py_ssize_t* sh, const Py_ssize_t* off_w, Py_ssize_t size_od,
-                      Py_ssize_t size_oh, Py_ssize_t size_ow, bint copy_w, Py_ssize_t repeat,
-                      bint channels_last, bint stream, int num_threads) noexcept:
+cdef void _gather_run(const pixel* xp, pixel* yp, const Py_ssize_t* xs,
+                      const Py_ssize_t* ys, Py_ssize_t n_batch, Py_ssize_t n_chan,
+                      const Py_ssize_t* sd, const Py_ssize_t* sh, const Py_ssize_t* off_w,
+                      Py_ssize_t size_od, Py_ssize_t size_oh, Py_ssize_t size_ow, bint copy_w,
+                      Py_ssize_t repeat, const int32_t* blocks, bint channels_last,
+                      bint stream, int num_threads) noexcept:
     with nogil:
         if channels_last:
             _nearest_channels_last(xp, xs, yp, ys, n_batch, n_chan, sd, sh, off_w, size_od,
                                    size_oh, size_ow, num_threads)
         else:
             _nearest_planar(xp, xs, yp, ys, n_batch, n_chan, sd, sh, off_w, size_od,
-                            size_oh, size_ow, copy_w, repeat, stream, num_threads)
+                            size_oh, size_ow, copy_w, repeat, blocks, stream, num_threads)
 
 
 # ---------------------------------------------------------------------------

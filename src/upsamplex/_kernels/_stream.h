@@ -170,6 +170,42 @@ static void ux_repeat2_f64(double *out, const double *row, ptrdiff_t n_in, int s
     }
 }
 
+/* Nearest rows of 4-byte samples whose every block of 8 outputs reads inside 8
+ * consecutive inputs (any upscale, mild downscales): one load and one lane permute
+ * per block instead of 8 scalar gathers. ``table`` holds, per block, the first
+ * input read (``base``) then the 8 lanes (input - base). A gather moves values
+ * unchanged, so any path gives the same bits. Returns the outputs written: the
+ * whole blocks with AVX2, none without (the caller's scalar loop does the rest).
+ */
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define UX_GATHER8 1
+#else
+#define UX_GATHER8 0
+#endif
+
+static ptrdiff_t ux_gather8_f32(float *out, const float *row, ptrdiff_t n,
+                                const int32_t *table, int stream)
+{
+#if UX_GATHER8
+    ptrdiff_t b, nb = n / 8;
+    int aligned = stream && !((uintptr_t)out & 31);
+    for (b = 0; b < nb; b++) {
+        const int32_t *t = table + 9 * b;
+        __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(row + t[0]),
+                                            _mm256_loadu_si256((const __m256i *)(t + 1)));
+        if (aligned)
+            _mm256_stream_ps(out + 8 * b, v);
+        else
+            _mm256_storeu_ps(out + 8 * b, v);
+    }
+    return nb * 8;
+#else
+    (void)out; (void)row; (void)n; (void)table; (void)stream;
+    return 0;
+#endif
+}
+
 /* Make streamed stores visible before the threads join. */
 static inline void ux_stream_fence(void)
 {
