@@ -697,14 +697,15 @@ class Plan:
         if pass_.kind == "fixed8":
             th, tw = tables
             planes = x5.shape[0] * (1 if channels_last else x5.shape[1])
-            args = (th[:4], tw[:4], th.skip, tw.skip, channels_last,
-                    _block_size(y5.shape[3], planes, v.check_num_threads(None)), tw.up2)
-            fixed = _resample_uint8.resample_uint8
+            threads = v.check_num_threads(None)
+            fixed = _resample_uint8.U8Call(
+                x5[:, :, 0], y5[:, :, 0], th[:4], tw[:4], th.skip, tw.skip, channels_last,
+                _block_size(y5.shape[3], planes, threads), tw.up2, threads).run
 
-            class _Prepared:  # the uint8 kernel with its tables bound
+            class _Prepared:  # the uint8 kernel with its tables and layout bound
                 @staticmethod
                 def run_bound(x, y, threads, stream):
-                    fixed(view(x)[:, :, 0], view(y)[:, :, 0], *args, threads)
+                    fixed(x, y, threads)
 
             prepared = _Prepared
         elif pass_.kind == "gather":

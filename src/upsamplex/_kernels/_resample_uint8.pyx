@@ -14,11 +14,15 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int16_t, int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 
+cimport numpy as cnp
+
 from collections import OrderedDict
 
 import numpy as np
 
 from ._tables import element_strides
+
+cnp.import_array()
 
 # (ids of a W table's weights and counts) -> (them, their padded weights)
 _PADDED = OrderedDict()
@@ -259,9 +263,8 @@ cdef void _uint8_separable(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y,
         free(scratch)
 
 
-def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
-                   bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block,
-                   up2_w, int num_threads, bint plain=False):
+def resample_uint8(x, y, table_h, table_w, bint skip_h, bint skip_w, bint channels_last,
+                   Py_ssize_t block, up2_w, int num_threads, bint plain=False):
     """uint8 fixed-point resampling of 4-D views ``x`` -> ``y`` (N, C, H, W).
 
     ``table_h``/``table_w`` are ``(idx, int16 weights, count, precision)`` in
@@ -270,68 +273,112 @@ def resample_uint8(const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, 
     ``plain`` walks the W table tap by tap (no wide loops): the reference the
     tests hold the fast paths to.
     """
-    cdef const Py_ssize_t[:, ::1] idx_h = table_h[0]
-    cdef const int16_t[:, ::1] w_h = table_h[1]
-    cdef const Py_ssize_t[::1] cnt_h = table_h[2]
-    cdef const Py_ssize_t[:, ::1] idx_w = table_w[0]
-    cdef const int16_t[:, ::1] w_w = table_w[1]
-    cdef const Py_ssize_t[::1] cnt_w = table_w[2]
-    cdef int prec_h = table_h[3], prec_w = table_w[3]
+    U8Call(x, y, table_h, table_w, skip_h, skip_w, channels_last, block, up2_w,
+           num_threads, plain).run(x, y, num_threads)
+
+
+cdef class U8Call:
+    """:func:`resample_uint8` bound to one layout and its tables.
+
+    Built from the 4-D views a call would pass; :meth:`run` then reads only the
+    data of arrays laid out as those (any view of the same memory), so a
+    repeated tiny call skips the buffer checks and the table preparation. The
+    row blocks are fixed for ``num_threads`` here; any thread count may run
+    them (each output row is computed alone: the same bits).
+    """
+
+    cdef const Py_ssize_t[:, ::1] idx_h
+    cdef const Py_ssize_t[:, ::1] idx_w
+    cdef const int16_t[:, ::1] w_h
+    cdef const int16_t[:, ::1] w_w
+    cdef const Py_ssize_t[::1] cnt_h
+    cdef const Py_ssize_t[::1] cnt_w
+    cdef int prec_h, prec_w
+    cdef bint skip_h, skip_w, channels_last, pack
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ys[4]
-    cdef Py_ssize_t i, rows_max, n_blocks = (y.shape[2] + block - 1) // block
-    cdef Py_ssize_t up2_lo = up2_w[0], up2_hi = up2_w[1]
-    cdef int failed = 0
-    cdef Py_ssize_t o, j, kp = 0
-    cdef const int16_t* wp_ptr = NULL
-    cdef int16_t[:, ::1] wp
-    if not plain and not skip_w:
-        # The W weights padded to a multiple of 8 taps with zeros: the wide
-        # loops then read whole groups (a zero weight adds nothing).
-        # Kept per weight array (the plan's cached tables are reused call after
-        # call); the entry holds the array, so its id stays its own.
-        key = (id(table_w[1]), id(table_w[2]))
-        hit = _PADDED.get(key)
-        if hit is None:
-            kp = (w_w.shape[1] + 7) // 8 * 8
-            wp = np.zeros((w_w.shape[0], kp), dtype=np.int16)
-            for o in range(w_w.shape[0]):
-                for j in range(w_w.shape[1]):
-                    wp[o, j] = w_w[o, j] if j < cnt_w[o] else 0
-            hit = (table_w[1], table_w[2], np.asarray(wp))
-            if not table_w[1].flags.writeable:  # frozen: a cached table's array
-                _PADDED[key] = hit
-                while len(_PADDED) > 32:
-                    _PADDED.popitem(last=False)
-        wp = hit[2]
-        kp = wp.shape[1]
-        wp_ptr = &wp[0, 0]
-    xstr = element_strides(np.asarray(x))
-    ystr = element_strides(np.asarray(y))
-    for i in range(4):
-        xs[i] = xstr[i]
-        ys[i] = ystr[i]
-    # Planar 3/4-channel images with dense rows take the pixel loops (see
-    # ux_u8_hpass_planes); their jobs are (image, block), so blocks shrink to
-    # keep every thread several jobs.
-    cdef bint pack = (wp_ptr != NULL and not channels_last and not skip_h
-                      and (x.shape[1] == 3 or x.shape[1] == 4) and xs[3] == 1 and ys[3] == 1
-                      and not up2_hi > up2_lo and ux_u8_can_pack_planes())
-    if pack:
-        per_image = max(1, -(-4 * num_threads // x.shape[0]))
-        block = min(block, max(4, -(-y.shape[2] // per_image)))
+    cdef Py_ssize_t n_batch, n_chan, size_iw, size_oh, size_ow, up2_lo, up2_hi, kp, block
+    cdef Py_ssize_t rows_max
+    cdef object keep
+    cdef const int16_t* wp_ptr
+    cdef const Py_ssize_t* lo
+    cdef const Py_ssize_t* hi
+
+    def __init__(self, const uint8_t[:, :, :, :] x, uint8_t[:, :, :, :] y, table_h, table_w,
+                 bint skip_h, bint skip_w, bint channels_last, Py_ssize_t block, up2_w,
+                 int num_threads, bint plain=False):
+        cdef Py_ssize_t i, n_blocks, o, j, kp = 0
+        cdef int16_t[:, ::1] wp
+        self.idx_h, self.w_h, self.cnt_h = table_h[0], table_h[1], table_h[2]
+        self.idx_w, self.w_w, self.cnt_w = table_w[0], table_w[1], table_w[2]
+        self.prec_h, self.prec_w = table_h[3], table_w[3]
+        self.skip_h, self.skip_w, self.channels_last = skip_h, skip_w, channels_last
+        self.up2_lo, self.up2_hi = up2_w[0], up2_w[1]
+        self.n_batch, self.n_chan = x.shape[0], x.shape[1]
+        self.size_iw, self.size_oh, self.size_ow = x.shape[3], y.shape[2], y.shape[3]
+        self.wp_ptr = NULL
+        self.keep = []
+        if not plain and not skip_w:
+            # The W weights padded to a multiple of 8 taps with zeros: the wide
+            # loops then read whole groups (a zero weight adds nothing).
+            # Kept per weight array (the plan's cached tables are reused call after
+            # call); the entry holds the array, so its id stays its own.
+            key = (id(table_w[1]), id(table_w[2]))
+            hit = _PADDED.get(key)
+            if hit is None:
+                kp = (self.w_w.shape[1] + 7) // 8 * 8
+                wp = np.zeros((self.w_w.shape[0], kp), dtype=np.int16)
+                for o in range(self.w_w.shape[0]):
+                    for j in range(self.w_w.shape[1]):
+                        wp[o, j] = self.w_w[o, j] if j < self.cnt_w[o] else 0
+                hit = (table_w[1], table_w[2], np.asarray(wp))
+                if not table_w[1].flags.writeable:  # frozen: a cached table's array
+                    _PADDED[key] = hit
+                    while len(_PADDED) > 32:
+                        _PADDED.popitem(last=False)
+            wp = hit[2]
+            self.keep.append(hit[2])
+            kp = wp.shape[1]
+            self.wp_ptr = &wp[0, 0]
+        self.kp = kp
+        xstr = element_strides(np.asarray(x))
+        ystr = element_strides(np.asarray(y))
+        for i in range(4):
+            self.xs[i] = xstr[i]
+            self.ys[i] = ystr[i]
+        # Planar 3/4-channel images with dense rows take the pixel loops (see
+        # ux_u8_hpass_planes); their jobs are (image, block), so blocks shrink to
+        # keep every thread several jobs.
+        self.pack = (self.wp_ptr != NULL and not channels_last and not skip_h
+                     and (x.shape[1] == 3 or x.shape[1] == 4) and self.xs[3] == 1
+                     and self.ys[3] == 1 and not self.up2_hi > self.up2_lo
+                     and ux_u8_can_pack_planes())
+        if self.pack:
+            per_image = max(1, -(-4 * num_threads // x.shape[0]))
+            block = min(block, max(4, -(-y.shape[2] // per_image)))
+        self.block = block
         n_blocks = (y.shape[2] + block - 1) // block
-    ranges = np.empty(2 * n_blocks, dtype=np.intp)
-    cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
-    cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
-    rows_max = block_ranges(&idx_h[0, 0], &cnt_h[0], idx_h.shape[1], x.shape[2], y.shape[2],
-                            block, &lo_v[0], &hi_v[0])
-    with nogil:
-        _uint8_separable(&x[0, 0, 0, 0], xs, &y[0, 0, 0, 0], ys, x.shape[0], x.shape[1],
-                         channels_last, x.shape[3], y.shape[2], y.shape[3],
-                         &idx_h[0, 0], &w_h[0, 0], &cnt_h[0], idx_h.shape[1], prec_h, skip_h,
-                         &idx_w[0, 0], &w_w[0, 0], &cnt_w[0], idx_w.shape[1], prec_w, skip_w,
-                         up2_lo, up2_hi, wp_ptr, kp, block, &lo_v[0], &hi_v[0], rows_max,
-                         num_threads, pack, &failed)
-    if failed:
-        raise MemoryError("could not allocate a row buffer for the uint8 kernel")
+        ranges = np.empty(2 * n_blocks, dtype=np.intp)
+        self.keep.append(ranges)
+        cdef Py_ssize_t[::1] lo_v = ranges[:n_blocks]
+        cdef Py_ssize_t[::1] hi_v = ranges[n_blocks:]
+        self.rows_max = block_ranges(&self.idx_h[0, 0], &self.cnt_h[0], self.idx_h.shape[1],
+                                     x.shape[2], y.shape[2], block, &lo_v[0], &hi_v[0])
+        self.lo, self.hi = &lo_v[0], &hi_v[0]
+
+    def run(self, cnp.ndarray x, cnp.ndarray y, int num_threads):
+        """Resample ``x`` -> ``y``, laid out as the views this call was built from."""
+        cdef const uint8_t* xp = <const uint8_t*>cnp.PyArray_DATA(x)
+        cdef uint8_t* yp = <uint8_t*>cnp.PyArray_DATA(y)
+        cdef int failed = 0
+        with nogil:
+            _uint8_separable(xp, self.xs, yp, self.ys, self.n_batch, self.n_chan,
+                             self.channels_last, self.size_iw, self.size_oh, self.size_ow,
+                             &self.idx_h[0, 0], &self.w_h[0, 0], &self.cnt_h[0],
+                             self.idx_h.shape[1], self.prec_h, self.skip_h,
+                             &self.idx_w[0, 0], &self.w_w[0, 0], &self.cnt_w[0],
+                             self.idx_w.shape[1], self.prec_w, self.skip_w,
+                             self.up2_lo, self.up2_hi, self.wp_ptr, self.kp, self.block,
+                             self.lo, self.hi, self.rows_max, num_threads, self.pack, &failed)
+        if failed:
+            raise MemoryError("could not allocate a row buffer for the uint8 kernel")
