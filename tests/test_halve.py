@@ -131,3 +131,22 @@ def test_dense_pixels_every_rank_and_thread_count(dtype, channels):
         for threads in (1, 2):
             got = ux.interpolate(x, size=size, mode="area", axes=axes, num_threads=threads)
             np.testing.assert_array_equal(got, expected, err_msg=f"{shape} {threads}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [2, 3, 4, 5])
+def test_dense_pixels_at_the_ends_of_the_range(dtype, channels):
+    """Boxes of the largest and smallest samples: the widest sums the narrow
+    accumulators (16-bit for uint8) and the rounding must hold."""
+    info = np.iinfo(dtype)
+    for shape, size, axes in [((8, 12, channels), (4, 6), (0, 1)),
+                              ((4, 8, 12, channels), (2, 4, 6), (0, 1, 2))]:
+        for fill in (info.max, info.min, info.max - 1, info.min + 1):
+            x = np.full(shape, fill, dtype)
+            x[..., ::2, :] = info.max  # alternate columns: half-way sums too
+            expected = float_reference(x, size=size, axes=axes)
+            np.testing.assert_array_equal(
+                ux.interpolate(x, size=size, mode="area", axes=axes), expected)
+            np.testing.assert_array_equal(
+                ux.interpolate(np.full(shape, fill, dtype), size=size, mode="area",
+                               axes=axes), np.full(expected.shape, fill, dtype))

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline int32_t ux_halve_round(int32_t s, int shift)
 {
@@ -89,41 +90,65 @@ static inline int32_t ux_halve_round(int32_t s, int shift)
     }
 
 /* Dense pixels of C samples (channels-last), W halved: the 1, 2 or 4 input rows
- * (nrows) added sample by sample into t (int32, 2 * n * C); every sample then
- * added to the one a pixel on and rounded (contiguous: vectorised), into t + len;
- * the first pixel of each pair is the output: y[o * C + c] = u[2oC + c]. */
-#define UX_PICK(T, CC)                                                                     \
+ * (nrows) added sample by sample into s (type A: uint16 for uint8 samples, whose
+ * sums stay below 2**11, so twice the lanes of int32; int32 otherwise); output
+ * sample (o, c) is round(s[2oC + c] + s[2oC + C + c]). With 2 or 4 samples a pixel
+ * the compiler vectorises that directly (whole pixel pairs); otherwise every sample
+ * plus the one a pixel on is rounded in one contiguous pass into u (type T) and
+ * the first pixel of each pair copied out. ``t`` has room for 3 * n * C int32. */
+#define UX_PAIRS(T, CC)                                                                    \
     for (o = 0; o < n; o++)                                                                \
         for (c = 0; c < (CC); c++)                                                         \
-            y[o * (CC) + c] = (T)u[2 * o * (CC) + c];
-#define UX_DEFINE_HALVE_PIXELS(NAME, T)                                                    \
+            y[o * (CC) + c] = (T)ux_halve_round(                                           \
+                (int32_t)s[2 * o * (CC) + c] + s[2 * o * (CC) + (CC) + c], shift);
+#define UX_PICK(CC)                                                                        \
+    for (o = 0; o < n; o++)                                                                \
+        for (c = 0; c < (CC); c++)                                                         \
+            y[o * (CC) + c] = u[2 * o * (CC) + c];
+#define UX_DEFINE_HALVE_PIXELS(NAME, T, A)                                                 \
     static void NAME(const T *const *rows, int nrows, T *y, ptrdiff_t n, ptrdiff_t C,        \
                      int32_t *t, int shift)                                                  \
     {                                                                                        \
         const ptrdiff_t len = 2 * n * C;                                                     \
-        int32_t *u = t + len;                                                                \
+        A *s = (A *)t;                                                                       \
+        T *u = (T *)(s + len);                                                               \
         ptrdiff_t k, o, c;                                                                   \
         const T *r0 = rows[0];                                                               \
         for (k = 0; k < len; k++)                                                            \
-            t[k] = r0[k];                                                                    \
+            s[k] = (A)r0[k];                                                                 \
         for (int i = 1; i < nrows; i++) {                                                    \
             const T *r = rows[i];                                                            \
             for (k = 0; k < len; k++)                                                        \
-                t[k] += r[k];                                                                \
+                s[k] = (A)(s[k] + r[k]);                                                     \
         }                                                                                    \
-        for (k = 0; k < len - C; k++)                                                        \
-            u[k] = ux_halve_round(t[k] + t[k + C], shift);                                   \
-        switch (C) {                                                                         \
-        case 2: UX_PICK(T, 2) break;                                                         \
-        case 3: UX_PICK(T, 3) break;                                                         \
-        case 4: UX_PICK(T, 4) break;                                                         \
-        default: UX_PICK(T, C) break;                                                        \
+        if (C == 2) {                                                                        \
+            UX_PAIRS(T, 2)                                                                   \
+            return;                                                                          \
+        }                                                                                    \
+        if (C == 4) {                                                                        \
+            UX_PAIRS(T, 4)                                                                   \
+            return;                                                                          \
+        }                                                                                    \
+        for (k = 0; k < len - C; k++) {                                                      \
+            /* in A (sums of 2**shift samples fit): 16-bit lanes for uint8 */               \
+            const A v = (A)(s[k] + s[k + C]);                                                \
+            u[k] = (T)(A)((A)(v + (A)((1 << (shift - 1)) - 1) + (A)((v >> shift) & 1))       \
+                          >> shift);                                                         \
+        }                                                                                    \
+        if (C == 3) {                                                                        \
+            /* 4 samples a pixel, the 4th overwritten by the next: one move each */          \
+            for (o = 0; o + 1 < n; o++)                                                      \
+                memcpy(y + 3 * o, u + 6 * o, 4 * sizeof(T));                                \
+            for (c = 0; n > 0 && c < 3; c++)                                                 \
+                y[3 * (n - 1) + c] = u[6 * (n - 1) + c];                                     \
+        } else {                                                                             \
+            UX_PICK(C)                                                                       \
         }                                                                                    \
     }
 
-UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_u8, uint8_t)
-UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_u16, uint16_t)
-UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_i16, int16_t)
+UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_u8, uint8_t, uint16_t)
+UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_u16, uint16_t, int32_t)
+UX_DEFINE_HALVE_PIXELS(ux_halve_pixels_i16, int16_t, int32_t)
 
 UX_DEFINE_HALVE(ux_halve_u8, uint8_t)
 UX_DEFINE_HALVE(ux_halve_u16, uint16_t)

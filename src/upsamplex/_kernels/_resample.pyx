@@ -1710,7 +1710,7 @@ cdef void _halve_pixels(int code, const char* xp, const Py_ssize_t* xs, char* yp
     cdef int failed = 0
     cdef int* failed_ptr = &failed
     with nogil, parallel(num_threads=num_threads):
-        t = <int*>malloc((4 * size_ow * n_chan + 1) * sizeof(int))  # sums, then pairs
+        t = <int*>malloc((3 * size_ow * n_chan + 1) * sizeof(int))  # sums, pairs
         rows = <const char**>malloc(4 * sizeof(char*))
         for r in prange(n_rows, schedule="static"):
             if t == NULL or rows == NULL:
