@@ -148,6 +148,94 @@ def test_byte_pixel_gather_refuses_layouts_it_has_no_loop_for():
                                  1) is False
 
 
+def _shuffle_built():
+    from upsamplex._kernels import _nearest_u8
+
+    return _nearest_u8.shuffle_table(np.arange(64) // 2, 40, 1) is not None
+
+
+@pytest.mark.parametrize("P", [1, 2, 3, 4])
+def test_byte_shuffle_rows_equal_the_plain_gather(P):
+    """Rows gathered by byte shuffles (one or two 16-byte windows a block, moved back
+    from the row's end, the rest of the row by the scalar loop) give the plain gather's
+    bytes, for windows anywhere in the row and unsorted source indices."""
+    from upsamplex._kernels import _nearest_u8
+
+    if not _shuffle_built():
+        pytest.skip("built without byte shuffles")
+    rng = np.random.default_rng(P)
+    windows = set()
+    for trial in range(300):
+        size_iw = int(rng.integers(-(-32 // P), 90))
+        size_ow = int(rng.integers(-(-16 // P), 120))
+        span = int(rng.choice([16 // P, 32 // P]))  # pixels a block may read across
+        per = 16 // P
+        src_w = np.empty(size_ow, np.intp)
+        for b0 in range(0, size_ow, per):
+            lo = int(rng.integers(0, size_iw - span + 1))
+            src_w[b0:b0 + per] = lo + rng.integers(0, span, min(per, size_ow - b0))
+        table = _nearest_u8.shuffle_table(src_w, size_iw, P)
+        assert table is not None, (size_iw, src_w)
+        windows.add(table[1].shape[1])
+        assert np.all(table[0] >= 0) and np.all(table[0] + table[1].shape[1] <= size_iw * P)
+        x = rng.integers(0, 256, (2, 3, size_iw * P), dtype=np.uint8)
+        want = x.reshape(2, 3, size_iw, P)[:, :, src_w]
+        src_h = np.array([2, 0, 1, 1], np.intp)
+        for channels_last in (True, False):
+            if channels_last:
+                xv = x.reshape(2, 1, 3, size_iw, P).transpose(0, 4, 1, 2, 3)
+                y = np.full((2, 1, 4, size_ow, P), 7, np.uint8)
+                yv = y.transpose(0, 4, 1, 2, 3)
+                if P == 1:  # one channel: planar strides, the planar loop runs
+                    continue
+            else:
+                if P != 1:
+                    continue
+                xv = x.reshape(2, 1, 1, 3, size_iw)
+                y = np.full((2, 1, 1, 4, size_ow), 7, np.uint8)
+                yv = y
+            for threads in (1, 2):
+                assert _nearest_u8.gather_u8(xv, yv, np.zeros(1, np.intp), src_h, src_w,
+                                             channels_last, threads)
+                got = y.reshape(2, 4, size_ow, P)
+                np.testing.assert_array_equal(got, want[:, src_h], err_msg=str(src_w))
+    assert windows == {16, 32}
+
+
+@pytest.mark.parametrize("P", [1, 2, 3, 4])
+def test_byte_shuffle_table_refuses_steep_downscales_and_short_rows(P):
+    from upsamplex._kernels import _nearest_u8
+
+    if not _shuffle_built():
+        pytest.skip("built without byte shuffles")
+    per = 16 // P
+    # a block reading across more than 32 bytes: every pixel 3 apart
+    assert _nearest_u8.shuffle_table(np.arange(40) * 3, 120, P) is None
+    # rows shorter than a window (output or source)
+    assert _nearest_u8.shuffle_table(np.zeros(per - 1, np.intp) if per > 1
+                                     else np.zeros(0, np.intp), 40, P) is None
+    assert _nearest_u8.shuffle_table(np.arange(40) % 3, 15 // P, P) is None
+    # x0.7 and x1.5 rows take it
+    for size_iw, size_ow in ((100, 70), (100, 150)):
+        src = np.minimum((np.arange(size_ow) + 0.5) * size_iw / size_ow, size_iw - 1)
+        assert _nearest_u8.shuffle_table(src.astype(np.intp), size_iw, P) is not None
+
+
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_byte_shuffle_scales_match_torch(mode, channels, memory_format):
+    # the non-integer factors where whole rows go through the shuffles: 0.45 to 2
+    rng = np.random.default_rng(channels + 10)
+    xt = torch.from_numpy(rng.integers(0, 256, (1, channels, 23, 117), dtype=np.uint8))
+    if memory_format == "channels_last":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    for ow in (53, 60, 71, 82, 99, 116, 130, 175, 233):
+        want = F.interpolate(xt, size=(19, ow), mode=mode).numpy()
+        got = ux.interpolate(xt.numpy(), size=(19, ow), mode=mode)
+        np.testing.assert_array_equal(got, want, err_msg=str(ow))
+
+
 def _random_window_table(rng, size_in, size_out, k, precision=14):
     # Windows anywhere in the row (not only where a resize puts them): the last
     # outputs' taps far from the row's end take the wide loops there too, and

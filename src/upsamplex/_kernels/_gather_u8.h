@@ -4,8 +4,10 @@
  *
  * A pixel is moved as one unit (a 1/2/4-byte load and store; RGB as a 4-byte
  * move whose 4th byte is rewritten by the next pixel), integer x2 along the
- * row is a widening store, and the identity a memcpy. Nothing is computed,
- * so every path gives the plain gather's bytes.
+ * row is a widening store, the identity a memcpy, and rows whose every 16
+ * output bytes read inside 32 source bytes (scales from about 0.45 up) are
+ * gathered by byte shuffles. Nothing is computed, so every path gives the plain
+ * gather's bytes.
  */
 #ifndef UPSAMPLEX_GATHER_U8_H
 #define UPSAMPLEX_GATHER_U8_H
@@ -16,6 +18,12 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__SSSE3__)
+#include <tmmintrin.h>
+#define UX_SHUFFLE_U8 1
+#else
+#define UX_SHUFFLE_U8 0
 #endif
 
 /* dst pixel o = src pixel at byte offset off[o] (P bytes each), for o < n. */
@@ -124,6 +132,44 @@ static void ux_decimate2_row(const uint8_t *src, ptrdiff_t src_bytes, uint8_t *d
     }
     for (; o < n; o++)
         memcpy(dst + P * o, s + 2 * P * o, (size_t)P);
+}
+
+/* A row gathered by byte shuffles: output block b (bytes [b*step, b*step + 16), whole
+ * pixels in the first ``step``) takes its bytes from a window of 16 (``two`` = 0) or 32
+ * source bytes starting at start[b], picked by the block's masks (16 or 32 bytes: a
+ * byte index into the window's first half, then into its second, 0x80 for the other
+ * half). One or two loads and shuffles per block instead of a load and a store per
+ * pixel; the table (GatherU8._shuffle) keeps every window and store inside the rows.
+ * Returns the blocks done: all of them with SSSE3, none without (the caller's scalar
+ * gather does the rest). */
+static ptrdiff_t ux_shuffle_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n_blocks,
+                                ptrdiff_t step, const int32_t *start, const uint8_t *masks,
+                                int two)
+{
+#if UX_SHUFFLE_U8
+    ptrdiff_t b;
+    if (two) {
+        for (b = 0; b < n_blocks; b++) {
+            const uint8_t *s = src + start[b];
+            const uint8_t *m = masks + 32 * b;
+            __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)s),
+                                          _mm_loadu_si128((const __m128i *)m));
+            __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + 16)),
+                                          _mm_loadu_si128((const __m128i *)(m + 16)));
+            _mm_storeu_si128((__m128i *)(dst + step * b), _mm_or_si128(lo, hi));
+        }
+    } else {
+        for (b = 0; b < n_blocks; b++) {
+            __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + start[b])),
+                                         _mm_loadu_si128((const __m128i *)(masks + 16 * b)));
+            _mm_storeu_si128((__m128i *)(dst + step * b), v);
+        }
+    }
+    return n_blocks;
+#else
+    (void)src; (void)dst; (void)n_blocks; (void)step; (void)start; (void)masks; (void)two;
+    return 0;
+#endif
 }
 
 #endif /* UPSAMPLEX_GATHER_U8_H */
