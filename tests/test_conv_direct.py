@@ -218,6 +218,36 @@ def test_direct_results_do_not_depend_on_threads_or_chunks(monkeypatch, transpos
         np.testing.assert_array_equal(a, d)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_transpose_row_class_weights_are_bit_identical(monkeypatch, dtype):
+    """The transposed kernel packs the weights of rows away from the borders once per
+    row class (group, depth and height phase); one item per call packs them for every
+    row. Both give the same bits, with groups, dilation and strides on every axis."""
+    rng = np.random.default_rng(12)
+    cases = [
+        # (x shape, weight shape, groups, stride, padding, dilation)
+        ((2, 4, 5, 9, 11), (4, 3, 3, 4, 3), 2, (2, 3, 2), (1, 2, 1), (1, 1, 2)),
+        ((1, 6, 14, 13), (6, 5, 4, 4), 1, (2, 2), (1, 1), (1, 1)),
+        ((2, 6, 12, 10), (6, 2, 3, 2), 3, (3, 1), (0, 1), (2, 1)),
+    ]
+    for shape_x, shape_w, groups, stride, padding, dilation in cases:
+        x = rng.standard_normal(shape_x).astype(dtype)
+        w = rng.standard_normal(shape_w).astype(dtype)
+        b = rng.standard_normal(shape_w[1] * groups).astype(dtype)
+        kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        f = CONV_T[x.ndim - 2]
+        with forced("direct"):
+            whole = f(x, w, b, num_threads=1, **kw)
+            split = f(x, w, b, num_threads=2, **kw)
+            with monkeypatch.context() as m:
+                m.setattr(lowering, "_DIRECT_CHUNK_MACS", 1)  # one row per call
+                per_row = f(x, w, b, num_threads=1, **kw)
+        y_ref, _ = torch_transpose(x, w, b, None, x.ndim - 2, **kw)
+        assert_close(whole, y_ref, dtype)
+        np.testing.assert_array_equal(whole, per_row)
+        np.testing.assert_array_equal(whole, split)
+
+
 def test_direct_threads_keep_their_state_private(monkeypatch):
     """Every item's per-channel start values (the bias) are the thread's own: with them
     shared, two threads summing channel blocks of different biases raced (seen as

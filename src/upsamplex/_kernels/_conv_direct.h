@@ -24,9 +24,10 @@
 
 #define UX_DEFINE_ROWS(NAME, T, LANES)                                                     \
 typedef T NAME##_vec __attribute__((vector_size(UX_VEC_BYTES)));                                     \
-static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off, \
-                 ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,   \
-                 int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                            \
+static inline __attribute__((always_inline)) void NAME##_body(                             \
+    const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off,              \
+    const ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,          \
+    int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                                         \
 {                                                                                          \
     enum { STRIP = 2 * LANES };                                                            \
     T tmp[4][STRIP];                                                                       \
@@ -40,6 +41,8 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
         for (t = 0; t < n_rows; t++) {                                                     \
             const T* row = rows + t * row_len + q0;                                        \
             const T* wt = w + t * n_k * 4;                                                 \
+            /* Two taps a step: four at once spilled the accumulators. */                \
+            _Pragma("GCC unroll 2")                                                        \
             for (k = 0; k < n_k; k++) {                                                    \
                 NAME##_vec x0, x1;                                                         \
                 memcpy(&x0, row + off[k], sizeof(x0));                                     \
@@ -66,8 +69,23 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
             }                                                                              \
         }                                                                                  \
     }                                                                                      \
+}                                                                                          \
+/* Constant tap counts 1-4 (kernel widths, or a stride phase's share of them): their     \
+ * loops unrolled, without a counter or a branch per tap. */                               \
+static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off, \
+                 ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,   \
+                 int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                            \
+{                                                                                          \
+    switch (n_k) {                                                                         \
+    case 1: NAME##_body(UX_ROWS_ARGS(1)); break;                                           \
+    case 2: NAME##_body(UX_ROWS_ARGS(2)); break;                                           \
+    case 3: NAME##_body(UX_ROWS_ARGS(3)); break;                                           \
+    case 4: NAME##_body(UX_ROWS_ARGS(4)); break;                                           \
+    default: NAME##_body(UX_ROWS_ARGS(n_k)); break;                                        \
+    }                                                                                      \
 }
 
+#define UX_ROWS_ARGS(K) rows, n_rows, row_len, off, K, w, start, out, ch_stride, n_ch, n_out, out_step
 UX_DEFINE_ROWS(ux_direct_rows_f32, float, UX_VEC_BYTES / 4)
 UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
