@@ -248,6 +248,29 @@ def test_direct_transpose_row_class_weights_are_bit_identical(monkeypatch, dtype
         np.testing.assert_array_equal(whole, split)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_column_tiles_give_the_untiled_sums(dtype):
+    """Rows of many taps run in column tiles (every channel block over one tile, then the
+    next). An output column's sum must not depend on the tile it falls in: a window of
+    the input, convolved alone (one tile), gives the same bits at the same columns."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 16, 6, 300)).astype(dtype)
+    w = rng.standard_normal((10, 16, 4, 4)).astype(dtype)
+    b = rng.standard_normal(10).astype(dtype)
+    wt = rng.standard_normal((16, 10, 4, 4)).astype(dtype)
+    with forced("direct"):
+        y = ux.conv2d(x, w, b)  # 297 columns: 64 rows of taps, several tiles
+        yt = ux.conv_transpose2d(x, wt, b[:10], stride=(1, 2))
+        for c0 in (0, 40, 101, 230):
+            part = ux.conv2d(x[..., c0:c0 + 35], w, b)  # 32 columns, one tile
+            np.testing.assert_array_equal(part, y[..., c0:c0 + 32])
+            # transposed, stride 2: output columns 2*c0 + 6 .. of the window's interior
+            part_t = ux.conv_transpose2d(x[..., c0:c0 + 35], wt, b[:10], stride=(1, 2))
+            np.testing.assert_array_equal(part_t[..., 6:60], yt[..., 2 * c0 + 6:2 * c0 + 60])
+    y_ref, _ = torch_conv(x, w, b, None, 2)
+    assert_close(y, y_ref, dtype)
+
+
 def test_direct_threads_keep_their_state_private(monkeypatch):
     """Every item's per-channel start values (the bias) are the thread's own: with them
     shared, two threads summing channel blocks of different biases raced (seen as

@@ -901,6 +901,29 @@ cdef int _direct_conv(const floating* src, const floating* weight, const floatin
     return failed
 
 
+# Bytes of the gathered rows that one column tile of the direct kernels reads: small
+# enough to stay in L1 (32 KiB on most x86 cores) beside the packed weights while every
+# channel block runs over the tile.
+DEF ROWS_TILE_BYTES = 12 * 1024
+
+
+cdef inline Py_ssize_t _column_tile(Py_ssize_t n_rows, Py_ssize_t itemsize) noexcept nogil:
+    # Output columns per tile: whole register strips (tiles only partition the outputs,
+    # so every output's sum is the same), at least one.
+    cdef Py_ssize_t tile = ROWS_TILE_BYTES // (n_rows * itemsize + 1) // STRIP * STRIP
+    return tile if tile > STRIP else STRIP
+
+
+cdef inline int _block_start(const floating* bias, Py_ssize_t first, Py_ssize_t left,
+                             floating* start) noexcept nogil:
+    # The channels of a block (at most BLOCK of the ``left`` from channel ``first`` on)
+    # and their start values: the bias, 0 past the channels or without one.
+    cdef Py_ssize_t n_ch = left if left < BLOCK else BLOCK, b
+    for b in range(BLOCK):
+        start[b] = bias[first + b] if bias != NULL and b < n_ch else 0
+    return <int>n_ch
+
+
 cdef int _direct_conv_items(const floating* src, const floating* weight,
                             const floating* bias, floating* dst, const Grid* g,
                             const Py_ssize_t* off, const floating* wfull, Py_ssize_t lo,
@@ -917,6 +940,8 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
     cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
+    cdef Py_ssize_t q0, nq
+    cdef Py_ssize_t tile = _column_tile(max_rows, sizeof(floating))
     cdef const floating* x
     cdef floating* rows
     cdef floating* wpack
@@ -949,20 +974,27 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                     stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
                                   rows + t * row_len)
                     t = t + 1
+        if t == cg * KD * KH:
+            # Every tap row is inside the source: the weights packed up front. The
+            # channel blocks run inside column tiles, so that a tile of the rows stays in
+            # L1 for every block.
+            q0 = 0
+            while q0 < OW:
+                nq = OW - q0
+                if nq > tile:
+                    nq = tile
+                for blk in range(blocks):
+                    m0 = grp * mg + blk * BLOCK
+                    n_ch = _block_start(bias, m0, mg - blk * BLOCK, start)
+                    direct_rows(rows + q0, t, row_len, off, KW,
+                                wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
+                                dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW + q0,
+                                out_plane, <int>n_ch, nq, 1)
+                q0 = q0 + tile
+            continue
         for blk in range(blocks):
             m0 = grp * mg + blk * BLOCK
-            n_ch = mg - blk * BLOCK
-            if n_ch > BLOCK:
-                n_ch = BLOCK
-            for b in range(BLOCK):
-                start[b] = bias[m0 + b] if bias != NULL and b < n_ch else 0
-            if t == cg * KD * KH:
-                # Every tap row is inside the source: the weights packed up front.
-                direct_rows(rows, t, row_len, off, KW,
-                            wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
-                            dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW,
-                            out_plane, <int>n_ch, OW, 1)
-                continue
+            n_ch = _block_start(bias, m0, mg - blk * BLOCK, start)
             # The weights in the order of the rows gathered above.
             t = 0
             for c in range(cg):
@@ -1133,11 +1165,12 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     cdef Py_ssize_t plane = OD * OH * OW, out_plane = D * H * W
     cdef Py_ssize_t max_rows = mg * KD * KH
     cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, b, t, tt, r, od, oh
-    cdef Py_ssize_t n_ch, cls, slot
+    cdef Py_ssize_t n_ch, cls, q0, nq
+    cdef Py_ssize_t phase_out = (W + sw - 1) // sw
+    cdef Py_ssize_t tile = _column_tile(max_rows, sizeof(floating))
     cdef const floating* x
     cdef floating* rows
     cdef floating* wpack
-    cdef floating* wp
     cdef floating* start
     cdef floating* cache = NULL
     cdef char* filled = NULL
@@ -1195,28 +1228,47 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
             _every_tap_lands(d, g.padding[0], g.dilation[0], KD, sd, OD)
             and _every_tap_lands(h, g.padding[1], g.dilation[1], KH, sh, OH))
         cls = (grp * sd + floor_mod(d + g.padding[0], sd)) * sh + floor_mod(h + g.padding[1], sh)
+        if interior:
+            if not filled[cls]:
+                for blk in range(blocks):
+                    n_ch = cg - blk * BLOCK
+                    if n_ch > BLOCK:
+                        n_ch = BLOCK
+                    for r in range(n_phase):
+                        _pack_transpose(weight, g, grp, blk, n_ch, d, h, n_k[r],
+                                        &tap_w[r * 64],
+                                        cache + (cls * blocks + blk) * slot_len
+                                        + phase_at[r] * max_rows * BLOCK)
+                filled[cls] = 1
+            # Column tiles (per phase) outside the channel blocks, as in
+            # _direct_conv_items: a tile of the rows stays in L1 for every block.
+            q0 = 0
+            while q0 < phase_out:
+                for blk in range(blocks):
+                    c0 = grp * cg + blk * BLOCK
+                    n_ch = _block_start(bias, c0, cg - blk * BLOCK, start)
+                    for r in range(n_phase):
+                        nq = (W - r + sw - 1) // sw - q0
+                        if nq > tile:
+                            nq = tile
+                        if nq <= 0:
+                            continue
+                        direct_rows(rows + q0, t, row_len, &off[r * 64], n_k[r],
+                                    cache + (cls * blocks + blk) * slot_len
+                                    + phase_at[r] * max_rows * BLOCK, start,
+                                    dst + ((n * g.c + c0) * D + d) * H * W + h * W + r
+                                    + q0 * sw, out_plane, <int>n_ch, nq, sw)
+                q0 = q0 + tile
+            continue
         for blk in range(blocks):
             c0 = grp * cg + blk * BLOCK
-            n_ch = cg - blk * BLOCK
-            if n_ch > BLOCK:
-                n_ch = BLOCK
-            for b in range(BLOCK):
-                start[b] = bias[c0 + b] if bias != NULL and b < n_ch else 0
+            n_ch = _block_start(bias, c0, cg - blk * BLOCK, start)
             for r in range(n_phase):
-                if interior:
-                    wp = cache + (cls * blocks + blk) * slot_len + phase_at[r] * max_rows * BLOCK
-                    if not filled[cls]:
-                        _pack_transpose(weight, g, grp, blk, n_ch, d, h, n_k[r],
-                                        &tap_w[r * 64], wp)
-                else:
-                    wp = wpack
-                    _pack_transpose(weight, g, grp, blk, n_ch, d, h, n_k[r], &tap_w[r * 64],
-                                    wp)
-                direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wp, start,
+                _pack_transpose(weight, g, grp, blk, n_ch, d, h, n_k[r], &tap_w[r * 64],
+                                wpack)
+                direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wpack, start,
                             dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
                             <int>n_ch, (W - r + sw - 1) // sw, sw)
-        if interior:
-            filled[cls] = 1
     free(rows)
     free(wpack)
     free(cache)
