@@ -428,6 +428,31 @@ def test_direct_grad_weight_wide_kernels_and_channel_blocks(dtype, stride):
         assert_close(grads[1], grads_ref[1], dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_stride_phases_listed_and_walked_edges(dtype):
+    """Source rows split into stride phases: the few entries outside the interior are
+    listed once per call (at most 32 of them) or, past that, walked per phase. Widths,
+    strides and paddings on both sides of that limit, and widths under one vector of
+    the stride-2 split, against torch."""
+    rng = np.random.default_rng(11)
+    for width in (1, 3, 8, 15, 17, 33, 70):
+        for stride in (1, 2, 3, 5):
+            for padding in (0, 1, 3, 6):
+                x = rng.standard_normal((1, 2, width)).astype(dtype)
+                w = rng.standard_normal((3, 2, 3)).astype(dtype)
+                if width + 2 * padding < 3:
+                    continue
+                kw = dict(stride=stride, padding=padding)
+                y_ref, _ = torch_conv(x, w, None, None, 1, **kw)
+                gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
+                y_ref, grads_ref = torch_conv(x, w, None, gy, 1, **kw)
+                with forced("direct"):
+                    y = ux.conv1d(x, w, **kw)
+                    grads = ux.conv_backward(gy, x, w, **kw)
+                assert_close(y, y_ref, dtype)
+                assert_grads_close(grads, grads_ref, gy, dtype)
+
+
 def test_direct_grad_weight_ignores_source_columns_no_output_reads():
     """Source columns past the last output's taps (inf here) must not reach the weight
     gradient: the kernel reads whole 8-lane strips past the row and masks them."""

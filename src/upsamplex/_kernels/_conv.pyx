@@ -697,16 +697,6 @@ cdef inline Py_ssize_t floor_mod(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a - floor_div(a, b) * b
 
 
-cdef inline void split_phases(const floating* row, Py_ssize_t n, Py_ssize_t step,
-                              Py_ssize_t phase_len, floating* phases) noexcept nogil:
-    # phases[r * phase_len + q] = row[q * step + r]
-    cdef Py_ssize_t r, q, m
-    for r in range(step):
-        m = (n - r + step - 1) // step if n > r else 0
-        for q in range(m):
-            phases[r * phase_len + q] = row[q * step + r]
-
-
 cdef extern from "_conv_direct.h" nogil:
     void ux_direct_rows_f32(const float* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
                             const Py_ssize_t* off, Py_ssize_t n_k, const float* w,
@@ -735,20 +725,21 @@ cdef inline void direct_rows(const floating* rows, Py_ssize_t n_rows, Py_ssize_t
 
 
 cdef extern from "_conv_direct.h" nogil:
-    void ux_split_phases_f32(const float* row, Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step,
-                             Py_ssize_t phase_len, float* out)
-    void ux_split_phases_f64(const double* row, Py_ssize_t n, Py_ssize_t lead,
-                             Py_ssize_t step, Py_ssize_t phase_len, double* out)
+    ctypedef struct ux_split:
+        pass
+    ux_split ux_split_plan(Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step, Py_ssize_t phase_len)
+    void ux_split_phases_f32(const float* row, const ux_split* plan, float* out)
+    void ux_split_phases_f64(const double* row, const ux_split* plan, double* out)
 
 
-cdef inline void stride_phases(const floating* row, Py_ssize_t n, Py_ssize_t lead,
-                               Py_ssize_t step, Py_ssize_t phase_len,
+cdef inline void stride_phases(const floating* row, const ux_split* plan,
                                floating* out) noexcept nogil:
-    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step.
+    # out[ph*phase_len + u] = row[u*step + ph - lead] (0 outside the row), every ph < step,
+    # with n, lead, step and phase_len those of the plan.
     if floating is float:
-        ux_split_phases_f32(row, n, lead, step, phase_len, out)
+        ux_split_phases_f32(row, plan, out)
     else:
-        ux_split_phases_f64(row, n, lead, step, phase_len, out)
+        ux_split_phases_f64(row, plan, out)
 
 
 cdef inline void gather_row(floating* buf, const floating* row, Py_ssize_t n,
@@ -939,6 +930,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
     cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
+    cdef ux_split split = ux_split_plan(W, pw, sw, phase_len)
     cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
     cdef Py_ssize_t q0, nq
     cdef Py_ssize_t tile = _column_tile(max_rows, sizeof(floating))
@@ -971,8 +963,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                     h = oh * sh + kh * g.dilation[1] - g.padding[1]
                     if h < 0 or h >= H:
                         continue
-                    stride_phases(x + (d * H + h) * W, W, pw, sw, phase_len,
-                                  rows + t * row_len)
+                    stride_phases(x + (d * H + h) * W, &split, rows + t * row_len)
                     t = t + 1
         if t == cg * KD * KH:
             # Every tap row is inside the source: the weights packed up front. The
@@ -1360,6 +1351,8 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     # Each source row is split into its ``sw`` stride phases, as in ``_direct_conv``.
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len
+    cdef ux_split split = ux_split_plan(W, pw, sw, phase_len)
+    cdef const ux_split* split_plan = &split  # read, never written, by the threads
     # Rows summed per lane in the dtype between two additions into float64 (a group).
     cdef Py_ssize_t flush_rows = GW_FLUSH_PRODUCTS // ((OW + GW_LANES - 1) // GW_LANES)
     # Output rows whose source rows are gathered at once (a group, or a fixed part of one).
@@ -1442,8 +1435,8 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                                         if d < 0 or d >= D or h < 0 or h >= H:
                                             memset(row, 0, row_len * sizeof(floating))
                                         else:
-                                            stride_phases(x + (d * H + h) * W, W, pw, sw,
-                                                          phase_len, row)
+                                            stride_phases(x + (d * H + h) * W,
+                                                          split_plan, row)
                                         t = t + 1
                         # A chunk of channels' gradient rows against every source row.
                         m0 = grp * mg

@@ -11,6 +11,7 @@
  */
 #ifndef UPSAMPLEX_CONV_DIRECT_H
 #define UPSAMPLEX_CONV_DIRECT_H
+#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -236,29 +237,78 @@ UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
 
 /* Stride phases of a zero-padded source row, for the direct kernels:
  * out[ph*phase_len + u] = row[u*step + ph - lead] where that lies in [0, n), else 0,
- * for ph < step and u < phase_len. Stride 2 splits 16 inputs at a time into even and odd
- * lanes with two shuffles (the element-by-element gather was most of the weight
- * gradient's instructions); copies, so any build gives the same values. */
-#define UX_DEFINE_SPLIT(NAME, T, IT)                                                       \
-typedef T NAME##_v __attribute__((vector_size(8 * sizeof(T))));                            \
-static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,                \
-                 ptrdiff_t phase_len, T* out)                                              \
+ * for ph < step and u < phase_len. Every row of a kernel call has the same geometry, so
+ * its interior [lo, hi) (the u whose sources lie inside the row in every phase) is worked
+ * out once, in a ux_split plan: per row, two integer divisions were a fifth of the work. */
+/* Entries outside the interior a plan lists one by one (else they are walked per phase). */
+#define UX_SPLIT_EDGES 32
+
+typedef struct {
+    ptrdiff_t n, lead, step, phase_len, lo, hi;
+    /* out[edge_dst[e]] = edge_src[e] < 0 ? 0 : row[edge_src[e]]; n_edge < 0: too many. */
+    int n_edge;
+    int edge_dst[UX_SPLIT_EDGES], edge_src[UX_SPLIT_EDGES];
+} ux_split;
+
+static inline ux_split ux_split_plan(ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,
+                                     ptrdiff_t phase_len)
+{
+    ux_split s;
+    ptrdiff_t ph, u, src;
+    s.n = n;
+    s.lead = lead;
+    s.step = step;
+    s.phase_len = phase_len;
+    /* Interior: u*step - lead >= 0 and u*step + step - 1 - lead < n. */
+    s.lo = lead > 0 ? (lead + step - 1) / step : 0;
+    s.hi = n + lead - step >= 0 ? (n + lead - step) / step + 1 : 0;
+    if (s.hi > phase_len) s.hi = phase_len;
+    if (s.lo > s.hi) s.lo = s.hi;
+    s.n_edge = 0;
+    if (step * (s.lo + phase_len - s.hi) > UX_SPLIT_EDGES || n > INT_MAX
+        || step * phase_len > INT_MAX) {
+        s.n_edge = -1;
+        return s;
+    }
+    for (ph = 0; ph < step; ph++) {
+        for (u = 0; u < phase_len; u++) {
+            if (u == s.lo) u = s.hi;
+            if (u >= phase_len) break;
+            src = u * step + ph - lead;
+            s.edge_dst[s.n_edge] = (int)(ph * phase_len + u);
+            s.edge_src[s.n_edge] = src >= 0 && src < n ? (int)src : -1;
+            s.n_edge++;
+        }
+    }
+    return s;
+}
+
+/* Stride 2 splits two vectors of inputs at a time into even and odd lanes with two
+ * shuffles each (an in-lane pick, then a swap of the middle 64-bit pairs: vshufps and
+ * vpermd under AVX2); copies, so any build gives the same values. */
+#define UX_ARGS(...) __VA_ARGS__
+#define UX_DEFINE_SPLIT(NAME, T, LANES, PICK_E, PICK_O, SWAP)                              \
+typedef T NAME##_v __attribute__((vector_size(LANES * sizeof(T))));                        \
+static void NAME(const T* row, const ux_split* sp, T* out)                                 \
 {                                                                                          \
-    ptrdiff_t u, ph, lo, hi, s;                                                            \
-    /* Interior: u*step - lead >= 0 and u*step + step - 1 - lead < n (every phase). */     \
-    lo = lead > 0 ? (lead + step - 1) / step : 0;                                          \
-    hi = n + lead - step >= 0 ? (n + lead - step) / step + 1 : 0;                          \
-    if (hi > phase_len) hi = phase_len;                                                    \
-    if (lo > hi) lo = hi;                                                                  \
-    for (ph = 0; ph < step; ph++) {                                                        \
-        T* o = out + ph * phase_len;                                                       \
-        for (u = 0; u < lo; u++) {                                                         \
-            s = u * step + ph - lead;                                                      \
-            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
-        }                                                                                  \
-        for (u = hi; u < phase_len; u++) {                                                 \
-            s = u * step + ph - lead;                                                      \
-            o[u] = s >= 0 && s < n ? row[s] : 0;                                           \
+    const ptrdiff_t n = sp->n, lead = sp->lead, step = sp->step;                           \
+    const ptrdiff_t phase_len = sp->phase_len, lo = sp->lo, hi = sp->hi;                   \
+    ptrdiff_t u, ph, s;                                                                    \
+    int e;                                                                                 \
+    if (sp->n_edge >= 0) {                                                                 \
+        for (e = 0; e < sp->n_edge; e++)                                                   \
+            out[sp->edge_dst[e]] = sp->edge_src[e] < 0 ? 0 : row[sp->edge_src[e]];         \
+    } else {                                                                               \
+        for (ph = 0; ph < step; ph++) {                                                    \
+            T* o = out + ph * phase_len;                                                   \
+            for (u = 0; u < lo; u++) {                                                     \
+                s = u * step + ph - lead;                                                  \
+                o[u] = s >= 0 && s < n ? row[s] : 0;                                       \
+            }                                                                              \
+            for (u = hi; u < phase_len; u++) {                                             \
+                s = u * step + ph - lead;                                                  \
+                o[u] = s >= 0 && s < n ? row[s] : 0;                                       \
+            }                                                                              \
         }                                                                                  \
     }                                                                                      \
     if (step == 1) {                                                                       \
@@ -266,20 +316,22 @@ static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,     
         return;                                                                            \
     }                                                                                      \
     u = lo;                                                                                \
-    if (step == 2 && hi - lo >= 8) {                                                       \
+    if (step == 2 && hi - lo >= LANES) {                                                   \
         /* The last block overlaps the one before it rather than leaving a short tail. */ \
-        for (;; u += 8) {                                                                  \
+        for (;; u += LANES) {                                                              \
             NAME##_v a, b, even, odd;                                                      \
-            if (u + 8 > hi) u = hi - 8;                                                    \
+            if (u + LANES > hi) u = hi - LANES;                                            \
             memcpy(&a, row + 2 * u - lead, sizeof(a));                                     \
-            memcpy(&b, row + 2 * u - lead + 8, sizeof(b));                                 \
-            even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);               \
-            odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);                \
+            memcpy(&b, row + 2 * u - lead + LANES, sizeof(b));                             \
+            even = __builtin_shufflevector(a, b, PICK_E);                                  \
+            odd = __builtin_shufflevector(a, b, PICK_O);                                   \
+            even = __builtin_shufflevector(even, even, SWAP);                              \
+            odd = __builtin_shufflevector(odd, odd, SWAP);                                 \
             memcpy(out + u, &even, sizeof(even));                                          \
             memcpy(out + phase_len + u, &odd, sizeof(odd));                                \
-            if (u + 8 >= hi) break;                                                        \
+            if (u + LANES >= hi) break;                                                    \
         }                                                                                  \
-        u = hi;                                                                            \
+        return;                                                                            \
     }                                                                                      \
     for (ph = 0; ph < step; ph++) {                                                        \
         T* o = out + ph * phase_len;                                                       \
@@ -289,8 +341,10 @@ static void NAME(const T* row, ptrdiff_t n, ptrdiff_t lead, ptrdiff_t step,     
     }                                                                                      \
 }
 
-UX_DEFINE_SPLIT(ux_split_phases_f32, float, int)
-UX_DEFINE_SPLIT(ux_split_phases_f64, double, long long)
+UX_DEFINE_SPLIT(ux_split_phases_f32, float, 8, UX_ARGS(0, 2, 8, 10, 4, 6, 12, 14),
+                UX_ARGS(1, 3, 9, 11, 5, 7, 13, 15), UX_ARGS(0, 1, 4, 5, 2, 3, 6, 7))
+UX_DEFINE_SPLIT(ux_split_phases_f64, double, 4, UX_ARGS(0, 4, 2, 6), UX_ARGS(1, 5, 3, 7),
+                UX_ARGS(0, 2, 1, 3))
 
 
 #endif
