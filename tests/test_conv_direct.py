@@ -294,7 +294,13 @@ def test_direct_threads_keep_their_state_private(monkeypatch):
             np.testing.assert_array_equal(got[1], expected[1])
 
 
-def test_avx2_build_is_bit_identical():
+# (kernel width, stride): taps per stride phase 1-7, the constant counts 1-4 and others.
+TAP_COUNTS = [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (7, 1), (4, 2), (6, 2), (3, 3)]
+
+
+@pytest.mark.parametrize("kw, sw", TAP_COUNTS)
+def test_avx2_build_is_bit_identical(kw, sw):
+    """The AVX2 variant (its strip taps in assembly) against the baseline build (C)."""
     from upsamplex._kernels import _conv
 
     try:
@@ -304,17 +310,18 @@ def test_avx2_build_is_bit_identical():
     if lowering._k is not _conv_avx2:
         pytest.skip("this CPU does not run AVX2")
     rng = np.random.default_rng(4)
+    out_w = (45 + 2 - kw) // sw + 1
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((2, 5, 1, 19, 45)).astype(dtype)
-        w = rng.standard_normal((6, 5, 1, 3, 4)).astype(dtype)
+        w = rng.standard_normal((6, 5, 1, 3, kw)).astype(dtype)
         b = rng.standard_normal(6).astype(dtype)
         outs = []
         for module in (_conv, _conv_avx2):
-            y = np.empty((2, 6, 1, 9, 22), dtype)
-            module.direct_conv(x, w, b, y, (1, 2, 2), (0, 1, 1), (1, 1, 1), 1, 0, 18, 2)
+            y = np.empty((2, 6, 1, 9, out_w), dtype)
+            module.direct_conv(x, w, b, y, (1, 2, sw), (0, 1, 1), (1, 1, 1), 1, 0, 18, 2)
             gx = np.empty_like(x)
             module.direct_conv_transpose(
-                y, w, np.empty(0, dtype), gx, (1, 2, 2), (0, 1, 1), (1, 1, 1), 1, 0, 38, 2
+                y, w, np.empty(0, dtype), gx, (1, 2, sw), (0, 1, 1), (1, 1, 1), 1, 0, 38, 2
             )
             outs += [y, gx]
         np.testing.assert_array_equal(outs[0], outs[2])

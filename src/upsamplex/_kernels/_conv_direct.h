@@ -23,6 +23,50 @@
 /* Strip lengths the callers pad their rows for: 2 vectors of float. */
 #define UX_STRIP_MAX (2 * UX_VEC_BYTES / 4)
 
+/* One tap of the register strip: a{b} += w[b] * x[0:LANES], c{b} += w[b] * x[LANES:2*LANES]
+ * for the 4 channels b. Under AVX2 it is written out in assembly: with the tap in C, GCC
+ * hoisted every broadcast weight of a row's taps ahead of the products and spilled two
+ * accumulators to the stack, so their sums waited on store-to-load forwarding (a strip
+ * of 3 taps ran at twice the cycles of its multiplies and adds). The same multiplies and
+ * adds, in the same order per accumulator, as the C tap: the same bits. */
+#if defined(__AVX2__) && defined(__x86_64__) && defined(__GNUC__) && !defined(UX_NO_ASM)
+#define UX_TAP_CHANNEL(BCAST, MUL, ADD, WOFF, A, C)                                        \
+    BCAST " " WOFF "(%[w]), %%ymm14\n\t"                                                   \
+    MUL " %%ymm12, %%ymm14, %%ymm15\n\t"                                                   \
+    ADD " %%ymm15, %[" A "], %[" A "]\n\t"                                                 \
+    MUL " %%ymm13, %%ymm14, %%ymm15\n\t"                                                   \
+    ADD " %%ymm15, %[" C "], %[" C "]\n\t"
+#define UX_TAP_ASM(T, LOAD, BCAST, MUL, ADD, W1, W2, W3, xp, wp)                           \
+    __asm__(LOAD " (%[x]), %%ymm12\n\t"                                                     \
+            LOAD " 32(%[x]), %%ymm13\n\t"                                                   \
+            UX_TAP_CHANNEL(BCAST, MUL, ADD, "", "a0", "c0")                                \
+            UX_TAP_CHANNEL(BCAST, MUL, ADD, W1, "a1", "c1")                                \
+            UX_TAP_CHANNEL(BCAST, MUL, ADD, W2, "a2", "c2")                                \
+            UX_TAP_CHANNEL(BCAST, MUL, ADD, W3, "a3", "c3")                                \
+            : [a0] "+x"(a0), [c0] "+x"(c0), [a1] "+x"(a1), [c1] "+x"(c1),                 \
+              [a2] "+x"(a2), [c2] "+x"(c2), [a3] "+x"(a3), [c3] "+x"(c3)                  \
+            : [x] "r"(xp), [w] "r"(wp), "m"(*(const T(*)[64 / sizeof(T)])(xp)),            \
+              "m"(*(const T(*)[4])(wp))                                                    \
+            : "xmm12", "xmm13", "xmm14", "xmm15")
+#define UX_TAP_float(xp, wp) \
+    UX_TAP_ASM(float, "vmovups", "vbroadcastss", "vmulps", "vaddps", "4", "8", "12", xp, wp)
+#define UX_TAP_double(xp, wp) \
+    UX_TAP_ASM(double, "vmovupd", "vbroadcastsd", "vmulpd", "vaddpd", "8", "16", "24", xp, wp)
+#define UX_TAP(T, LANES, xp, wp) UX_TAP_##T(xp, wp)
+#else
+#define UX_TAP UX_TAP_C
+#endif
+#define UX_TAP_C(T, LANES, xp, wp)                                                         \
+    do {                                                                                   \
+        __typeof__(a0) x0, x1;                                                             \
+        memcpy(&x0, (xp), sizeof(x0));                                                     \
+        memcpy(&x1, (xp) + LANES, sizeof(x1));                                             \
+        a0 += (wp)[0] * x0; c0 += (wp)[0] * x1;                                            \
+        a1 += (wp)[1] * x0; c1 += (wp)[1] * x1;                                            \
+        a2 += (wp)[2] * x0; c2 += (wp)[2] * x1;                                            \
+        a3 += (wp)[3] * x0; c3 += (wp)[3] * x1;                                            \
+    } while (0)
+
 #define UX_DEFINE_ROWS(NAME, T, LANES)                                                     \
 typedef T NAME##_vec __attribute__((vector_size(UX_VEC_BYTES)));                                     \
 static inline __attribute__((always_inline)) void NAME##_body(                             \
@@ -42,17 +86,11 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         for (t = 0; t < n_rows; t++) {                                                     \
             const T* row = rows + t * row_len + q0;                                        \
             const T* wt = w + t * n_k * 4;                                                 \
-            /* Two taps a step: four at once spilled the accumulators. */                \
-            _Pragma("GCC unroll 2")                                                        \
-            for (k = 0; k < n_k; k++) {                                                    \
-                NAME##_vec x0, x1;                                                         \
-                memcpy(&x0, row + off[k], sizeof(x0));                                     \
-                memcpy(&x1, row + off[k] + LANES, sizeof(x1));                             \
-                a0 += wt[4 * k] * x0; c0 += wt[4 * k] * x1;                                \
-                a1 += wt[4 * k + 1] * x0; c1 += wt[4 * k + 1] * x1;                        \
-                a2 += wt[4 * k + 2] * x0; c2 += wt[4 * k + 2] * x1;                        \
-                a3 += wt[4 * k + 3] * x0; c3 += wt[4 * k + 3] * x1;                        \
-            }                                                                              \
+            /* One tap a row (constant n_k 1) runs faster in C: GCC interleaves rows. */   \
+            if (n_k == 1)                                                                  \
+                UX_TAP_C(T, LANES, row + off[0], wt);                                      \
+            else                                                                           \
+                for (k = 0; k < n_k; k++) UX_TAP(T, LANES, row + off[k], wt + 4 * k);      \
         }                                                                                  \
         memcpy(tmp[0], &a0, sizeof(a0)); memcpy(tmp[0] + LANES, &c0, sizeof(c0));          \
         memcpy(tmp[1], &a1, sizeof(a1)); memcpy(tmp[1] + LANES, &c1, sizeof(c1));          \
@@ -71,8 +109,8 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         }                                                                                  \
     }                                                                                      \
 }                                                                                          \
-/* Constant tap counts 1-4 (kernel widths, or a stride phase's share of them): their     \
- * loops unrolled, without a counter or a branch per tap. */                               \
+/* Constant tap counts 1-4 (kernel widths, or a stride phase's share of them): loops the \
+ * compiler unrolls, without a counter or a branch per tap. */                              \
 static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off, \
                  ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,   \
                  int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                            \
