@@ -698,11 +698,11 @@ cdef inline Py_ssize_t floor_mod(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 
 
 cdef extern from "_conv_direct.h" nogil:
-    void ux_direct_rows_f32(const float* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+    void ux_direct_rows_f32(const float* const* rows, Py_ssize_t col0, Py_ssize_t n_rows,
                             const Py_ssize_t* off, Py_ssize_t n_k, const float* w,
                             const float* start, float* out, Py_ssize_t ch_stride, int n_ch,
                             Py_ssize_t n_out, Py_ssize_t out_step)
-    void ux_direct_rows_f64(const double* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+    void ux_direct_rows_f64(const double* const* rows, Py_ssize_t col0, Py_ssize_t n_rows,
                             const Py_ssize_t* off, Py_ssize_t n_k, const double* w,
                             const double* start, double* out, Py_ssize_t ch_stride, int n_ch,
                             Py_ssize_t n_out, Py_ssize_t out_step)
@@ -712,19 +712,21 @@ DEF STRIP = 16  # >= the widest build's strip (UX_STRIP_MAX)
 DEF BLOCK = 4
 
 
-cdef inline void direct_rows(const floating* rows, Py_ssize_t n_rows, Py_ssize_t row_len,
+cdef inline void direct_rows(floating** rows, Py_ssize_t col0, Py_ssize_t n_rows,
                              const Py_ssize_t* off, Py_ssize_t n_k, const floating* w,
                              const floating* start, floating* out, Py_ssize_t ch_stride,
                              int n_ch, Py_ssize_t n_out, Py_ssize_t out_step) noexcept nogil:
+    # The gathered rows are pointers: rows[t] + col0 is row t's first column.
     if floating is float:
-        ux_direct_rows_f32(rows, n_rows, row_len, off, n_k, w, start, out, ch_stride, n_ch,
-                           n_out, out_step)
+        ux_direct_rows_f32(<const float* const*>rows, col0, n_rows, off, n_k, w, start, out,
+                           ch_stride, n_ch, n_out, out_step)
     else:
-        ux_direct_rows_f64(rows, n_rows, row_len, off, n_k, w, start, out, ch_stride, n_ch,
-                           n_out, out_step)
+        ux_direct_rows_f64(<const double* const*>rows, col0, n_rows, off, n_k, w, start, out,
+                           ch_stride, n_ch, n_out, out_step)
 
 
 cdef extern from "_conv_direct.h" nogil:
+    void ux_prefetch_span(const void* p, size_t n_bytes)
     ctypedef struct ux_split:
         pass
     ux_split ux_split_plan(Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step, Py_ssize_t phase_len)
@@ -920,6 +922,9 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                             const Py_ssize_t* off, const floating* wfull, Py_ssize_t lo,
                             Py_ssize_t hi) noexcept nogil:
     # Items [lo, hi) of _direct_conv on the calling thread, with its own row buffers.
+    # Source rows are gathered into slots kept across output rows: slot (c, kd, h mod span)
+    # holds row h, so the next output row (the same item but for oh) gathers only the rows
+    # it does not share with this one (one of four for a 4-tap stride-1 kernel).
     cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
     cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
@@ -930,20 +935,27 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
     cdef Py_ssize_t plane = D * H * W, out_plane = OD * OH * OW, n_taps = KD * KH * KW
     cdef Py_ssize_t phase_len = (OW + STRIP - 1) // STRIP * STRIP + (KW - 1) * dw // sw + 1
     cdef Py_ssize_t row_len = sw * phase_len, max_rows = cg * KD * KH
+    cdef Py_ssize_t span = (KH - 1) * g.dilation[1] + 1, n_slots = cg * KD * span
     cdef ux_split split = ux_split_plan(W, pw, sw, phase_len)
     cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
-    cdef Py_ssize_t q0, nq
+    cdef Py_ssize_t q0, nq, slot, key, last_key = -1
     cdef Py_ssize_t tile = _column_tile(max_rows, sizeof(floating))
     cdef const floating* x
     cdef floating* rows
     cdef floating* wpack
     cdef floating* start
-    rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+    cdef floating** row_at
+    cdef Py_ssize_t* held
+    rows = <floating*>malloc((n_slots * row_len + 1) * sizeof(floating))
     wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
-    start = wpack + max_rows * KW * BLOCK
-    if rows == NULL or wpack == NULL:
+    row_at = <floating**>malloc((max_rows + 1) * sizeof(floating*))
+    held = <Py_ssize_t*>malloc((n_slots + 1) * sizeof(Py_ssize_t))
+    start = wpack + max_rows * KW * BLOCK if wpack != NULL else NULL
+    if rows == NULL or wpack == NULL or row_at == NULL or held == NULL:
         free(rows)
         free(wpack)
+        free(<void*>row_at)
+        free(held)
         return 1
     for item in range(lo, hi):
         oh = item % OH
@@ -952,6 +964,11 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
         rest = rest // OD
         grp = rest % g.groups
         n = rest // g.groups
+        key = item // OH  # (n, group, od): the slots' rows hold for one key only
+        if key != last_key:
+            for slot in range(n_slots):
+                held[slot] = -1
+            last_key = key
         t = 0
         for c in range(cg):
             x = src + (n * g.c + grp * cg + c) * plane
@@ -963,7 +980,15 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                     h = oh * sh + kh * g.dilation[1] - g.padding[1]
                     if h < 0 or h >= H:
                         continue
-                    stride_phases(x + (d * H + h) * W, &split, rows + t * row_len)
+                    slot = (c * KD + kd) * span + h % span
+                    if held[slot] != h:
+                        stride_phases(x + (d * H + h) * W, &split, rows + slot * row_len)
+                        held[slot] = h
+                        # The rows the next output row gathers after this one.
+                        r = H - 1 - h if H - 1 - h < sh else sh
+                        if r > 0:
+                            ux_prefetch_span(x + (d * H + h + 1) * W, r * W * sizeof(floating))
+                    row_at[t] = rows + slot * row_len
                     t = t + 1
         if t == cg * KD * KH:
             # Every tap row is inside the source: the weights packed up front. The
@@ -977,7 +1002,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                 for blk in range(blocks):
                     m0 = grp * mg + blk * BLOCK
                     n_ch = _block_start(bias, m0, mg - blk * BLOCK, start)
-                    direct_rows(rows + q0, t, row_len, off, KW,
+                    direct_rows(row_at, q0, t, off, KW,
                                 wfull + (grp * blocks + blk) * cg * n_taps * BLOCK, start,
                                 dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW + q0,
                                 out_plane, <int>n_ch, nq, 1)
@@ -1003,11 +1028,13 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                                     weight[((m0 + b) * cg + c) * n_taps
                                            + (kd * KH + kh) * KW + kw] if b < n_ch else 0)
                         t = t + 1
-            direct_rows(rows, t, row_len, off, KW, wpack, start,
+            direct_rows(row_at, 0, t, off, KW, wpack, start,
                         dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW, out_plane,
                         <int>n_ch, OW, 1)
     free(rows)
     free(wpack)
+    free(<void*>row_at)
+    free(held)
     return 0
 
 
@@ -1146,7 +1173,8 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
                                  Py_ssize_t row_len, Py_ssize_t lo,
                                  Py_ssize_t hi) noexcept nogil:
     # Items [lo, hi) of _direct_conv_transpose on the calling thread, with its own
-    # row buffers.
+    # row buffers: slots kept across output rows, as in _direct_conv_items; slot
+    # (m, kd, oh mod span) holds ``cols`` row oh.
     cdef Py_ssize_t D = g.src[0], H = g.src[1], W = g.src[2]
     cdef Py_ssize_t OD = g.out[0], OH = g.out[1], OW = g.out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
@@ -1155,6 +1183,9 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     cdef Py_ssize_t blocks = (cg + BLOCK - 1) // BLOCK
     cdef Py_ssize_t plane = OD * OH * OW, out_plane = D * H * W
     cdef Py_ssize_t max_rows = mg * KD * KH
+    # The rows oh landing on one output row lie within (KH - 1) * dilation // stride + 1.
+    cdef Py_ssize_t span = (KH - 1) * g.dilation[1] // sh + 1, n_slots = mg * KD * span
+    cdef Py_ssize_t slot, key, last_key = -1
     cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, b, t, tt, r, od, oh
     cdef Py_ssize_t n_ch, cls, q0, nq
     cdef Py_ssize_t phase_out = (W + sw - 1) // sw
@@ -1163,6 +1194,8 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     cdef floating* rows
     cdef floating* wpack
     cdef floating* start
+    cdef floating** row_at
+    cdef Py_ssize_t* held
     cdef floating* cache = NULL
     cdef char* filled = NULL
     cdef bint interior
@@ -1178,12 +1211,16 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     cdef Py_ssize_t n_class = g.groups * sd * sh
     cdef Py_ssize_t slot_len = max_rows * phase_at[n_phase] * BLOCK
     cdef Py_ssize_t cache_len = n_class * blocks * slot_len
-    rows = <floating*>malloc((max_rows * row_len + 1) * sizeof(floating))
+    rows = <floating*>malloc((n_slots * row_len + 1) * sizeof(floating))
     wpack = <floating*>malloc((max_rows * KW * BLOCK + BLOCK) * sizeof(floating))
-    start = wpack + max_rows * KW * BLOCK
-    if rows == NULL or wpack == NULL:
+    row_at = <floating**>malloc((max_rows + 1) * sizeof(floating*))
+    held = <Py_ssize_t*>malloc((n_slots + 1) * sizeof(Py_ssize_t))
+    start = wpack + max_rows * KW * BLOCK if wpack != NULL else NULL
+    if rows == NULL or wpack == NULL or row_at == NULL or held == NULL:
         free(rows)
         free(wpack)
+        free(<void*>row_at)
+        free(held)
         return 1
     if cache_len * sizeof(floating) <= PACK_CACHE_BYTES and hi - lo > 1:
         cache = <floating*>malloc(cache_len * sizeof(floating) + n_class)
@@ -1197,6 +1234,11 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
         rest = rest // D
         grp = rest % g.groups
         n = rest // g.groups
+        key = item // H  # (n, group, d): the slots' rows hold for one key only
+        if key != last_key:
+            for slot in range(n_slots):
+                held[slot] = -1
+            last_key = key
         # The rows (m, kd, kh) of ``cols`` that land on output row (d, h).
         t = 0
         for m in range(mg):
@@ -1212,8 +1254,14 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
                     if tt < 0 or tt % sh != 0 or tt // sh >= OH:
                         continue
                     oh = tt // sh
-                    gather_row(rows + t * row_len, x + (od * OH + oh) * OW, OW, -lead, 1,
-                               row_len)
+                    slot = (m * KD + kd) * span + oh % span
+                    if held[slot] != oh:
+                        gather_row(rows + slot * row_len, x + (od * OH + oh) * OW, OW, -lead,
+                                   1, row_len)
+                        held[slot] = oh
+                        if oh + 1 < OH:
+                            ux_prefetch_span(x + (od * OH + oh + 1) * OW, OW * sizeof(floating))
+                    row_at[t] = rows + slot * row_len
                     t = t + 1
         interior = cache != NULL and (
             _every_tap_lands(d, g.padding[0], g.dilation[0], KD, sd, OD)
@@ -1244,7 +1292,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
                             nq = tile
                         if nq <= 0:
                             continue
-                        direct_rows(rows + q0, t, row_len, &off[r * 64], n_k[r],
+                        direct_rows(row_at, q0, t, &off[r * 64], n_k[r],
                                     cache + (cls * blocks + blk) * slot_len
                                     + phase_at[r] * max_rows * BLOCK, start,
                                     dst + ((n * g.c + c0) * D + d) * H * W + h * W + r
@@ -1257,11 +1305,13 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
             for r in range(n_phase):
                 _pack_transpose(weight, g, grp, blk, n_ch, d, h, n_k[r], &tap_w[r * 64],
                                 wpack)
-                direct_rows(rows, t, row_len, &off[r * 64], n_k[r], wpack, start,
+                direct_rows(row_at, 0, t, &off[r * 64], n_k[r], wpack, start,
                             dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
                             <int>n_ch, (W - r + sw - 1) // sw, sw)
     free(rows)
     free(wpack)
+    free(<void*>row_at)
+    free(held)
     free(cache)
     return 0
 

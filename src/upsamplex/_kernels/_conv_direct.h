@@ -1,11 +1,13 @@
 /* Register-blocked inner loop of the direct convolution kernels (_conv.pyx).
  *
- * out[b][q] = start[b] + sum_t sum_k w[(t*n_k + k)*4 + b] * rows[t*row_len + off[k] + q]
+ * out[b][q] = start[b] + sum_t sum_k w[(t*n_k + k)*4 + b] * rows[t][col0 + off[k] + q]
  * for q < n_out and up to 4 output channels b, stored at out + b*ch_stride + q*out_step.
  * Each strip of 8 (float) or 4 (double) outputs of 4 channels is summed in registers
  * over every tap, in the order t, then k: a fixed order, so a result does not depend on
- * how the outputs are split between threads. ``rows`` must be readable up to
- * off[k] + round_up(n_out, strip) for every k (the caller pads them with zeros).
+ * how the outputs are split between threads. Each row must be readable up to
+ * col0 + off[k] + round_up(n_out, strip) for every k (the caller pads them with zeros).
+ * The rows are pointers, so that a caller can keep gathered rows that the next output
+ * row needs again where they are.
  * GCC/Clang vector extensions: 16-byte vectors (32 in the AVX2 build), two per strip,
  * no FMA contraction, so every build gives the plain sum's result bit for bit.
  */
@@ -70,7 +72,7 @@
 #define UX_DEFINE_ROWS(NAME, T, LANES)                                                     \
 typedef T NAME##_vec __attribute__((vector_size(UX_VEC_BYTES)));                                     \
 static inline __attribute__((always_inline)) void NAME##_body(                             \
-    const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off,              \
+    const T* const* rows, ptrdiff_t col0, ptrdiff_t n_rows, const ptrdiff_t* off,          \
     const ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,          \
     int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                                         \
 {                                                                                          \
@@ -84,7 +86,7 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         a0 += start[0]; c0 += start[0]; a1 += start[1]; c1 += start[1];                    \
         a2 += start[2]; c2 += start[2]; a3 += start[3]; c3 += start[3];                    \
         for (t = 0; t < n_rows; t++) {                                                     \
-            const T* row = rows + t * row_len + q0;                                        \
+            const T* row = rows[t] + col0 + q0;                                            \
             const T* wt = w + t * n_k * 4;                                                 \
             /* One tap a row (constant n_k 1) runs faster in C: GCC interleaves rows. */   \
             if (n_k == 1)                                                                  \
@@ -111,7 +113,8 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
 }                                                                                          \
 /* Constant tap counts 1-4 (kernel widths, or a stride phase's share of them): loops the \
  * compiler unrolls, without a counter or a branch per tap. */                              \
-static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdiff_t* off, \
+static void NAME(const T* const* rows, ptrdiff_t col0, ptrdiff_t n_rows,                   \
+                 const ptrdiff_t* off,                                                     \
                  ptrdiff_t n_k, const T* w, const T* start, T* out, ptrdiff_t ch_stride,   \
                  int n_ch, ptrdiff_t n_out, ptrdiff_t out_step)                            \
 {                                                                                          \
@@ -124,7 +127,7 @@ static void NAME(const T* rows, ptrdiff_t n_rows, ptrdiff_t row_len, const ptrdi
     }                                                                                      \
 }
 
-#define UX_ROWS_ARGS(K) rows, n_rows, row_len, off, K, w, start, out, ch_stride, n_ch, n_out, out_step
+#define UX_ROWS_ARGS(K) rows, col0, n_rows, off, K, w, start, out, ch_stride, n_ch, n_out, out_step
 UX_DEFINE_ROWS(ux_direct_rows_f32, float, UX_VEC_BYTES / 4)
 UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
@@ -272,6 +275,17 @@ static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,         
 #define UX_GW_ARGS x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride
 UX_DEFINE_GW(ux_direct_gw_f32, float, int)
 UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
+
+/* Asks for the cache lines of [p, p + bytes) ahead of their use: the source rows the
+ * next output row will gather, one per channel plane (more streams than the hardware
+ * prefetchers follow). */
+static inline void ux_prefetch_span(const void* p, size_t bytes)
+{
+    const char* c = (const char*)p;
+    size_t i;
+    for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+    if (bytes) __builtin_prefetch(c + bytes - 1, 0, 3);
+}
 
 /* Stride phases of a zero-padded source row, for the direct kernels:
  * out[ph*phase_len + u] = row[u*step + ph - lead] where that lies in [0, n), else 0,
