@@ -917,6 +917,25 @@ cdef inline int _block_start(const floating* bias, Py_ssize_t first, Py_ssize_t 
     return <int>n_ch
 
 
+cdef inline void _free_row_buffers(floating* rows, floating* wpack, floating** row_at,
+                                   Py_ssize_t* held) noexcept nogil:
+    # The per-thread buffers of the direct kernels' items (any of them may be NULL).
+    free(rows)
+    free(wpack)
+    free(<void*>row_at)
+    free(held)
+
+
+cdef inline void _forget_rows(Py_ssize_t key, Py_ssize_t* last_key, Py_ssize_t* held,
+                              Py_ssize_t n_slots) noexcept nogil:
+    # Row slots hold rows of one ``key`` (batch item, group, depth): a new key empties them.
+    cdef Py_ssize_t slot
+    if key != last_key[0]:
+        for slot in range(n_slots):
+            held[slot] = -1
+        last_key[0] = key
+
+
 cdef int _direct_conv_items(const floating* src, const floating* weight,
                             const floating* bias, floating* dst, const Grid* g,
                             const Py_ssize_t* off, const floating* wfull, Py_ssize_t lo,
@@ -938,7 +957,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
     cdef Py_ssize_t span = (KH - 1) * g.dilation[1] + 1, n_slots = cg * KD * span
     cdef ux_split split = ux_split_plan(W, pw, sw, phase_len)
     cdef Py_ssize_t item, rest, n, grp, blk, m0, od, oh, c, kd, kh, kw, b, d, h, t, r, n_ch
-    cdef Py_ssize_t q0, nq, slot, key, last_key = -1
+    cdef Py_ssize_t q0, nq, slot, last_key = -1
     cdef Py_ssize_t tile = _column_tile(max_rows, sizeof(floating))
     cdef const floating* x
     cdef floating* rows
@@ -952,10 +971,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
     held = <Py_ssize_t*>malloc((n_slots + 1) * sizeof(Py_ssize_t))
     start = wpack + max_rows * KW * BLOCK if wpack != NULL else NULL
     if rows == NULL or wpack == NULL or row_at == NULL or held == NULL:
-        free(rows)
-        free(wpack)
-        free(<void*>row_at)
-        free(held)
+        _free_row_buffers(rows, wpack, row_at, held)
         return 1
     for item in range(lo, hi):
         oh = item % OH
@@ -964,11 +980,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
         rest = rest // OD
         grp = rest % g.groups
         n = rest // g.groups
-        key = item // OH  # (n, group, od): the slots' rows hold for one key only
-        if key != last_key:
-            for slot in range(n_slots):
-                held[slot] = -1
-            last_key = key
+        _forget_rows(item // OH, &last_key, held, n_slots)  # key (n, group, od)
         t = 0
         for c in range(cg):
             x = src + (n * g.c + grp * cg + c) * plane
@@ -1031,10 +1043,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
             direct_rows(row_at, 0, t, off, KW, wpack, start,
                         dst + ((n * g.m + m0) * OD + od) * OH * OW + oh * OW, out_plane,
                         <int>n_ch, OW, 1)
-    free(rows)
-    free(wpack)
-    free(<void*>row_at)
-    free(held)
+    _free_row_buffers(rows, wpack, row_at, held)
     return 0
 
 
@@ -1185,7 +1194,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     cdef Py_ssize_t max_rows = mg * KD * KH
     # The rows oh landing on one output row lie within (KH - 1) * dilation // stride + 1.
     cdef Py_ssize_t span = (KH - 1) * g.dilation[1] // sh + 1, n_slots = mg * KD * span
-    cdef Py_ssize_t slot, key, last_key = -1
+    cdef Py_ssize_t slot, last_key = -1
     cdef Py_ssize_t item, rest, n, grp, blk, c0, d, h, m, kd, kh, b, t, tt, r, od, oh
     cdef Py_ssize_t n_ch, cls, q0, nq
     cdef Py_ssize_t phase_out = (W + sw - 1) // sw
@@ -1217,10 +1226,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
     held = <Py_ssize_t*>malloc((n_slots + 1) * sizeof(Py_ssize_t))
     start = wpack + max_rows * KW * BLOCK if wpack != NULL else NULL
     if rows == NULL or wpack == NULL or row_at == NULL or held == NULL:
-        free(rows)
-        free(wpack)
-        free(<void*>row_at)
-        free(held)
+        _free_row_buffers(rows, wpack, row_at, held)
         return 1
     if cache_len * sizeof(floating) <= PACK_CACHE_BYTES and hi - lo > 1:
         cache = <floating*>malloc(cache_len * sizeof(floating) + n_class)
@@ -1234,11 +1240,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
         rest = rest // D
         grp = rest % g.groups
         n = rest // g.groups
-        key = item // H  # (n, group, d): the slots' rows hold for one key only
-        if key != last_key:
-            for slot in range(n_slots):
-                held[slot] = -1
-            last_key = key
+        _forget_rows(item // H, &last_key, held, n_slots)  # key (n, group, d)
         # The rows (m, kd, kh) of ``cols`` that land on output row (d, h).
         t = 0
         for m in range(mg):
@@ -1308,10 +1310,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
                 direct_rows(row_at, 0, t, &off[r * 64], n_k[r], wpack, start,
                             dst + ((n * g.c + c0) * D + d) * H * W + h * W + r, out_plane,
                             <int>n_ch, (W - r + sw - 1) // sw, sw)
-    free(rows)
-    free(wpack)
-    free(<void*>row_at)
-    free(held)
+    _free_row_buffers(rows, wpack, row_at, held)
     free(cache)
     return 0
 
