@@ -234,6 +234,25 @@ def test_empty_batch(spec, dtype, rng):
     assert got.shape == (0, 3) + tuple(2 * i for i in IN_SPATIAL[nd])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area"])
+def test_empty_batch_on_every_fast_path(mode, dtype):
+    """An empty batch through the bound fast call of every layout and channel count:
+    the planar 3/4-channel uint8 pixel loops once divided by the batch size (a
+    process-killing SIGFPE for a 1x1 RGB image scaled by 1.5)."""
+    if dtype == np.uint8 and mode not in ref.UINT8_MODES:
+        return
+    for c in (1, 2, 3, 4):
+        for hw in ((1, 1), (1, 3), (5, 1), (9, 13)):
+            for scale in (0.6, 1.5, 2.0):
+                size = tuple(max(1, int(i * scale)) for i in hw)
+                for x in (np.zeros((0, c) + hw, dtype),
+                          np.moveaxis(np.zeros((0,) + hw + (c,), dtype), -1, 1)):
+                    for antialias in {False, mode in ("bilinear", "bicubic")}:
+                        y = ux.interpolate(x, size=size, mode=mode, antialias=antialias)
+                        assert y.shape == (0, c) + size and y.dtype == dtype
+
+
 # ------------------------------------------------------------------------------------
 # uint8
 # ------------------------------------------------------------------------------------

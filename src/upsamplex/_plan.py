@@ -664,10 +664,11 @@ class Plan:
         """A call bound to this input layout: the kernel prepared with its
         tables and bound to the strides, so a call passes only the arrays' data;
         False where the general path is needed. Same kernels, same tables, same
-        order: the same bits."""
-        if (x.dtype != self.dtype or x.shape != self.in_shape or self._path not in
-                ("float", "gather", "fixed8") or self._n_batch > 2 or not _compatible_strides(x)
-                or x.dtype.itemsize not in _GATHER_UNITS):
+        order: the same bits. Empty arrays take the general path, which runs no
+        kernel for them (the kernels' setup divides by the batch size)."""
+        if (x.size == 0 or x.dtype != self.dtype or x.shape != self.in_shape
+                or self._path not in ("float", "gather", "fixed8") or self._n_batch > 2
+                or not _compatible_strides(x) or x.dtype.itemsize not in _GATHER_UNITS):
             return False
         pass_ = self._forward_pass()
         if any(isinstance(t, LazyTable) for t in pass_.tables):
