@@ -524,6 +524,38 @@ def test_empty_batch():
     np.testing.assert_array_equal(gb, np.zeros(2, np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (1, 1, 1, 1), (2, 4, 1, 13), (2, 3, 64, 65)])
+def test_bias_gradient_is_the_float64_sum_rounded_once(dtype, shape):
+    """The bias gradient is Σ over batch and space in float64 lanes, rounded once to the
+    dtype (float32: the exact sum's nearest float32; NumPy's pairwise float32 sum of the
+    million samples below is one unit off). Rows of any length (8-lane blocks and a
+    tail), on 1 or 2 threads, contiguous or strided gradients."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((shape[1], 2, 1, 1)).astype(dtype)
+    gy = (1 + 1e-3 * rng.standard_normal((shape[0], 2) + shape[2:])).astype(dtype)
+    expected = gy.astype(np.float64).sum(axis=(0, 2, 3)).astype(dtype)
+    # float64: the same sum in another order (NumPy's pairwise), to its last few bits.
+    check = (
+        np.testing.assert_array_equal
+        if dtype == np.float32
+        else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-14)
+    )
+    for threads in (1, 2):
+        gb = ux.conv_transpose_backward(gy, x, w, num_threads=threads)[2]
+        assert gb.dtype == dtype
+        check(gb, expected)
+    strided = np.zeros((shape[0], 2) + (shape[2], 2 * shape[3]), dtype)[..., ::2]
+    strided[...] = gy
+    check(ux.conv_transpose_backward(strided, x, w)[2], expected)
+    if dtype == np.float32 and shape[0] == 3:
+        big = np.full((4, 1, 512, 512), 1 + 1e-3, np.float32)
+        ones = np.ones((1, 1, 1, 1), np.float32)
+        gb_big = ux.conv_backward(big, big, ones)[2]
+        np.testing.assert_array_equal(gb_big, [np.float32(big.astype(np.float64).sum())])
+
+
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padding", [0, 1, 4])
 @pytest.mark.parametrize("dilation", [1, 2])

@@ -436,6 +436,28 @@ def test_direct_grad_weight_wide_kernels_and_channel_blocks(dtype, stride):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, width, padding", [(64, 20, 1), (64, 16, 0), (128, 6, 1)])
+def test_direct_grad_weight_groups_summed_over_several_calls(dtype, channels, width, padding):
+    """Groups of rows whose gathered source rows exceed the kernel's L2 budget are summed
+    in several calls: the first stores its sums, the middle ones add, the last adds into
+    the float64 lanes. 4 taps high: 64 channels at width 20 take 18 rows a call against 21
+    a group; at 16, 25 against 32; 128 channels at 5 outputs a row, 21 against 64 (four
+    calls, a middle one among them)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, channels, 23, width)).astype(dtype)
+    w = rng.standard_normal((2, channels, 4, 4)).astype(dtype)
+    kw = dict(padding=padding)
+    y_ref, _ = torch_conv(x, w, None, None, 2, **kw)
+    gy = rng.standard_normal(tuple(y_ref.shape)).astype(dtype)
+    _, grads_ref = torch_conv(x, w, None, gy, 2, **kw)
+    with forced("direct"):
+        one = ux.conv_backward(gy, x, w, output_mask=(False, True, False), num_threads=1, **kw)
+        two = ux.conv_backward(gy, x, w, output_mask=(False, True, False), num_threads=2, **kw)
+    assert_close(one[1], grads_ref[1], dtype)
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_direct_stride_phases_listed_and_walked_edges(dtype):
     """Source rows split into stride phases: the few entries outside the interior are
     listed once per call (at most 32 of them) or, past that, walked per phase. Widths,

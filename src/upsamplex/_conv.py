@@ -396,9 +396,8 @@ def conv_transpose3d(
     )
 
 
-def _bias_grad(gy5, mask):
-    # Σ over batch and space, in the gradient's dtype (torch does the same).
-    return gy5.sum(axis=(0, 2, 3, 4)) if mask[2] else None
+def _bias_grad(gy5, mask, num_threads):
+    return lowering.bias_grad(gy5, num_threads) if mask[2] else None
 
 
 @_fill_doc
@@ -457,7 +456,7 @@ def conv_backward(
         grad_input = geometry.as_x(grad_input, problem)
     if grad_weight is not None:
         grad_weight = grad_weight.reshape(np.shape(weight))
-    return grad_input, grad_weight, _bias_grad(gy5, mask)
+    return grad_input, grad_weight, _bias_grad(gy5, mask, num_threads)
 
 
 @_fill_doc
@@ -520,4 +519,4 @@ def conv_transpose_backward(
         grad_input = geometry.as_x(grad_input, problem)
     if grad_weight is not None:
         grad_weight = grad_weight.reshape(np.shape(weight))
-    return grad_input, grad_weight, _bias_grad(gy5, mask)
+    return grad_input, grad_weight, _bias_grad(gy5, mask, num_threads)

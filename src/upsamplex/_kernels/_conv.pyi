@@ -57,3 +57,8 @@ class DirectCall:
     def __call__(
         self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, y: np.ndarray
     ) -> None: ...
+def channel_sums(
+    src: npt.NDArray[np.floating],  # (N, C, positions), C-contiguous
+    out: npt.NDArray[np.float64],  # (C,)
+    num_threads: int,
+) -> None: ...

@@ -134,7 +134,8 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 /* Register-blocked weight-gradient kernel (direct_grad_weight in _conv.pyx).
  *
  * f[k*f_stride + b*8 + l] += sum over strips j of g[b*g_stride + 8j + l] * x[off[k] + 8j + l]
- * for n_m <= 4 output channels b, n_k <= 4 taps k and the 8 lanes l, over q = 8j + l < n_out.
+ * (or f = that sum, or the float64 lanes += f + that sum: see UX_GW_STORE) for n_m <= 4
+ * output channels b, n_k <= 4 taps k and the 8 lanes l, over q = 8j + l < n_out.
  * Each (b, k) pair keeps one 8-lane vector in registers for the whole row, so a row of
  * ``x`` and of each ``g`` is loaded once per strip for all the pairs (the dot-product
  * form loaded both once per pair). The lanes are fixed (8, whatever the vector width of
@@ -149,6 +150,18 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 
 /* Named accumulators (rather than an array) so that they stay in registers; the
  * conditions are constants once the body is inlined with constant n_m and n_k. */
+/* Each g and x vector is used by several products: GCC folded them into the multiplies
+ * as memory operands, loading every x vector once per channel (10 loads a step where 6
+ * do, and the step was load-bound). An empty asm that needs the value in a register
+ * keeps one load each. Only for blocks of 4 taps (2 channels: 8 accumulators, 6 vectors),
+ * where it measured 14-16% faster; the wider blocks of fewer taps ran 9-15% slower
+ * pinned (spills). For float under AVX only (UX_GW_LOADG_PIN): elsewhere the 8-lane
+ * vectors take two registers each. */
+#if defined(__AVX__) && defined(__GNUC__)
+#define UX_GW_PIN(v) __asm__("" : "+x"(v))
+#else
+#define UX_GW_PIN(v) ((void)0)
+#endif
 #define UX_GW_ALL(M)                                                                       \
     M(0, 0) M(0, 1) M(0, 2) M(0, 3) M(1, 0) M(1, 1) M(1, 2) M(1, 3)                        \
     M(2, 0) M(2, 1) M(2, 2) M(2, 3) M(3, 0) M(3, 1) M(3, 2) M(3, 3)
@@ -158,6 +171,16 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
 #define UX_GW_DECL(b, k) V a##b##k = {0};
 #define UX_GW_LOADG(b) if (b < n_m) memcpy(&g##b, g + b * g_stride + q, sizeof(V));
 #define UX_GW_LOADX(k) if (k < n_k) memcpy(&x##k, xk[k] + q, sizeof(V));
+#define UX_GW_LOADG_PIN(b)                                                                 \
+    if (b < n_m) {                                                                         \
+        memcpy(&g##b, g + b * g_stride + q, sizeof(V));                                    \
+        if (n_k == 4) UX_GW_PIN(g##b);                                                     \
+    }
+#define UX_GW_LOADX_PIN(k)                                                                 \
+    if (k < n_k) {                                                                         \
+        memcpy(&x##k, xk[k] + q, sizeof(V));                                               \
+        if (n_k == 4) UX_GW_PIN(x##k);                                                     \
+    }
 #define UX_GW_MAC(b, k) if (b < n_m && k < n_k) a##b##k += g##b * x##k;
 #define UX_GW_TAILG(b)                                                                     \
     if (b < n_m) {                                                                         \
@@ -165,15 +188,30 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
         memcpy(&g##b, g + b * g_stride + q, (size_t)(n_out - q) * sizeof(g##b[0]));       \
     }
 #define UX_GW_MASKED(b, k) if (b < n_m && k < n_k) a##b##k += (V)((MK)(g##b * x##k) & mask);
+/* f = a (the first call of a group: f needs no zeroing, and 0 + a is a but for the sign
+ * of a zero, which the float64 sums below cannot tell) or f + a; the last call of a group
+ * adds that straight into the float64 lanes instead of storing it. */
 #define UX_GW_STORE(b, k)                                                                  \
     if (b < n_m && k < n_k) {                                                              \
-        V fv;                                                                              \
-        memcpy(&fv, f + k * f_stride + b * UX_GW_LANES, sizeof(V));                        \
-        fv += a##b##k;                                                                     \
-        memcpy(f + k * f_stride + b * UX_GW_LANES, &fv, sizeof(V));                        \
+        V fv = a##b##k;                                                                    \
+        __typeof__(f) fp = f + k * f_stride + b * UX_GW_LANES;                             \
+        if (!first) {                                                                      \
+            memcpy(&fv, fp, sizeof(V));                                                    \
+            fv += a##b##k;                                                                 \
+        }                                                                                  \
+        if (lanes != NULL) {                                                               \
+            ux_gw_d8 lv, fd = __builtin_convertvector(fv, ux_gw_d8);                       \
+            double* lp = lanes + k * f_stride + b * UX_GW_LANES;                           \
+            memcpy(&lv, lp, sizeof(lv));                                                   \
+            lv += fd;                                                                      \
+            memcpy(lp, &lv, sizeof(lv));                                                   \
+        } else {                                                                           \
+            memcpy(fp, &fv, sizeof(V));                                                    \
+        }                                                                                  \
     }
+typedef double ux_gw_d8 __attribute__((vector_size(UX_GW_LANES * sizeof(double))));
 
-#define UX_DEFINE_GW(NAME, T, IT)                                                          \
+#define UX_DEFINE_GW(NAME, T, IT, LOADG, LOADX)                                                          \
 typedef T NAME##_v __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                  \
 typedef IT NAME##_m __attribute__((vector_size(UX_GW_LANES * sizeof(T))));                 \
 /* lanes + 8 - n: n zeros, then ones (-1); lanes + 16 - n: n ones, then zeros. */         \
@@ -182,7 +220,8 @@ static const IT NAME##_lanes[3 * UX_GW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0,        
 static inline __attribute__((always_inline)) void NAME##_body(                             \
     const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, const ptrdiff_t* off,           \
     const T* const* g_rows, ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_out,        \
-    T* f, ptrdiff_t f_stride, const int n_m, const int n_k)                                \
+    T* f, ptrdiff_t f_stride, const int first, double* lanes, const int n_m,               \
+    const int n_k)                                                                         \
 {                                                                                          \
     typedef NAME##_v V;                                                                    \
     typedef NAME##_m MK;                                                                   \
@@ -206,8 +245,8 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         g = g_rows[i] + g_first;                                                           \
         for (k = 0; k < 4; k++) xk[k] = x_rows + i * x_stride + (k < n_k ? off[k] : 0);    \
         for (q = 0; q < full; q += UX_GW_LANES) {                                          \
-            UX_GW_ROWS(UX_GW_LOADG)                                                        \
-            UX_GW_ROWS(UX_GW_LOADX)                                                        \
+            UX_GW_ROWS(LOADG)                                                              \
+            UX_GW_ROWS(LOADX)                                                              \
             UX_GW_ALL(UX_GW_MAC)                                                           \
         }                                                                                  \
         if (full < n_out) {                                                                \
@@ -228,7 +267,7 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
 static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,            \
                          const ptrdiff_t* off, int n_k, const T* const* g_rows,            \
                          ptrdiff_t g_first, ptrdiff_t g_stride, int n_m, ptrdiff_t n_out,  \
-                         T* f, ptrdiff_t f_stride)                                         \
+                         T* f, ptrdiff_t f_stride, int first, double* lanes)               \
 {                                                                                          \
     /* Constant block sizes, so that the accumulators live in registers. */               \
     switch (n_m * 8 + n_k) {                                                               \
@@ -251,12 +290,13 @@ static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, 
     }                                                                                      \
 }                                                                                          \
 /* Every tap k < n_taps and channel b < n_m, summed over n_rows rows i (x_rows +         \
- * i*x_stride against g_rows[i] + g_first + b*g_stride): f[k*f_stride + b*8 + l] += lane \
- * l of the products. */                                                                   \
+ * i*x_stride against g_rows[i] + g_first + b*g_stride): with s the lane l sums of the    \
+ * products and i = k*f_stride + b*8 + l, f[i] = (first ? 0 : f[i]) + s, or with lanes    \
+ * (not NULL) lanes[i] += that instead of the store into f. */                             \
 static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,                    \
                  const ptrdiff_t* off, ptrdiff_t n_taps, const T* const* g_rows,           \
                  ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out,    \
-                 T* f, ptrdiff_t f_stride)                                                 \
+                 T* f, ptrdiff_t f_stride, int first, double* lanes)                       \
 {                                                                                          \
     ptrdiff_t k0, m0;                                                                      \
     for (k0 = 0; k0 < n_taps; k0 += 4) {                                                   \
@@ -267,14 +307,16 @@ static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,         
             int b = n_m - m0 < block ? (int)(n_m - m0) : block;                            \
             NAME##_block(x_rows, x_stride, n_rows, off + k0, n_k, g_rows,                  \
                          g_first + m0 * g_stride, g_stride, b, n_out,                      \
-                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride);                  \
+                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride, first,            \
+                         lanes ? lanes + k0 * f_stride + m0 * UX_GW_LANES : NULL);         \
         }                                                                                  \
     }                                                                                      \
 }
 
-#define UX_GW_ARGS x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride
-UX_DEFINE_GW(ux_direct_gw_f32, float, int)
-UX_DEFINE_GW(ux_direct_gw_f64, double, long long)
+#define UX_GW_ARGS \
+    x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride, first, lanes
+UX_DEFINE_GW(ux_direct_gw_f32, float, int, UX_GW_LOADG_PIN, UX_GW_LOADX_PIN)
+UX_DEFINE_GW(ux_direct_gw_f64, double, long long, UX_GW_LOADG, UX_GW_LOADX)
 
 /* Asks for the cache lines of [p, p + bytes) ahead of their use: the source rows the
  * next output row will gather, one per channel plane (more streams than the hardware
