@@ -225,7 +225,6 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
 {                                                                                          \
     typedef NAME##_v V;                                                                    \
     typedef NAME##_m MK;                                                                   \
-    V x0, x1, x2, x3, g0, g1, g2, g3;                                                      \
     MK mask;                                                                               \
     ptrdiff_t q, i, full = n_out / UX_GW_LANES * UX_GW_LANES;                              \
     const T* xk[4];                                                                        \
@@ -245,11 +244,13 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
         g = g_rows[i] + g_first;                                                           \
         for (k = 0; k < 4; k++) xk[k] = x_rows + i * x_stride + (k < n_k ? off[k] : 0);    \
         for (q = 0; q < full; q += UX_GW_LANES) {                                          \
+            V x0, x1, x2, x3, g0, g1, g2, g3;                                              \
             UX_GW_ROWS(LOADG)                                                              \
             UX_GW_ROWS(LOADX)                                                              \
             UX_GW_ALL(UX_GW_MAC)                                                           \
         }                                                                                  \
         if (full < n_out) {                                                                \
+            V x0, x1, x2, x3, g0, g1, g2, g3;                                              \
             if (n_out >= UX_GW_LANES) {                                                    \
                 q = n_out - UX_GW_LANES;                                                   \
                 UX_GW_ROWS(UX_GW_LOADG)                                                    \
