@@ -164,10 +164,10 @@ def test_routing_many_channels_take_the_gemm_path(monkeypatch):
     ux.conv_transpose2d(x, np.ones((64, 64, 4, 4), np.float32), stride=2)
     # 3x3 stride 1 with >= 16 channels stays on Winograd.
     ux.conv2d(np.ones((1, 16, 64, 64), np.float32), np.ones((16, 16, 3, 3), np.float32))
-    # Weight gradients of more than 128 channel pairs and more than 8 output channels
-    # take the GEMM path.
-    gy = np.ones((1, 16, 16, 16))
-    ux.conv_backward(gy, np.ones((1, 16, 16, 16)), np.ones((16, 16, 3, 3)), padding=1)
+    # Weight gradients of more than 512 channel pairs (or of more than 128 and more than
+    # 32 output channels: test_use_direct_table) take the GEMM path.
+    gy = np.ones((1, 32, 16, 16))
+    ux.conv_backward(gy, np.ones((1, 32, 16, 16)), np.ones((32, 32, 3, 3)), padding=1)
     assert calls == []
 
 
@@ -184,8 +184,12 @@ def test_use_direct_table():
     assert lowering.use_direct("grad_weight", g64, 1, 4, 4, 1)
     assert lowering.use_direct("grad_weight", g64, 1, 8, 8, 1)
     assert lowering.use_direct("grad_weight", g64, 1, 64, 3, 1)
-    assert not lowering.use_direct("grad_weight", g64, 1, 16, 16, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 16, 16, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 16, 32, 1)
+    assert lowering.use_direct("grad_weight", g64, 1, 2, 64, 1)
+    assert not lowering.use_direct("grad_weight", g64, 1, 32, 32, 1)
     assert not lowering.use_direct("grad_weight", g64, 1, 3, 64, 1)
+    assert lowering.use_direct("grad_weight", g64, 2, 32, 32, 1)  # 16 x 16 a group
     assert not lowering.use_direct("conv", geom(3, 9, (64, 64), (7, 7)), 1, 1, 1, 1)
 
 

@@ -393,12 +393,19 @@ FORCE_PATH = None
 #   (3,32) k3 s1 transposed 1.2 (64,3) k3 s1 2.1 (32,8) k2 s2 transposed 1.3;
 #   (16,16) k4 s1 0.80 (3,64) k4 s2 0.83: many output channels re-read the gathered
 #   source rows once per L1-sized chunk of them, and their register blocks are short.
+#   Since the 4-tap blocks keep their vectors in registers and groups are no longer
+#   zeroed and added twice (1 thread; 2 threads within 0.1 of these): (16,16) k4 s1 1.09
+#   k3 s2 1.31-1.57 k4 s2 1.59 k2 s2 1.70, (32,16) k3 s2 1.22, (16,32) k4 s2 1.08, (8,32)
+#   k3 s1 0.97, (32,32) k4 s2 0.88, (3,64) k4 s2 1.00, (4,64) k3 s1 0.78: direct up to
+#   512 pairs where at most 32 output channels.
 # Winograd-eligible problems (3x3 stride 1, >= 16 channels) keep Winograd, which is on
 # par with the direct kernel there (16,16: 2.8 ms vs 2.5 ms).
 _DIRECT_CONV_MAX_PAIRS = 1024
 _DIRECT_TRANSPOSE_MAX_PAIRS = 512
 _DIRECT_GRAD_WEIGHT_MAX_PAIRS = 128
 _DIRECT_GRAD_WEIGHT_FEW_M = 8
+_DIRECT_GRAD_WEIGHT_MID_PAIRS = 512
+_DIRECT_GRAD_WEIGHT_MID_M = 32
 
 
 def use_direct(kind, geom, groups, channels, m_total, n_samples, winograd=True):
@@ -418,7 +425,11 @@ def use_direct(kind, geom, groups, channels, m_total, n_samples, winograd=True):
     if kind == "grad_weight":
         # The register blocks run over output channels, the gathered source rows over
         # input channels: many of the latter cost little more than rows of the former.
-        return cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS or mg <= _DIRECT_GRAD_WEIGHT_FEW_M
+        return (
+            cg * mg <= _DIRECT_GRAD_WEIGHT_MAX_PAIRS
+            or mg <= _DIRECT_GRAD_WEIGHT_FEW_M
+            or (cg * mg <= _DIRECT_GRAD_WEIGHT_MID_PAIRS and mg <= _DIRECT_GRAD_WEIGHT_MID_M)
+        )
     if winograd and winograd_ok(geom, groups, channels, m_total):
         return False
     if kind == "transpose":
