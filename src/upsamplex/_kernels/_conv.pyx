@@ -1394,29 +1394,31 @@ def direct_grad_weight_groups(Py_ssize_t n_rows, Py_ssize_t out_width):
 
 
 cdef extern from "_conv_direct.h" nogil:
+    int UX_GW_FIRST_CALL
+    int UX_GW_FIRST_GROUP
     void ux_direct_gw_f32(const float* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
                           const Py_ssize_t* off, Py_ssize_t n_taps, const float* const* g_rows,
                           Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
-                          Py_ssize_t n_out, float* f, Py_ssize_t f_stride, int first,
+                          Py_ssize_t n_out, float* f, Py_ssize_t f_stride, int mode,
                           double* lanes)
     void ux_direct_gw_f64(const double* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
                           const Py_ssize_t* off, Py_ssize_t n_taps, const double* const* g_rows,
                           Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
-                          Py_ssize_t n_out, double* f, Py_ssize_t f_stride, int first,
+                          Py_ssize_t n_out, double* f, Py_ssize_t f_stride, int mode,
                           double* lanes)
 
 
 cdef inline void direct_gw(const floating* x_rows, Py_ssize_t x_stride, Py_ssize_t n_rows,
                            const Py_ssize_t* off, Py_ssize_t n_taps, const floating** g_rows,
                            Py_ssize_t g_first, Py_ssize_t g_stride, Py_ssize_t n_m,
-                           Py_ssize_t n_out, floating* f, Py_ssize_t f_stride, int first,
+                           Py_ssize_t n_out, floating* f, Py_ssize_t f_stride, int mode,
                            double* lanes) noexcept nogil:
     if floating is float:
         ux_direct_gw_f32(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
-                         n_out, f, f_stride, first, lanes)
+                         n_out, f, f_stride, mode, lanes)
     else:
         ux_direct_gw_f64(x_rows, x_stride, n_rows, off, n_taps, g_rows, g_first, g_stride, n_m,
-                         n_out, f, f_stride, first, lanes)
+                         n_out, f, f_stride, mode, lanes)
 
 
 # Output channels per pass over the gathered source rows: their gradient rows (about
@@ -1453,6 +1455,7 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
     cdef Py_ssize_t off[64]
     cdef Py_ssize_t item, b, r, ra, rb, r0, r1, n, od, oh, c, kd, kh, d, h, grp, m, m0, i
     cdef Py_ssize_t j, t, n_m, n_call, r_end
+    cdef int mode
     cdef const floating* x
     cdef floating* rows
     cdef floating* row
@@ -1491,11 +1494,12 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
             # ``flush_rows`` rows, counted from row 0, summed in the dtype and then added
             # into float64 (lanes): a group's sums are the same however rows are blocked.
             b = block0 + item
-            memset(lanes, 0, n_acc * sizeof(double))
             r0 = b * n_groups // n_blocks * flush_rows
             r1 = (b + 1) * n_groups // n_blocks * flush_rows
             if r1 > n_rows:
                 r1 = n_rows
+            if r0 >= r1:  # else the first group's sums are stored into the lanes
+                memset(lanes, 0, n_acc * sizeof(double))
             ra = r0
             while ra < r1:
                 # A group's output rows, ``per_call`` at a time: their source rows are
@@ -1537,19 +1541,24 @@ cdef int _direct_grad_weight(const floating* src, const floating* lhs, double* p
                             if n_m > chunk:
                                 n_m = chunk
                             # The group's first call stores its sums into f, the
-                            # next ones add, and its last one adds into the lanes.
+                            # next ones add, and its last one adds them into the lanes
+                            # (stores them there in the block's first group).
+                            mode = (UX_GW_FIRST_CALL if r == ra else 0) | (
+                                UX_GW_FIRST_GROUP if ra == r0 else 0)
                             for t in range(max_rows):
                                 i = (t * KW * g.m + m0) * GW_LANES
                                 direct_gw(rows + t * per_call * row_len, row_len, n_call, off,
                                           KW, g_rows, m0 * out_plane, out_plane, n_m, OW,
-                                          f + i, g.m * GW_LANES, r == ra,
+                                          f + i, g.m * GW_LANES, mode,
                                           lanes + i if r + n_call == r_end else NULL)
                             m0 = m0 + n_m
                     r = r + n_call
                 ra = ra + flush_rows
+            # The lanes in the order they lie in memory (walked per channel, each read
+            # took a cache line of its own: most of this loop's time).
             acc = partials + item * g.m * cg * n_taps
-            for m in range(g.m):
-                for i in range(cg * n_taps):
+            for i in range(cg * n_taps):
+                for m in range(g.m):
                     l8 = lanes + (i * g.m + m) * GW_LANES
                     acc[m * cg * n_taps + i] = (((l8[0] + l8[1]) + (l8[2] + l8[3]))
                                                 + ((l8[4] + l8[5]) + (l8[6] + l8[7])))

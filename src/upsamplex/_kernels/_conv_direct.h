@@ -188,22 +188,30 @@ UX_DEFINE_ROWS(ux_direct_rows_f64, double, UX_VEC_BYTES / 8)
         memcpy(&g##b, g + b * g_stride + q, (size_t)(n_out - q) * sizeof(g##b[0]));       \
     }
 #define UX_GW_MASKED(b, k) if (b < n_m && k < n_k) a##b##k += (V)((MK)(g##b * x##k) & mask);
-/* f = a (the first call of a group: f needs no zeroing, and 0 + a is a but for the sign
- * of a zero, which the float64 sums below cannot tell) or f + a; the last call of a group
- * adds that straight into the float64 lanes instead of storing it. */
+/* Store modes (``mode`` bits) of a call's lane sums a: f = a (UX_GW_FIRST_CALL, the first
+ * call of a group: f needs no zeroing) or f + a; the last call of a group adds that
+ * straight into the float64 lanes instead of storing it, or stores it there
+ * (UX_GW_FIRST_GROUP, the first group of a block: the lanes need no zeroing either). A
+ * sum that starts at +0 never becomes -0, so 0 + a is a, bit for bit. */
+#define UX_GW_FIRST_CALL 1
+#define UX_GW_FIRST_GROUP 2
 #define UX_GW_STORE(b, k)                                                                  \
     if (b < n_m && k < n_k) {                                                              \
         V fv = a##b##k;                                                                    \
         __typeof__(f) fp = f + k * f_stride + b * UX_GW_LANES;                             \
-        if (!first) {                                                                      \
+        if (!(mode & UX_GW_FIRST_CALL)) {                                                  \
             memcpy(&fv, fp, sizeof(V));                                                    \
             fv += a##b##k;                                                                 \
         }                                                                                  \
         if (lanes != NULL) {                                                               \
             ux_gw_d8 lv, fd = __builtin_convertvector(fv, ux_gw_d8);                       \
             double* lp = lanes + k * f_stride + b * UX_GW_LANES;                           \
-            memcpy(&lv, lp, sizeof(lv));                                                   \
-            lv += fd;                                                                      \
+            if (mode & UX_GW_FIRST_GROUP) {                                                \
+                lv = fd;                                                                   \
+            } else {                                                                       \
+                memcpy(&lv, lp, sizeof(lv));                                               \
+                lv += fd;                                                                  \
+            }                                                                              \
             memcpy(lp, &lv, sizeof(lv));                                                   \
         } else {                                                                           \
             memcpy(fp, &fv, sizeof(V));                                                    \
@@ -220,7 +228,7 @@ static const IT NAME##_lanes[3 * UX_GW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0,        
 static inline __attribute__((always_inline)) void NAME##_body(                             \
     const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, const ptrdiff_t* off,           \
     const T* const* g_rows, ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_out,        \
-    T* f, ptrdiff_t f_stride, const int first, double* lanes, const int n_m,               \
+    T* f, ptrdiff_t f_stride, const int mode, double* lanes, const int n_m,               \
     const int n_k)                                                                         \
 {                                                                                          \
     typedef NAME##_v V;                                                                    \
@@ -268,7 +276,7 @@ static inline __attribute__((always_inline)) void NAME##_body(                  
 static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,            \
                          const ptrdiff_t* off, int n_k, const T* const* g_rows,            \
                          ptrdiff_t g_first, ptrdiff_t g_stride, int n_m, ptrdiff_t n_out,  \
-                         T* f, ptrdiff_t f_stride, int first, double* lanes)               \
+                         T* f, ptrdiff_t f_stride, int mode, double* lanes)               \
 {                                                                                          \
     /* Constant block sizes, so that the accumulators live in registers. */               \
     switch (n_m * 8 + n_k) {                                                               \
@@ -292,12 +300,12 @@ static void NAME##_block(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows, 
 }                                                                                          \
 /* Every tap k < n_taps and channel b < n_m, summed over n_rows rows i (x_rows +         \
  * i*x_stride against g_rows[i] + g_first + b*g_stride): with s the lane l sums of the    \
- * products and i = k*f_stride + b*8 + l, f[i] = (first ? 0 : f[i]) + s, or with lanes    \
- * (not NULL) lanes[i] += that instead of the store into f. */                             \
+ * products and i = k*f_stride + b*8 + l, f[i] = (first call ? 0 : f[i]) + s, or with    \
+ * lanes (not NULL) lanes[i] = (first group ? 0 : lanes[i]) + that instead (UX_GW_STORE). */\
 static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,                    \
                  const ptrdiff_t* off, ptrdiff_t n_taps, const T* const* g_rows,           \
                  ptrdiff_t g_first, ptrdiff_t g_stride, ptrdiff_t n_m, ptrdiff_t n_out,    \
-                 T* f, ptrdiff_t f_stride, int first, double* lanes)                       \
+                 T* f, ptrdiff_t f_stride, int mode, double* lanes)                       \
 {                                                                                          \
     ptrdiff_t k0, m0;                                                                      \
     for (k0 = 0; k0 < n_taps; k0 += 4) {                                                   \
@@ -308,14 +316,14 @@ static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,         
             int b = n_m - m0 < block ? (int)(n_m - m0) : block;                            \
             NAME##_block(x_rows, x_stride, n_rows, off + k0, n_k, g_rows,                  \
                          g_first + m0 * g_stride, g_stride, b, n_out,                      \
-                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride, first,            \
+                         f + k0 * f_stride + m0 * UX_GW_LANES, f_stride, mode,             \
                          lanes ? lanes + k0 * f_stride + m0 * UX_GW_LANES : NULL);         \
         }                                                                                  \
     }                                                                                      \
 }
 
 #define UX_GW_ARGS \
-    x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride, first, lanes
+    x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride, mode, lanes
 UX_DEFINE_GW(ux_direct_gw_f32, float, int, UX_GW_LOADG_PIN, UX_GW_LOADX_PIN)
 UX_DEFINE_GW(ux_direct_gw_f64, double, long long, UX_GW_LOADG, UX_GW_LOADX)
 
