@@ -15,9 +15,13 @@ import pytest
 
 _CHILD = textwrap.dedent(
     """
-    import math, sys, time
+    import math, signal, sys, time
     import numpy as np
     import upsamplex as ux
+
+    # Python keeps SIGINT ignored when it starts with it ignored (a background job of a
+    # non-interactive shell): take Ctrl-C as a terminal would deliver it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     rng = np.random.default_rng(0)
     w = rng.standard_normal((128, 128, 15, 15)).astype(np.float32)

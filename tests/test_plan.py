@@ -493,6 +493,8 @@ def test_long_interpolate_honours_ctrl_c_promptly():
         import os, signal, sys, threading, time
         import numpy as np
         import upsamplex as ux
+        # Python keeps SIGINT ignored when it starts with it ignored (a background job).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         ux.Plan._BAND_BYTES = 1 << 20
         x = np.ones((1, 1, 6000, 6000), np.float32)
         kw = dict(scale_factor=0.4, mode="lanczos", antialias=True, num_threads=1)
