@@ -348,8 +348,9 @@ cdef class U8Call:
             self.ys[i] = ystr[i]
         # Planar 3/4-channel images with dense rows take the pixel loops (see
         # ux_u8_hpass_planes); their jobs are (image, block), so blocks shrink to
-        # keep every thread several jobs.
-        self.pack = (self.wp_ptr != NULL and not channels_last and not skip_h
+        # keep every thread several jobs. Not for an empty batch: the pixel loops' setup
+        # divides by the batch size (the callers never bind one; this guards the class).
+        self.pack = (x.shape[0] > 0 and self.wp_ptr != NULL and not channels_last and not skip_h
                      and (x.shape[1] == 3 or x.shape[1] == 4) and self.xs[3] == 1
                      and self.ys[3] == 1 and not self.up2_hi > self.up2_lo
                      and ux_u8_can_pack_planes())
