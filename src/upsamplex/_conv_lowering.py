@@ -575,18 +575,17 @@ def direct_grad_weight(src5, lhs5, geom, groups, num_threads):
 def bias_grad(gy5, num_threads):
     """``gy5`` summed over the batch and space (a conv's bias gradient), in its dtype.
 
-    Summed in float64 lanes by one kernel pass and rounded once; NumPy's pairwise sum in
-    the dtype (the fallback for strided gradients) cost about two instructions a sample.
+    Summed in float64 lanes by one kernel pass and rounded once (NumPy's pairwise sum in
+    the dtype cost about two instructions a sample); a strided gradient is copied first, so
+    the sum does not depend on the layout.
     """
     n, m = gy5.shape[:2]
     if gy5.size == 0:
         return np.zeros(m, gy5.dtype)
-    if not gy5.flags.c_contiguous or gy5.dtype not in (np.float32, np.float64):
-        return gy5.sum(axis=(0, 2, 3, 4))
     sums = np.empty(m, np.float64)
     if gy5.size < _DIRECT_SERIAL_BELOW:
         num_threads = 1
-    _k.channel_sums(gy5.reshape(n, m, -1), sums, num_threads)
+    _k.channel_sums(np.ascontiguousarray(gy5).reshape(n, m, -1), sums, num_threads)
     return sums.astype(gy5.dtype)
 
 

@@ -725,8 +725,11 @@ cdef inline void direct_rows(floating** rows, Py_ssize_t col0, Py_ssize_t n_rows
                            ch_stride, n_ch, n_out, out_step)
 
 
+cdef extern from "_prefetch.h" nogil:
+    void ux_prefetch_span(const void* p, size_t n_bytes, int to_l2)
+
+
 cdef extern from "_conv_direct.h" nogil:
-    void ux_prefetch_span(const void* p, size_t n_bytes)
     ctypedef struct ux_split:
         pass
     ux_split ux_split_plan(Py_ssize_t n, Py_ssize_t lead, Py_ssize_t step, Py_ssize_t phase_len)
@@ -999,7 +1002,7 @@ cdef int _direct_conv_items(const floating* src, const floating* weight,
                         # The rows the next output row gathers after this one.
                         r = H - 1 - h if H - 1 - h < sh else sh
                         if r > 0:
-                            ux_prefetch_span(x + (d * H + h + 1) * W, r * W * sizeof(floating))
+                            ux_prefetch_span(x + (d * H + h + 1) * W, r * W * sizeof(floating), 0)
                     row_at[t] = rows + slot * row_len
                     t = t + 1
         if t == cg * KD * KH:
@@ -1262,7 +1265,7 @@ cdef int _direct_transpose_items(const floating* cols, const floating* weight,
                                    1, row_len)
                         held[slot] = oh
                         if oh + 1 < OH:
-                            ux_prefetch_span(x + (od * OH + oh + 1) * OW, OW * sizeof(floating))
+                            ux_prefetch_span(x + (od * OH + oh + 1) * OW, OW * sizeof(floating), 0)
                     row_at[t] = rows + slot * row_len
                     t = t + 1
         interior = cache != NULL and (

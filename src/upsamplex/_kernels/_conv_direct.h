@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "_prefetch.h"
+
 #ifdef __AVX__
 #define UX_VEC_BYTES 32
 #else
@@ -326,17 +328,6 @@ static void NAME(const T* x_rows, ptrdiff_t x_stride, ptrdiff_t n_rows,         
     x_rows, x_stride, n_rows, off, g_rows, g_first, g_stride, n_out, f, f_stride, mode, lanes
 UX_DEFINE_GW(ux_direct_gw_f32, float, int, UX_GW_LOADG_PIN, UX_GW_LOADX_PIN)
 UX_DEFINE_GW(ux_direct_gw_f64, double, long long, UX_GW_LOADG, UX_GW_LOADX)
-
-/* Asks for the cache lines of [p, p + bytes) ahead of their use: the source rows the
- * next output row will gather, one per channel plane (more streams than the hardware
- * prefetchers follow). */
-static inline void ux_prefetch_span(const void* p, size_t bytes)
-{
-    const char* c = (const char*)p;
-    size_t i;
-    for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
-    if (bytes) __builtin_prefetch(c + bytes - 1, 0, 3);
-}
 
 /* Stride phases of a zero-padded source row, for the direct kernels:
  * out[ph*phase_len + u] = row[u*step + ph - lead] where that lies in [0, n), else 0,

@@ -26,14 +26,6 @@
 #define UX_SHUFFLE_U8 0
 #endif
 
-/* Asks for the cache lines of [p, p + bytes): the source row of the next job, which a
- * downscale's skipped rows keep the hardware prefetchers from guessing. */
-static inline void ux_prefetch_row(const uint8_t *p, ptrdiff_t bytes)
-{
-    ptrdiff_t i;
-    for (i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 1);
-}
-
 /* dst pixel o = src pixel at byte offset off[o] (P bytes each), for o < n. */
 static void ux_gather_row(const uint8_t *src, ptrdiff_t src_bytes, uint8_t *dst, ptrdiff_t n,
                           const ptrdiff_t *off, int P)

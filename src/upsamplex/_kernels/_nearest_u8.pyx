@@ -17,10 +17,13 @@ import numpy as np
 from ._tables import element_strides
 
 
+cdef extern from "_prefetch.h" nogil:
+    void ux_prefetch_span(const void* p, size_t n_bytes, int to_l2)
+
+
 cdef extern from "_gather_u8.h" nogil:
     void ux_gather_row(const uint8_t* src, Py_ssize_t src_bytes, uint8_t* dst, Py_ssize_t n,
                        const Py_ssize_t* off, int P)
-    void ux_prefetch_row(const uint8_t* p, Py_ssize_t bytes)
     void ux_repeat2_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n_in, int P)
     void ux_decimate2_row(const uint8_t* src, Py_ssize_t src_bytes, uint8_t* dst, Py_ssize_t n,
                           Py_ssize_t c, int P)
@@ -78,7 +81,7 @@ cdef void _gather_runs(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y, const
     # 3 halving (source pixel 2o + off[0] // P), 4 byte shuffles (sh_*, then the
     # rest of the row gathered).
     cdef Py_ssize_t n_jobs = n_batch * per_plane * size_od * n_runs
-    cdef Py_ssize_t job, rest, run, od, p, oh, oh0, oh1, done, nrun, nrest
+    cdef Py_ssize_t job, rest, run, od, p, oh, oh0, oh1, done, skip
     cdef Py_ssize_t per = 16 // P
     cdef Py_ssize_t row_bytes = size_ow * P
     cdef const uint8_t* row
@@ -94,14 +97,12 @@ cdef void _gather_runs(const uint8_t* x, const Py_ssize_t* xs, uint8_t* y, const
                + src_h[oh0] * xs[3])
         first = y + (p // per_plane) * ys[0] + (p % per_plane) * ys[1] + od * ys[2] + oh0 * ys[3]
         # A downscale skips source rows, and the hardware prefetchers lose the stream at
-        # each skip: the next job's row is asked for while this one is gathered.
-        nrun = (job + 1) % n_runs
-        if job + 1 < n_jobs and nrun > 0 and src_h[run_lo[nrun]] > src_h[oh0] + 1:
-            nrest = (job + 1) // n_runs
-            ux_prefetch_row(x + ((nrest // size_od) // per_plane) * xs[0]
-                            + ((nrest // size_od) % per_plane) * xs[1]
-                            + src_d[nrest % size_od] * xs[2] + src_h[run_lo[nrun]] * xs[3],
-                            size_iw * P)
+        # each skip: the next job's row (the next run of this plane) is asked for, into
+        # L2, while this one is gathered.
+        if run + 1 < n_runs:
+            skip = src_h[run_lo[run + 1]] - src_h[oh0]
+            if skip > 1:
+                ux_prefetch_span(row + skip * xs[3], size_iw * P, 1)
         if w_kind == 1:
             memcpy(first, row, row_bytes)
         elif w_kind == 2:
